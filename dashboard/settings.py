@@ -1,0 +1,113 @@
+"""Configuration from environment variables, or from st.secrets passed in by the UI layer."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class Mode(str, enum.Enum):
+    LOCAL = "local"  # no key: the embedded sandbox with demo data
+    TEST = "test"  # sk_test_ / rk_test_
+    LIVE = "live"  # sk_live_ / rk_live_: read-only
+
+    @property
+    def can_write(self) -> bool:
+        return self is not Mode.LIVE
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def mode_for_key(key: str | None) -> Mode:
+    if not key:
+        return Mode.LOCAL
+    if key.startswith(("sk_test_", "rk_test_")):
+        return Mode.TEST
+    if key.startswith(("sk_live_", "rk_live_")):
+        return Mode.LIVE
+    raise SettingsError("STRIPE_SECRET_KEY must start with sk_test_, rk_test_, sk_live_ or rk_live_.")
+
+
+def mask_key(key: str | None) -> str:
+    """sk_test_…4242: the prefix says the mode, four characters say which key; nothing else is shown."""
+    if not key:
+        return "none"
+    prefix = next((p for p in ("sk_test_", "rk_test_", "sk_live_", "rk_live_") if key.startswith(p)), "")
+    return f"{prefix}…{key[-4:]}" if len(key) > len(prefix) + 4 else f"{prefix}…"
+
+
+# The sandbox accepts any sk_test_ key; this one names itself so nobody mistakes it for a real one.
+LOCAL_SANDBOX_KEY = "sk_test_alma_ops_local_sandbox"
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str | None = None
+    api_base: str | None = None  # unset: Stripe; set: e.g. the sandbox
+    db_path: Path = Path(".data/alma_ops.sqlite3")
+    lookback_days: int = 90
+    auth_window_seconds: int = 3600
+    alma_min_cents: int = 5_000
+    alma_max_cents: int = 500_000
+    refresh_seconds: int = 15
+    demo_intents: int = 300
+    public_url: str = "http://localhost:8501"  # where Stripe sends the customer back (the return page)
+    sandbox_port: int = 0  # 0: any free port
+
+    @property
+    def mode(self) -> Mode:
+        return mode_for_key(self.secret_key)
+
+    @property
+    def masked_key(self) -> str:
+        return mask_key(self.secret_key)
+
+    @property
+    def return_url(self) -> str:
+        return self.public_url.rstrip("/") + "/return"
+
+    def __repr__(self) -> str:  # never let a key reach a log through repr()
+        return f"Settings(mode={self.mode.value}, key={self.masked_key}, api_base={self.api_base!r})"
+
+
+_ENV_INT = {
+    "ALMA_OPS_LOOKBACK_DAYS": "lookback_days",
+    "ALMA_OPS_AUTH_WINDOW_SECONDS": "auth_window_seconds",
+    "ALMA_OPS_MIN_CENTS": "alma_min_cents",
+    "ALMA_OPS_MAX_CENTS": "alma_max_cents",
+    "ALMA_OPS_REFRESH_SECONDS": "refresh_seconds",
+    "ALMA_OPS_DEMO_INTENTS": "demo_intents",
+    "ALMA_OPS_SANDBOX_PORT": "sandbox_port",
+}
+
+
+def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> Settings:
+    """Environment wins over secrets, so a deployment can override a checked-out secrets.toml."""
+    secrets = secrets or {}
+
+    def pick(name: str) -> str | None:
+        value = env.get(name) or secrets.get(name)
+        return str(value).strip() if value not in (None, "") else None
+
+    values: dict[str, Any] = {
+        "secret_key": pick("STRIPE_SECRET_KEY"),
+        "api_base": pick("STRIPE_API_BASE"),
+    }
+    if db := pick("ALMA_OPS_DB"):
+        values["db_path"] = Path(db)
+    if url := pick("ALMA_OPS_PUBLIC_URL"):
+        values["public_url"] = url
+    for name, field in _ENV_INT.items():
+        if (raw := pick(name)) is not None:
+            try:
+                values[field] = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
+    settings = Settings(**values)
+    mode_for_key(settings.secret_key)  # reject a malformed key now, not at the first request
+    if settings.alma_min_cents <= 0 or settings.alma_max_cents < settings.alma_min_cents:
+        raise SettingsError("ALMA_OPS_MIN_CENTS must be positive and not above ALMA_OPS_MAX_CENTS.")
+    return settings
