@@ -55,7 +55,8 @@ class Settings:
     refresh_seconds: int = 15
     demo_intents: int = 300
     public_url: str = "http://localhost:8501"  # where Stripe sends the customer back (the return page)
-    sandbox_port: int = 0  # 0: any free port
+    sandbox_port: int = 0  # local mode starts the sandbox here; 0: any free port
+    sandbox_url: str | None = None  # local mode: use this already-running sandbox instead of starting one
 
     @property
     def mode(self) -> Mode:
@@ -100,6 +101,8 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
         values["db_path"] = Path(db)
     if url := pick("ALMA_OPS_PUBLIC_URL"):
         values["public_url"] = url
+    if url := pick("ALMA_OPS_SANDBOX_URL"):
+        values["sandbox_url"] = url
     for name, field in _ENV_INT.items():
         if (raw := pick(name)) is not None:
             try:
