@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -57,6 +58,7 @@ class Settings:
     public_url: str = "http://localhost:8501"  # where Stripe sends the customer back (the return page)
     sandbox_port: int = 0  # local mode starts the sandbox here; 0: any free port
     sandbox_url: str | None = None  # local mode: use this already-running sandbox instead of starting one
+    timezone: str = "Europe/Paris"  # IANA name; pages show datetimes in it
 
     @property
     def mode(self) -> Mode:
@@ -103,6 +105,12 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
         values["public_url"] = url
     if url := pick("ALMA_OPS_SANDBOX_URL"):
         values["sandbox_url"] = url
+    if tz := pick("ALMA_OPS_TIMEZONE"):
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"ALMA_OPS_TIMEZONE must be an IANA zone like Europe/Paris, got {tz!r}.") from None
+        values["timezone"] = tz
     for name, field in _ENV_INT.items():
         if (raw := pick(name)) is not None:
             try:
