@@ -109,7 +109,8 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
         try:
             zoneinfo.ZoneInfo(tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(f"ALMA_OPS_TIMEZONE must be an IANA zone like Europe/Paris, got {tz!r}.") from None
+            message = f"ALMA_OPS_TIMEZONE must be an IANA zone like Europe/Paris, got {tz!r}."
+            raise SettingsError(message) from None
         values["timezone"] = tz
     for name, field in _ENV_INT.items():
         if (raw := pick(name)) is not None:
