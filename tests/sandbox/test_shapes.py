@@ -1,0 +1,346 @@
+"""Every object the sandbox returns has exactly the keys stripe-python 16.1.0's model class declares.
+
+The expected key sets are read from the model classes' annotations (ClassVars such as OBJECT_NAME and private
+names left out), recursively for the nested classes the sandbox fills (NextAction, LastPaymentError,
+Charge.PaymentMethodDetails.Alma, ...). The actual keys come from the raw JSON bodies, not from the SDK's
+objects, which would hide a missing key. Where Stripe itself sends only part of a class, the rule is explicit:
+- tagged unions (`type` names the one variant key Stripe includes): PaymentMethod, NextAction,
+  Charge.PaymentMethodDetails;
+- per-payment-method maps, whose keys are a subset of the declared ones: PaymentIntent.PaymentMethodOptions,
+  PaymentIntent.AmountDetails;
+- list and search wrappers: the SDK declares data/has_more/url/next_page but Stripe also sends `object` (and
+  `url` on search results).
+"""
+from __future__ import annotations
+
+import json
+import typing
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any, Iterator, Mapping
+
+import pytest
+import stripe
+
+from tests.conftest import TEST_KEY, SandboxServer
+
+RETURN_URL = "https://alma-ops.example/return?tab=lab"
+MODELS_BY_OBJECT_NAME: dict[str, type[stripe.StripeObject]] = {
+    model.OBJECT_NAME: model for model in (stripe.PaymentIntent, stripe.PaymentMethod, stripe.Charge, stripe.Event)
+}
+WRAPPERS: dict[str, type[stripe.StripeObject]] = {"list": stripe.ListObject, "search_result": stripe.SearchResultObject}
+PAYMENT_METHOD_TYPES = frozenset(typing.get_args(typing.get_args(stripe.PaymentMethod.__annotations__["type"])[0]))
+TAGGED_UNIONS: dict[type, frozenset[str]] = {
+    # class -> its variant keys; Stripe sends only the one that `type` names
+    stripe.PaymentMethod: PAYMENT_METHOD_TYPES,
+    stripe.PaymentIntent.NextAction: frozenset(stripe.PaymentIntent.NextAction.__annotations__) - {"type"},
+    stripe.Charge.PaymentMethodDetails: frozenset(stripe.Charge.PaymentMethodDetails.__annotations__) - {"type"},
+}
+PARTIAL_MAPS = (stripe.PaymentIntent.PaymentMethodOptions, stripe.PaymentIntent.AmountDetails)
+
+
+def declared_fields(model: type) -> frozenset[str]:
+    names: set[str] = set()
+    for klass in model.__mro__:
+        for name, hint in vars(klass).get("__annotations__", {}).items():
+            if not name.startswith("_") and typing.get_origin(hint) is not typing.ClassVar:
+                names.add(name)
+    return frozenset(names)
+
+
+def expected_fields(model: type, payload: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
+    """(required, allowed) key sets for `payload` read as an instance of `model`."""
+    declared = declared_fields(model)
+    if model in WRAPPERS.values():
+        declared |= {"object", "url"}
+    if model in PARTIAL_MAPS:
+        return frozenset(), declared
+    variants = TAGGED_UNIONS.get(model)
+    if variants is not None:
+        chosen = variants & {payload.get("type")}
+        declared = (declared - variants) | chosen
+    return declared, declared
+
+
+def model_in_hint(hint: Any) -> type | None:
+    """The StripeObject subclass an annotation points at (through Optional/Union/ListObject[...]/forward refs);
+    None for free-form maps such as metadata."""
+    if isinstance(hint, typing.ForwardRef):
+        return getattr(stripe, hint.__forward_arg__, None)
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return next((found for arg in typing.get_args(hint) if (found := model_in_hint(arg))), None)
+    candidate = origin or hint
+    if isinstance(candidate, type) and issubclass(candidate, stripe.StripeObject):
+        return None if candidate.__name__ == "UntypedStripeObject" else candidate
+    return None
+
+
+def nested_model(owner: type, key: str, value: Mapping[str, Any]) -> type | None:
+    by_object = value.get("object")
+    if by_object in MODELS_BY_OBJECT_NAME:
+        return MODELS_BY_OBJECT_NAME[by_object]
+    if by_object in WRAPPERS:
+        return WRAPPERS[by_object]
+    hints = {
+        name: hint for klass in reversed(owner.__mro__) for name, hint in vars(klass).get("__annotations__", {}).items()
+    }
+    return model_in_hint(hints.get(key))
+
+
+def shape_problems(payload: Mapping[str, Any], model: type, where: str) -> Iterator[str]:
+    """Every missing or extra key in `payload` and in the nested objects it carries, each naming its place."""
+    required, allowed = expected_fields(model, payload)
+    keys = set(payload)
+    label = f"{where} ({model.__qualname__})"
+    if missing := required - keys:
+        yield f"{label}: missing keys {sorted(missing)}"
+    if extra := keys - allowed:
+        yield f"{label}: extra keys {sorted(extra)}"
+    for key in sorted(keys & allowed):
+        value = payload[key]
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            if not isinstance(item, Mapping):
+                continue
+            inner = nested_model(model, key, item)
+            place = f"{where}.{key}" if index is None else f"{where}.{key}[{index}]"
+            if inner is not None:
+                yield from shape_problems(item, inner, place)
+
+
+def assert_shape(payload: Mapping[str, Any], where: str) -> None:
+    kind = payload.get("object")
+    model = MODELS_BY_OBJECT_NAME.get(kind) or WRAPPERS.get(kind)
+    assert model is not None, f"{where}: unexpected object kind {kind!r}"
+    problems = list(shape_problems(payload, model, where))
+    assert not problems, "\n".join(problems)
+
+
+# --- driving the sandbox with stripe-python -------------------------------------------------------------
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer) -> stripe.StripeClient:
+    return stripe.StripeClient(TEST_KEY, base_addresses={"api": sandbox.base_url}, max_network_retries=0)
+
+
+def raw_get(client: stripe.StripeClient, path: str, **params: Any) -> dict[str, Any]:
+    return json.loads(client.raw_request("get", path, **params).body)
+
+
+def raw_body(obj: stripe.StripeObject) -> dict[str, Any]:
+    """The JSON exactly as the sandbox sent it for a typed call."""
+    assert obj.last_response is not None
+    return json.loads(obj.last_response.body)
+
+
+def create_alma_intent(client: stripe.StripeClient, amount: int = 15000, **extra: Any) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.create(
+        {"amount": amount, "currency": "eur", "payment_method_types": ["alma"], "metadata": {"order": "A-1"}, **extra}
+    )
+
+
+def send_to_alma(client: stripe.StripeClient, intent_id: str) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.confirm(
+        intent_id, {"payment_method_data": {"type": "alma"}, "return_url": RETURN_URL}
+    )
+
+
+@dataclass
+class HostedForm:
+    action: str
+    method: str
+    fields: dict[str, str]
+    buttons: list[tuple[str, dict[str, str]]]  # (visible label, the name/value it submits)
+
+
+class _FormReader(HTMLParser):
+    """Reads the sandbox's hosted page: its forms, their hidden fields and submit buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[HostedForm] = []
+        self._button: dict[str, str] | None = None
+        self._label: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append(HostedForm(attributes.get("action", ""), attributes.get("method", "get"), {}, []))
+        elif tag == "input" and self.forms:
+            if attributes.get("type") == "submit":
+                submitted = {attributes["name"]: attributes.get("value", "")} if attributes.get("name") else {}
+                self.forms[-1].buttons.append((attributes.get("value", ""), submitted))
+            elif attributes.get("name"):
+                self.forms[-1].fields[attributes["name"]] = attributes.get("value", "")
+        elif tag == "button" and self.forms:
+            self._button = {attributes["name"]: attributes.get("value", "")} if attributes.get("name") else {}
+            self._label = []
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._label.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self._button is not None:
+            self.forms[-1].buttons.append(("".join(self._label).strip(), self._button))
+            self._button = None
+
+
+class _KeepRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def press_hosted_button(redirect_url: str, label: str) -> str:
+    """Open the hosted page, press the button labelled `label`; returns the Location it redirects to."""
+    with urllib.request.urlopen(redirect_url, timeout=10) as page:
+        reader = _FormReader()
+        reader.feed(page.read().decode())
+    for form in reader.forms:
+        for button_label, submitted in form.buttons:
+            if button_label == label:
+                body = urllib.parse.urlencode({**form.fields, **submitted}).encode()
+                target = urllib.parse.urljoin(redirect_url, form.action)
+                opener = urllib.request.build_opener(_KeepRedirect)
+                try:
+                    opener.open(urllib.request.Request(target, data=body, method="POST"), timeout=10)
+                except urllib.error.HTTPError as answer:
+                    assert answer.code == 303, f"{label}: expected a 303 redirect, got {answer.code}"
+                    return answer.headers["Location"]
+                raise AssertionError(f"{label}: the hosted page did not redirect")
+    raise AssertionError(f"no button labelled {label!r} on the hosted page {redirect_url}")
+
+
+def authorize(client: stripe.StripeClient, intent_id: str) -> None:
+    waiting = send_to_alma(client, intent_id)
+    press_hosted_button(waiting.next_action.redirect_to_url.url, "Authorize test payment")
+
+
+def intent_in_each_status(client: stripe.StripeClient, sandbox: SandboxServer) -> dict[str, dict[str, Any]]:
+    """Raw PaymentIntents, one per lifecycle state an Alma payment reaches, named by how it got there."""
+    created = create_alma_intent(client)
+    waiting = send_to_alma(client, create_alma_intent(client).id)
+    succeeded = create_alma_intent(client)
+    authorize(client, succeeded.id)
+    held = create_alma_intent(client, capture_method="manual")
+    authorize(client, held.id)
+    captured = create_alma_intent(client, capture_method="manual")
+    authorize(client, captured.id)
+    captured_answer = client.v1.payment_intents.capture(captured.id)
+    declined = create_alma_intent(client)
+    press_hosted_button(send_to_alma(client, declined.id).next_action.redirect_to_url.url, "Fail test payment")
+    canceled = client.v1.payment_intents.cancel(create_alma_intent(client).id, {"cancellation_reason": "abandoned"})
+    expired = send_to_alma(client, create_alma_intent(client).id)
+    sandbox.advance(3601)
+    states = {
+        "created (answer)": raw_body(created),
+        "requires_action (answer)": raw_body(waiting),
+        "captured (answer)": raw_body(captured_answer),
+        "canceled (answer)": raw_body(canceled),
+    }
+    for name, intent_id in {
+        "requires_payment_method": created.id,
+        "requires_action": waiting.id,
+        "succeeded": succeeded.id,
+        "requires_capture": held.id,
+        "succeeded after capture": captured.id,
+        "declined": declined.id,
+        "canceled": canceled.id,
+        "expired": expired.id,
+    }.items():
+        states[name] = raw_get(client, f"/v1/payment_intents/{intent_id}")
+        states[f"{name} (expanded)"] = raw_get(
+            client, f"/v1/payment_intents/{intent_id}", expand=["latest_charge", "payment_method"]
+        )
+    return states
+
+
+# --- the tests --------------------------------------------------------------------------------------------
+
+
+def test_checker_names_missing_extra_and_nested_keys() -> None:
+    """The comparison itself can fail: a PaymentIntent short of a key, with a stray one and a bad Alma detail."""
+    intent = dict.fromkeys(declared_fields(stripe.PaymentIntent))
+    intent.update(object="payment_intent", next_action={"type": "redirect_to_url", "redirect_to_url": {"url": "u"}})
+    del intent["amount_received"]
+    intent["client_secret_hint"] = "x"
+    problems = list(shape_problems(intent, stripe.PaymentIntent, "pi"))
+    assert problems == [
+        "pi (PaymentIntent): missing keys ['amount_received']",
+        "pi (PaymentIntent): extra keys ['client_secret_hint']",
+        "pi.next_action.redirect_to_url (PaymentIntent.NextAction.RedirectToUrl): missing keys ['return_url']",
+    ]
+    charge = dict.fromkeys(declared_fields(stripe.Charge))
+    charge.update(object="charge", payment_method_details={"type": "alma", "alma": {"installments": {}}})
+    assert list(shape_problems(charge, stripe.Charge, "ch")) == [
+        "ch.payment_method_details.alma (Charge.PaymentMethodDetails.Alma): missing keys ['transaction_id']",
+        "ch.payment_method_details.alma.installments (Charge.PaymentMethodDetails.Alma.Installments): "
+        "missing keys ['count']",
+    ]
+
+
+def test_payment_intents_in_every_state_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
+    states = intent_in_each_status(client, sandbox)
+    assert {state["status"] for state in states.values()} == {
+        "requires_payment_method", "requires_action", "succeeded", "requires_capture", "canceled"
+    }
+    problems = [problem for name, payload in states.items() for problem in shape_problems(
+        payload, stripe.PaymentIntent, f"PaymentIntent[{name}]")]
+    assert not problems, "\n".join(problems)
+
+
+def test_nested_objects_the_sandbox_fills_are_checked(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
+    """Guards the test above against passing vacuously: the nested parts it recursed into really exist."""
+    states = intent_in_each_status(client, sandbox)
+    assert states["requires_action"]["next_action"]["redirect_to_url"]["return_url"] == RETURN_URL
+    assert states["declined"]["last_payment_error"]["payment_method"]["object"] == "payment_method"
+    assert states["expired"]["last_payment_error"]["code"] == "payment_intent_payment_attempt_expired"
+    charge = states["succeeded (expanded)"]["latest_charge"]
+    assert charge["payment_method_details"]["alma"]["installments"]["count"] in (2, 3, 4)
+    assert states["succeeded (expanded)"]["payment_method"]["alma"] == {}
+
+
+def test_payment_method_and_charge_match_the_model(client: stripe.StripeClient) -> None:
+    intent = create_alma_intent(client)
+    authorize(client, intent.id)
+    settled = client.v1.payment_intents.retrieve(intent.id)
+    payment_method_id = settled.payment_method if isinstance(settled.payment_method, str) else settled.payment_method.id
+    charge_id = settled.latest_charge if isinstance(settled.latest_charge, str) else settled.latest_charge.id
+    assert_shape(raw_get(client, f"/v1/payment_methods/{payment_method_id}"), f"PaymentMethod {payment_method_id}")
+    assert_shape(raw_get(client, f"/v1/charges/{charge_id}"), f"Charge {charge_id}")
+
+
+def test_events_and_their_snapshots_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
+    intent_in_each_status(client, sandbox)
+    listing = raw_get(client, "/v1/events", limit=100)
+    assert_shape(listing, "event list")
+    kinds = {event["type"] for event in listing["data"]}
+    assert {"payment_intent.created", "payment_intent.requires_action", "payment_intent.succeeded",
+            "payment_intent.payment_failed", "payment_intent.canceled", "charge.succeeded",
+            "payment_intent.amount_capturable_updated"} <= kinds
+    first = listing["data"][0]
+    assert_shape(raw_get(client, f"/v1/events/{first['id']}"), f"Event {first['id']}")
+
+
+def test_list_objects_match_the_model_with_and_without_expansion(client: stripe.StripeClient) -> None:
+    for amount in (6000, 7000, 8000):
+        authorize(client, create_alma_intent(client, amount).id)
+    plain = raw_get(client, "/v1/payment_intents", limit=2)
+    expanded = raw_get(client, "/v1/payment_intents", limit=3, expand=["data.latest_charge", "data.payment_method"])
+    assert plain["has_more"] is True and len(plain["data"]) == 2
+    assert all(isinstance(pi["latest_charge"], dict) for pi in expanded["data"])
+    assert_shape(plain, "payment_intent list")
+    assert_shape(expanded, "payment_intent list (expanded)")
+
+
+def test_search_results_match_the_model(client: stripe.StripeClient) -> None:
+    for amount in (6000, 7000):
+        create_alma_intent(client, amount)
+    found = raw_get(client, "/v1/payment_intents/search", query="amount>6500 AND currency:'eur'", limit=10)
+    assert [pi["amount"] for pi in found["data"]] == [7000]
+    assert_shape(found, "payment_intent search_result")
