@@ -280,6 +280,7 @@ def localstripe_python() -> Path | None:
     except (subprocess.CalledProcessError, OSError) as failure:
         print(f"localstripe unavailable ({failure}); its column will be empty")
         return None
+    (LOCALSTRIPE_VENV / ".gitignore").write_text("*\n")  # as newer venvs do: never committed by accident
     (LOCALSTRIPE_VENV / ".installed").touch()
     return python
 
