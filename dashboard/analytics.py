@@ -1,0 +1,363 @@
+"""Numbers and tables the pages show, computed from the intent frame. Pure: pandas in, pandas out.
+
+Every function takes a frame with exactly `dashboard.intent_frame.COLUMNS` (what `IntentStore.intents_frame`
+returns) and never reads the clock: "now" is always a parameter, in unix seconds. Money stays int cents;
+EUR text appears only in the display/export helpers, made by `dashboard.money`. All work is vectorised
+(column operations, groupby), because the pages call these on every Streamlit rerun, on up to 100k rows.
+
+Public API (times are unix seconds unless a name ends in `_at` inside `intents_table`, where they are
+tz-aware local timestamps):
+
+- `PERIOD_CHOICES`, `Period(start, end)` (half-open [start, end)),
+  `period_bounds(choice, now, custom=None, tz=DEFAULT_TZ) -> Period`
+- `filter_intents(frame, *, statuses=None, period=None, min_cents=None, max_cents=None, text=None)`
+- `Kpis`, `kpis(frame) -> Kpis`, `sent_to_alma_mask(frame) -> Series[bool]`
+- `status_counts(frame) -> [status, count, amount_cents]`
+- `daily_by_status(frame, tz=DEFAULT_TZ) -> [day, status, count, amount_cents]`
+- `recent_failures(frame, limit=10)`, `recently_expired(frame, now, within_seconds)`,
+  `recent_declines(frame, now, within_seconds)`
+- `awaiting_customer(frame, now)`, `awaiting_capture(frame, now)`
+- `time_to_authorise(frame) -> [id, status, seconds]`,
+  `time_to_authorise_buckets(durations, bucket_seconds=60) -> [bucket_start, bucket_end, status, count]`
+- `intents_table(frame, now, tz=DEFAULT_TZ)`, `csv_export(frame, tz=DEFAULT_TZ) -> bytes`
+- `to_local(seconds, tz=DEFAULT_TZ) -> Series[datetime64 tz-aware]`
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Callable, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from dashboard.domain import STATUSES
+from dashboard.money import cents_to_decimal_text, format_eur
+
+DEFAULT_TZ = "Europe/Paris"
+PERIOD_CHOICES: tuple[str, ...] = ("24 h", "7 d", "30 d", "90 d", "Custom")
+_ROLLING_PERIOD_SECONDS = {"24 h": 86_400, "7 d": 7 * 86_400, "30 d": 30 * 86_400, "90 d": 90 * 86_400}
+# Statuses only reachable after the customer has been through Alma's page.
+_PAST_ALMA_STATUSES = ("succeeded", "requires_capture", "processing")
+
+
+def _flag(condition: pd.Series) -> pd.Series:
+    """A nullable comparison as a plain bool mask: unknown (NA) counts as False."""
+    return condition.fillna(False).astype(bool)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Half-open interval of `created` instants: start <= created < end (unix seconds)."""
+
+    start: int
+    end: int
+
+
+def period_bounds(
+    choice: str, now: int, custom: tuple[date, date] | None = None, tz: str = DEFAULT_TZ
+) -> Period:
+    """Rolling choices end just after `now`; "Custom" covers whole local days, both dates included."""
+    if choice in _ROLLING_PERIOD_SECONDS:
+        return Period(start=now - _ROLLING_PERIOD_SECONDS[choice], end=now + 1)
+    if choice != "Custom":
+        raise ValueError(f"Unknown period {choice!r}; choose one of {', '.join(PERIOD_CHOICES)}.")
+    if custom is None:
+        raise ValueError("Choose a start and an end date.")
+    first, last = custom
+    if first > last:
+        raise ValueError("The start date must not be after the end date.")
+    zone = ZoneInfo(tz)
+
+    def local_midnight(day: date) -> int:
+        return int(datetime.combine(day, time(0), tzinfo=zone).timestamp())
+
+    return Period(start=local_midnight(first), end=local_midnight(last + timedelta(days=1)))
+
+
+def filter_intents(
+    frame: pd.DataFrame,
+    *,
+    statuses: Sequence[str] | None = None,
+    period: Period | None = None,
+    min_cents: int | None = None,
+    max_cents: int | None = None,
+    text: str | None = None,
+) -> pd.DataFrame:
+    """Rows matching every given criterion. None (or an empty status list / blank text) means "any",
+    as an empty multiselect does. Amount bounds are inclusive, on `amount`; the period is on `created`.
+    Text is a case-insensitive literal substring of id, description or metadata."""
+    keep = pd.Series(True, index=frame.index)
+    if statuses:
+        keep &= frame["status"].isin(list(statuses))
+    if period is not None:
+        keep &= (frame["created"] >= period.start) & (frame["created"] < period.end)
+    if min_cents is not None:
+        keep &= frame["amount"] >= min_cents
+    if max_cents is not None:
+        keep &= frame["amount"] <= max_cents
+    needle = (text or "").strip()
+    if needle:
+        found = pd.Series(False, index=frame.index)
+        for column in ("id", "description", "metadata_text"):
+            found |= _flag(frame[column].str.contains(needle, case=False, regex=False, na=False))
+        keep &= found
+    return frame[keep]
+
+
+def sent_to_alma_mask(frame: pd.DataFrame) -> pd.Series:
+    """Intents whose customer reached Alma's page (requires_action at least once): the sync saw the
+    redirect, or the status/failure can only follow it (authorised, expired, or refused)."""
+    return _flag(
+        frame["sent_to_alma_at"].notna()
+        | frame["status"].isin(_PAST_ALMA_STATUSES)
+        | frame["failure_kind"].notna()
+    )
+
+
+@dataclass(frozen=True)
+class Kpis:
+    intents: int
+    succeeded: int
+    succeeded_cents: int  # amount_received of succeeded intents
+    sent_to_alma: int  # see sent_to_alma_mask
+    conversion: float | None  # succeeded / sent_to_alma; None when nothing was sent
+    awaiting_customer: int  # status requires_action
+    expired: int
+    declined: int
+    awaiting_capture: int
+    awaiting_capture_cents: int  # amount_capturable of requires_capture intents
+
+
+def kpis(frame: pd.DataFrame) -> Kpis:
+    """The Overview KPI row for the rows given (filter by period first)."""
+    status = frame["status"]
+    succeeded = _flag(status == "succeeded")
+    capturable = _flag(status == "requires_capture")
+    sent = int(sent_to_alma_mask(frame).sum())
+    succeeded_count = int(succeeded.sum())
+    return Kpis(
+        intents=len(frame),
+        succeeded=succeeded_count,
+        succeeded_cents=int(frame.loc[succeeded, "amount_received"].sum()),
+        sent_to_alma=sent,
+        conversion=succeeded_count / sent if sent else None,
+        awaiting_customer=int((status == "requires_action").sum()),
+        expired=int((frame["failure_kind"] == "expired").sum()),
+        declined=int((frame["failure_kind"] == "declined").sum()),
+        awaiting_capture=int(capturable.sum()),
+        awaiting_capture_cents=int(frame.loc[capturable, "amount_capturable"].sum()),
+    )
+
+
+def _status_key(frame: pd.DataFrame) -> pd.Series:
+    """Status as an ordered categorical, so groupby sorts in domain.STATUSES order."""
+    return frame["status"].astype(pd.CategoricalDtype(list(STATUSES), ordered=True))
+
+
+_SUMMARY_DTYPES = {"status": "string", "count": "int64", "amount_cents": "int64"}
+
+
+def _count_and_amount(frame: pd.DataFrame, keys: list[pd.Series]) -> pd.DataFrame:
+    grouped = frame.groupby(keys, observed=True)["amount"].agg(count="size", amount_cents="sum")
+    return grouped.reset_index().astype(_SUMMARY_DTYPES)
+
+
+def status_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """[status, count, amount_cents] for the statuses present, in domain.STATUSES order.
+    amount_cents sums the intents' `amount` (what was asked, whatever the status)."""
+    return _count_and_amount(frame, [_status_key(frame)])
+
+
+def to_local(seconds: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
+    """Unix seconds (nullable) -> tz-aware timestamps in `tz` (NaT where unknown)."""
+    return pd.to_datetime(seconds, unit="s", utc=True).dt.tz_convert(tz)
+
+
+def daily_by_status(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """[day, status, count, amount_cents] by local calendar day of `created` (day = local midnight,
+    tz-aware, so DST days are 23 or 25 hours long), days ascending, statuses in STATUSES order."""
+    days = to_local(frame["created"], tz).dt.normalize().rename("day")
+    return _count_and_amount(frame, [days, _status_key(frame)])
+
+
+def _reason(frame: pd.DataFrame) -> pd.Series:
+    """What went wrong, for people: Stripe's message, else its code."""
+    return frame["error_message"].fillna(frame["error_code"])
+
+
+_FAILURE_COLUMNS = ["id", "failure_kind", "reason", "error_code", "amount", "sent_to_alma_at", "updated_at"]
+
+
+def _failures(frame: pd.DataFrame, kinds: Sequence[str]) -> pd.DataFrame:
+    failed = frame[_flag(frame["failure_kind"].isin(list(kinds)))]
+    failed = failed.assign(reason=_reason(failed))
+    return failed.sort_values(["updated_at", "id"], ascending=False, na_position="last")
+
+
+def recent_failures(frame: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
+    """The newest `limit` expired or declined intents (by updated_at): [id, failure_kind, reason,
+    error_code, amount, sent_to_alma_at, updated_at]."""
+    return _failures(frame, ("expired", "declined"))[_FAILURE_COLUMNS].head(limit).reset_index(drop=True)
+
+
+def _recent_of_kind(frame: pd.DataFrame, kind: str, now: int, within_seconds: int) -> pd.DataFrame:
+    failed = _failures(frame, (kind,))
+    failed = failed[_flag(failed["updated_at"] >= now - within_seconds)]
+    waited = (failed["updated_at"] - failed["sent_to_alma_at"]).clip(lower=0)
+    return failed.assign(waited_seconds=waited)[[*_FAILURE_COLUMNS, "waited_seconds"]].reset_index(drop=True)
+
+
+def recently_expired(frame: pd.DataFrame, now: int, within_seconds: int) -> pd.DataFrame:
+    """Intents back in requires_payment_method because the window ran out, in the last `within_seconds`,
+    newest first. `updated_at` is the expiry instant; waited_seconds = updated_at - sent_to_alma_at."""
+    return _recent_of_kind(frame, "expired", now, within_seconds)
+
+
+def recent_declines(frame: pd.DataFrame, now: int, within_seconds: int) -> pd.DataFrame:
+    """Same shape as recently_expired, for intents the customer or Alma refused."""
+    return _recent_of_kind(frame, "declined", now, within_seconds)
+
+
+def awaiting_customer(frame: pd.DataFrame, now: int) -> pd.DataFrame:
+    """requires_action intents, soonest expiry first: [id, amount, description, sent_to_alma_at,
+    expires_at, seconds_left (>= 0), fraction_elapsed (0..1 of the window), redirect_url].
+    Unknown expiry (redirect not yet seen by the sync) gives NA and sorts last."""
+    waiting = frame[_flag(frame["status"] == "requires_action")]
+    window = waiting["expires_at"] - waiting["sent_to_alma_at"]
+    elapsed = (now - waiting["sent_to_alma_at"]) / window.where(window > 0)
+    waiting = waiting.assign(
+        seconds_left=(waiting["expires_at"] - now).clip(lower=0),
+        fraction_elapsed=elapsed.clip(lower=0.0, upper=1.0),
+    )
+    columns = ["id", "amount", "description", "sent_to_alma_at", "expires_at", "seconds_left",
+               "fraction_elapsed", "redirect_url"]
+    ordered = waiting.sort_values(["expires_at", "id"], na_position="last", kind="stable")
+    return ordered[columns].reset_index(drop=True)
+
+
+def awaiting_capture(frame: pd.DataFrame, now: int) -> pd.DataFrame:
+    """requires_capture intents, nearest capture deadline first: [id, amount, amount_capturable,
+    installments, description, authorized_at, capture_deadline, seconds_to_deadline (>= 0)]."""
+    held = frame[_flag(frame["status"] == "requires_capture")]
+    held = held.assign(seconds_to_deadline=(held["capture_deadline"] - now).clip(lower=0))
+    columns = ["id", "amount", "amount_capturable", "installments", "description", "authorized_at",
+               "capture_deadline", "seconds_to_deadline"]
+    ordered = held.sort_values(["capture_deadline", "id"], na_position="last", kind="stable")
+    return ordered[columns].reset_index(drop=True)
+
+
+def time_to_authorise(frame: pd.DataFrame) -> pd.DataFrame:
+    """[id, status, seconds] from the Alma redirect to the authorisation, for intents knowing both."""
+    known = frame[_flag(frame["authorized_at"].notna() & frame["sent_to_alma_at"].notna())]
+    seconds = (known["authorized_at"] - known["sent_to_alma_at"]).clip(lower=0).astype("int64")
+    return pd.DataFrame(
+        {"id": known["id"], "status": known["status"], "seconds": seconds}
+    ).reset_index(drop=True)
+
+
+def time_to_authorise_buckets(durations: pd.DataFrame, bucket_seconds: int = 60) -> pd.DataFrame:
+    """Histogram of a time_to_authorise frame: [bucket_start, bucket_end, status, count] in seconds.
+    Pre-binned here so a chart ships a few dozen rows to the browser, not one per intent."""
+    start = (durations["seconds"] // bucket_seconds) * bucket_seconds
+    grouped = durations.groupby([start.rename("bucket_start"), _status_key(durations)], observed=True).size()
+    histogram = grouped.rename("count").reset_index()
+    histogram.insert(1, "bucket_end", histogram["bucket_start"] + bucket_seconds)
+    return histogram.astype(
+        {"bucket_start": "int64", "bucket_end": "int64", "status": "string", "count": "int64"}
+    )
+
+
+def _cents_text(cents: pd.Series, formatter: Callable[[int], str]) -> pd.Series:
+    """Apply a money.py formatter once per distinct amount (real shops repeat their prices)."""
+    codes, distinct = pd.factorize(cents)
+    texts = np.array([formatter(int(value)) for value in distinct], dtype=object)
+    return pd.Series(texts[codes], index=cents.index, dtype="string")
+
+
+def intents_table(frame: pd.DataFrame, now: int, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Display-ready rows for the Intents page, newest first. `amount_eur` is exact EUR text
+    (money.format_eur) and `amount_cents` stays an int for sorting; no float money anywhere.
+    `*_at` columns are tz-aware timestamps in `tz`; expires_in_seconds is set while requires_action."""
+    ordered = frame.sort_values(["created", "id"], ascending=False, kind="stable")
+    waiting = _flag(ordered["status"] == "requires_action")
+    table = pd.DataFrame(
+        {
+            "id": ordered["id"],
+            "status": ordered["status"],
+            "amount_eur": _cents_text(ordered["amount"], format_eur),
+            "amount_cents": ordered["amount"],
+            "created_at": to_local(ordered["created"], tz),
+            "updated_at": to_local(ordered["updated_at"], tz),
+            "expires_in_seconds": (ordered["expires_at"] - now).clip(lower=0).where(waiting),
+            "capture_deadline_at": to_local(ordered["capture_deadline"], tz),
+            "capture_method": ordered["capture_method"],
+            "installments": ordered["installments"],
+            "failure_kind": ordered["failure_kind"],
+            "reason": _reason(ordered),
+            "description": ordered["description"],
+            "metadata": ordered["metadata_text"],
+            "alma_transaction_id": ordered["alma_transaction_id"],
+        }
+    )
+    return table.reset_index(drop=True)
+
+
+def _iso(seconds: pd.Series, tz: str) -> pd.Series:
+    """ISO 8601 with the UTC offset ("2026-11-29T10:00:00+01:00"); empty where unknown. Built from
+    numpy's wall-clock text plus the offset, since Series.dt.strftime is ~40x slower at 100k rows."""
+    wall = to_local(seconds, tz).dt.tz_localize(None)
+    offset_minutes = (wall - pd.to_datetime(seconds, unit="s")).dt.total_seconds() // 60
+    offset_text = offset_minutes.map(
+        {m: f"{'-' if m < 0 else '+'}{int(abs(m)) // 60:02d}:{int(abs(m)) % 60:02d}"
+         for m in offset_minutes.dropna().unique()}
+    ).astype("string")
+    text = pd.Series(np.datetime_as_string(wall.to_numpy(), unit="s"), index=seconds.index, dtype="string")
+    return (text + offset_text).where(seconds.notna(), "")
+
+
+# The export's columns, in order. redirect_url is left out: not a secret, but a live payment link.
+CSV_COLUMNS: tuple[str, ...] = (
+    "id", "status", "amount_eur", "amount_cents", "amount_received_eur", "amount_received_cents",
+    "amount_capturable_eur", "amount_capturable_cents", "currency", "capture_method", "created",
+    "updated_at", "sent_to_alma_at", "expires_at", "authorized_at", "capture_deadline", "canceled_at",
+    "failure_kind", "error_code", "error_message", "cancellation_reason", "installments",
+    "alma_transaction_id", "latest_charge_id", "payment_method_types", "description", "metadata",
+    "livemode",
+)
+
+
+def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
+    """UTF-8 CSV of exactly the given rows, in their order, columns CSV_COLUMNS. Amounts appear twice:
+    EUR with 2 decimals (plain "1234.56") and int cents; instants as ISO 8601 with offset in `tz`."""
+    times = ("created", "updated_at", "sent_to_alma_at", "expires_at", "authorized_at",
+             "capture_deadline", "canceled_at")
+    export = pd.DataFrame(
+        {
+            "id": frame["id"],
+            "status": frame["status"],
+            "amount_eur": _cents_text(frame["amount"], cents_to_decimal_text),
+            "amount_cents": frame["amount"],
+            "amount_received_eur": _cents_text(frame["amount_received"], cents_to_decimal_text),
+            "amount_received_cents": frame["amount_received"],
+            "amount_capturable_eur": _cents_text(frame["amount_capturable"], cents_to_decimal_text),
+            "amount_capturable_cents": frame["amount_capturable"],
+            "currency": frame["currency"],
+            "capture_method": frame["capture_method"],
+            **{column: _iso(frame[column], tz) for column in times},
+            "failure_kind": frame["failure_kind"],
+            "error_code": frame["error_code"],
+            "error_message": frame["error_message"],
+            "cancellation_reason": frame["cancellation_reason"],
+            "installments": frame["installments"],
+            "alma_transaction_id": frame["alma_transaction_id"],
+            "latest_charge_id": frame["latest_charge_id"],
+            "payment_method_types": frame["payment_method_types"],
+            "description": frame["description"],
+            "metadata": frame["metadata_text"],
+            "livemode": frame["livemode"],
+        },
+        columns=list(CSV_COLUMNS),
+    )
+    return export.to_csv(index=False, lineterminator="\n").encode("utf-8")

@@ -1,0 +1,104 @@
+"""Chart specs: status coloured by the one fixed scale, and the data shipped equal to the analytics."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import pytest
+
+from dashboard import analytics, charts
+from dashboard.domain import STATUSES
+from tests.test_analytics import alma_intent, frame_of, mixed_intents, paris
+
+COLOURS = [charts.STATUS_COLOURS[s] for s in STATUSES]
+
+
+@pytest.fixture
+def mixed() -> pd.DataFrame:
+    return frame_of(*mixed_intents())
+
+
+def chart_data(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return spec["datasets"][spec["data"]["name"]]
+
+
+def all_charts(frame: pd.DataFrame) -> dict[str, alt.Chart]:
+    return {
+        "status": charts.status_bar_chart(analytics.status_counts(frame)),
+        "daily count": charts.daily_status_chart(analytics.daily_by_status(frame), "count"),
+        "daily amount": charts.daily_status_chart(analytics.daily_by_status(frame), "amount"),
+        "time to authorise": charts.time_to_authorise_chart(analytics.time_to_authorise(frame)),
+    }
+
+
+def test_one_distinct_colour_per_status_in_status_order() -> None:
+    assert tuple(charts.STATUS_COLOURS) == STATUSES
+    assert len(set(COLOURS)) == len(STATUSES)
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", colour) for colour in COLOURS)
+    scale = charts.status_scale().to_dict()
+    assert (scale["domain"], scale["range"]) == (list(STATUSES), COLOURS)
+
+
+@pytest.mark.parametrize("name", ["status", "daily count", "daily amount", "time to authorise"])
+@pytest.mark.parametrize("empty", [False, True])
+def test_every_chart_colours_status_with_the_fixed_scale(mixed: pd.DataFrame, name: str, empty: bool) -> None:
+    spec = all_charts(mixed.iloc[:0] if empty else mixed)[name].to_dict()
+    colour = spec["encoding"]["color"]
+    assert colour["field"] == "status"
+    assert (colour["scale"]["domain"], colour["scale"]["range"]) == (list(STATUSES), COLOURS)
+    assert (chart_data(spec) == []) is empty
+
+
+def test_status_bar_chart_data_equals_status_counts(mixed: pd.DataFrame) -> None:
+    counts = analytics.status_counts(mixed)
+    spec = charts.status_bar_chart(counts).to_dict()
+    shipped = [{k: row[k] for k in ("status", "count", "amount_cents")} for row in chart_data(spec)]
+    assert shipped == counts.to_dict("records")
+    assert spec["encoding"]["x"]["sort"] == list(STATUSES)
+    assert spec["encoding"]["y"]["field"] == "count"
+    assert {"calculate": "datum.amount_cents / 100", "as": "amount_eur"} in spec["transform"]
+
+
+def test_daily_chart_ships_paris_days_and_stacks_in_status_order() -> None:
+    frame = frame_of(
+        alma_intent("pi_late", "canceled", 5_000, paris(2026, 11, 28, 23, 30)),
+        alma_intent("pi_midnight", "succeeded", 6_000, paris(2026, 11, 29, 0, 0)),
+        alma_intent("pi_noon", "canceled", 7_000, paris(2026, 11, 29, 12, 0)),
+    )
+    spec = charts.daily_status_chart(analytics.daily_by_status(frame), "count").to_dict()
+    assert [(r["day"], r["status"], r["count"], r["amount_cents"]) for r in chart_data(spec)] == [
+        ("2026-11-28", "canceled", 1, 5_000),
+        ("2026-11-29", "canceled", 1, 7_000),
+        ("2026-11-29", "succeeded", 1, 6_000),
+    ]
+    assert spec["encoding"]["x"]["timeUnit"] == "utcyearmonthdate"
+    assert spec["encoding"]["order"]["field"] == "status_rank"
+    assert [r["status_rank"] for r in chart_data(spec)] == [STATUSES.index("canceled"),
+                                                            STATUSES.index("canceled"),
+                                                            STATUSES.index("succeeded")]
+
+
+@pytest.mark.parametrize(("measure", "field", "title"), [("count", "count", "Intents"),
+                                                          ("amount", "amount_eur", "Amount (EUR)")])
+def test_daily_chart_measure_picks_the_axis(mixed: pd.DataFrame, measure: charts.Measure, field: str,
+                                           title: str) -> None:
+    spec = charts.daily_status_chart(analytics.daily_by_status(mixed), measure).to_dict()
+    assert (spec["encoding"]["y"]["field"], spec["encoding"]["y"]["title"]) == (field, title)
+    assert sum(r["amount_cents"] for r in chart_data(spec)) == int(mixed["amount"].sum())
+
+
+def test_daily_chart_rejects_an_unknown_measure(mixed: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="measure"):
+        charts.daily_status_chart(analytics.daily_by_status(mixed), "eur")  # type: ignore[arg-type]
+
+
+def test_time_to_authorise_chart_ships_buckets_not_intents(mixed: pd.DataFrame) -> None:
+    durations = analytics.time_to_authorise(mixed)
+    spec = charts.time_to_authorise_chart(durations).to_dict()
+    assert [(r["bucket_start"], r["bucket_end"], r["status"], r["count"]) for r in chart_data(spec)] == [
+        (60, 120, "requires_capture", 1), (60, 120, "succeeded", 3),
+    ]
+    assert spec["encoding"]["x"]["bin"] == "binned"
+    assert len(chart_data(spec)) < len(durations)
