@@ -1,0 +1,150 @@
+"""Starting and asking the local sandbox process (local mode, tests, benchmarks).
+
+The dashboard reaches the sandbox only over HTTP, exactly as it reaches Stripe; this module is the one place
+that knows how to start it and how to call its `/_sandbox/` control endpoints (clock, stats, faults, reset).
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SandboxStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalSandbox:
+    """A running sandbox: its address, and the process when this object started it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        process: subprocess.Popen[bytes] | None = None,
+        log: IO[bytes] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.process = process
+        self._log = log
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        port: int = 0,
+        seed_demo: int = 0,
+        auth_window_seconds: int = 3600,
+        state_file: Path | None = None,
+        timeout: float = 60,
+        extra_args: Sequence[str] = (),
+    ) -> "LocalSandbox":
+        """Run `python -m dashboard.sandbox` and wait until /_sandbox/health answers 200."""
+        port = port or free_port()
+        args = ["--port", str(port), "--auth-window", str(auth_window_seconds)]
+        if seed_demo:
+            args += ["--seed-demo", str(seed_demo)]
+        if state_file is not None:
+            args += ["--state", str(state_file)]
+        # A file, not a pipe: a chatty server would block once an unread pipe buffer fills up.
+        log = tempfile.TemporaryFile()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.sandbox", *args, *extra_args],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        sandbox = cls(f"http://127.0.0.1:{port}", process, log)
+        sandbox._wait_healthy(timeout)
+        return sandbox
+
+    @classmethod
+    def attach(cls, base_url: str) -> "LocalSandbox":
+        """A sandbox someone else started (e.g. ALMA_OPS_SANDBOX_URL); stop() leaves it running."""
+        return cls(base_url)
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise SandboxStartError(f"sandbox exited with code {self.process.returncode}: {self._log_tail()}")
+            try:
+                self.control("GET", "/_sandbox/health", timeout=2)
+                return
+            except (OSError, json.JSONDecodeError):
+                time.sleep(0.05)
+        self.stop()
+        raise SandboxStartError(f"sandbox not healthy after {timeout:.0f}s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "LocalSandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def control(self, method: str, path: str, *, timeout: float = 60, **form: Any) -> dict[str, Any]:
+        body = urllib.parse.urlencode(form).encode() if method == "POST" else None
+        request = urllib.request.Request(self.base_url + path, data=body, method=method)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def now(self) -> int:
+        return int(self.control("GET", "/_sandbox/clock")["now"])
+
+    def advance(self, seconds: int) -> int:
+        return int(self.control("POST", "/_sandbox/clock/advance", seconds=seconds)["now"])
+
+    def reset(self, seed_demo: int = 0) -> None:
+        self.control("POST", "/_sandbox/reset", seed_demo=seed_demo)
+
+    def stats(self) -> dict[str, int]:
+        """/v1 requests served since start (or reset), keyed by "METHOD /route/{template}"."""
+        return {route: int(count) for route, count in self.control("GET", "/_sandbox/stats")["requests"].items()}
+
+    def request_count(self) -> int:
+        return sum(self.stats().values())
+
+    def faults(self, rate: float, kinds: str = "429,500,drop", seed: int = 1) -> dict[str, Any]:
+        return self.control("POST", "/_sandbox/faults", rate=rate, kinds=kinds, seed=seed)
+
+
+class SandboxClock:
+    """Local mode's Clock: the sandbox's time (wall time plus its offset), so clock advances show up."""
+
+    def __init__(self, sandbox: LocalSandbox) -> None:
+        self._sandbox = sandbox
+
+    def now(self) -> int:
+        return self._sandbox.now()

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from dashboard.money import AmountError, cents_to_decimal_text, format_eur, parse_eur
+
+LIMITS = {"min_cents": 5_000, "max_cents": 500_000}
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [(0, "€0.00"), (5, "€0.05"), (12_050, "€120.50"), (123_456_789, "€1,234,567.89"), (-1_999, "-€19.99")],
+)
+def test_format_eur(cents: int, text: str) -> None:
+    assert format_eur(cents) == text
+
+
+@pytest.mark.parametrize(("cents", "text"), [(0, "0.00"), (123_456, "1234.56"), (-5, "-0.05")])
+def test_decimal_text_for_exports(cents: int, text: str) -> None:
+    assert cents_to_decimal_text(cents) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [("120", 12_000), ("120.5", 12_050), ("120,50", 12_050), (" € 1 200 ", 120_000), ("50", 5_000), ("5000", 500_000)],
+)
+def test_parse_eur(text: str, cents: int) -> None:
+    assert parse_eur(text, **LIMITS) == cents
+
+
+def test_parse_is_exact_where_floats_are_not() -> None:
+    assert parse_eur("0.29", min_cents=1, max_cents=100) == 29  # float(0.29) * 100 == 28.999...
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Enter an amount"),
+        ("abc", "is not a number"),
+        ("nan", "is not a number"),
+        ("-3", "greater than zero"),
+        ("10.123", "at most 2 decimals"),
+        ("49.99", "Alma accepts €50.00 to €5,000.00; got €49.99"),
+        ("5000.01", "got €5,000.01"),
+    ],
+)
+def test_parse_refuses_with_a_message_for_the_user(text: str, message: str) -> None:
+    with pytest.raises(AmountError, match=message):
+        parse_eur(text, **LIMITS)
