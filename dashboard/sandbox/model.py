@@ -1,0 +1,481 @@
+"""The sandbox's in-memory Stripe account: immutable object versions and the Alma lifecycle.
+
+Every change replaces an object with a new frozen version, so an event can hold the version "as the object
+stood then" for free. Each status change is one method of `Sandbox`, guarded by `TRANSITIONS`; nothing else
+writes a status. Methods take the instant `at` explicitly: the clock lives outside the model, which lets the
+demo seed and the expiry sweep replay history at past instants through the very same transitions.
+"""
+from __future__ import annotations
+
+import heapq
+import random
+import string
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Iterator, Literal, Mapping
+
+from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing, unexpected_state
+from .index import CreatedIndex
+
+CAPTURE_WINDOW_SECONDS = 7 * 24 * 3600
+ALMA = "alma"
+ALMA_CURRENCY = "eur"
+STRIPE_MINIMUM_EUR_CENTS = 50
+CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
+CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+INSTALLMENT_COUNTS = (2, 3, 4)
+FAILED_CODE = "payment_intent_payment_attempt_failed"
+EXPIRED_CODE = "payment_intent_payment_attempt_expired"
+
+
+@dataclass(frozen=True)
+class AlmaRules:
+    min_amount: int = 5_000  # cents
+    max_amount: int = 500_000
+    auth_window: int = 3600  # seconds a customer has on Alma's page
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRef:
+    """The API request that caused an event (Event.request); None for the customer's or the clock's doing."""
+
+    id: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMethod:
+    id: str
+    created: int
+    type: str = ALMA
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    id: str
+    created: int
+    amount: int
+    currency: str
+    payment_intent: str
+    payment_method: str
+    installments: int
+    transaction_id: str
+    description: str | None
+    metadata: Mapping[str, str]
+    captured: bool
+    amount_captured: int = 0
+    amount_refunded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentError:
+    code: str
+    message: str
+    payment_method: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """An open Alma attempt: the customer's page is addressed by `token`, which is never the client secret."""
+
+    token: str
+    return_url: str
+    deadline: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIntent:
+    id: str
+    created: int
+    amount: int
+    currency: str
+    client_secret: str
+    status: str
+    capture_method: str
+    payment_method_types: tuple[str, ...]
+    description: str | None
+    metadata: Mapping[str, str]
+    automatic_payment_methods: bool
+    alma_capture_method: str | None  # payment_method_options[alma][capture_method]
+    payment_method: str | None = None
+    latest_charge: str | None = None
+    last_payment_error: PaymentError | None = None
+    redirect: Redirect | None = None
+    amount_capturable: int = 0
+    amount_received: int = 0
+    canceled_at: int | None = None
+    cancellation_reason: str | None = None
+
+    @property
+    def captures_manually(self) -> bool:
+        return (self.alma_capture_method or self.capture_method) == "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    created: int
+    type: str
+    object: PaymentIntent | Charge
+    request: RequestRef | None
+
+
+@dataclass(frozen=True)
+class IntentDraft:
+    """POST /v1/payment_intents, already typed by the handler."""
+
+    amount: int
+    currency: str
+    payment_method_types: tuple[str, ...]
+    automatic_payment_methods: bool
+    capture_method: str
+    alma_capture_method: str | None
+    description: str | None
+    metadata: Mapping[str, str]
+    payment_method_type: str | None  # payment_method_data[type]
+    confirm: bool
+    return_url: str | None
+
+
+@dataclass(frozen=True)
+class Transition:
+    # As Stripe words its state errors: "You cannot {verb} this PaymentIntent ... may be {participle}: ..."
+    verb: str
+    participle: str
+    sources: tuple[str, ...]
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "confirm": Transition(
+        "confirm", "confirmed", ("requires_payment_method", "requires_confirmation", "requires_action")
+    ),
+    "authorize": Transition("authorize", "authorized", ("requires_action",)),
+    "fail_attempt": Transition("fail", "failed", ("requires_action",)),
+    "capture": Transition("capture", "captured", ("requires_capture",)),
+    "cancel": Transition(
+        "cancel",
+        "canceled",
+        ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"),
+    ),
+}
+
+DeadlineKind = Literal["auth_expiry", "capture_expiry"]
+
+
+class IdFactory:
+    """Stripe-looking ids: prefix + 24 alphanumerics."""
+
+    _ALPHABET = string.ascii_letters + string.digits
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._random = random.Random(seed)
+
+    def new(self, prefix: str, length: int = 24) -> str:
+        return prefix + "".join(self._random.choices(self._ALPHABET, k=length))
+
+
+@dataclass
+class Sandbox:
+    rules: AlmaRules
+    ids: IdFactory = field(default_factory=IdFactory)
+    intents: dict[str, PaymentIntent] = field(default_factory=dict)
+    payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
+    charges: dict[str, Charge] = field(default_factory=dict)
+    events: dict[str, Event] = field(default_factory=dict)
+    intent_index: CreatedIndex = field(default_factory=CreatedIndex)
+    event_index: CreatedIndex = field(default_factory=CreatedIndex)
+    tokens: dict[str, str] = field(default_factory=dict)  # redirect token -> intent id
+    # (deadline, sequence, kind, intent id, marker): the marker names the attempt/charge the deadline was
+    # set for, so a deadline outlived by a later change is recognised and dropped.
+    deadlines: list[tuple[int, int, DeadlineKind, str, str]] = field(default_factory=list)
+    _deadline_sequence: int = 0
+    _bulk: list[tuple[CreatedIndex, int, str]] | None = None
+
+    # ---- reads -------------------------------------------------------------------------------------------
+    def intent(self, intent_id: str, param: str = "intent") -> PaymentIntent:
+        found = self.intents.get(intent_id)
+        if found is None:
+            raise resource_missing("payment_intent", intent_id, param)
+        return found
+
+    def intent_for_token(self, token: str) -> PaymentIntent | None:
+        intent_id = self.tokens.get(token)
+        return self.intents.get(intent_id) if intent_id else None
+
+    # ---- transitions -------------------------------------------------------------------------------------
+    def create_intent(self, draft: IntentDraft, at: int, request: RequestRef | None) -> PaymentIntent:
+        if ALMA in draft.payment_method_types and draft.currency != ALMA_CURRENCY:
+            raise invalid_request(
+                f"The currency provided ({draft.currency}) is invalid for one or more payment method types on "
+                f"this PaymentIntent: alma only supports {ALMA_CURRENCY}.",
+                code="payment_intent_invalid_currency",
+                param="currency",
+            )
+        if draft.amount < STRIPE_MINIMUM_EUR_CENTS:
+            raise _amount_error("amount_too_small", "at least", STRIPE_MINIMUM_EUR_CENTS, draft.currency)
+        if draft.confirm:
+            if draft.payment_method_type is None:
+                raise _missing_payment_method()
+            self._check_confirmable(draft.amount, draft.payment_method_types, draft.payment_method_type, draft.return_url)
+        intent_id = self.ids.new("pi_")
+        payment_method = self._new_payment_method(draft.payment_method_type, at) if draft.payment_method_type else None
+        intent = PaymentIntent(
+            id=intent_id,
+            created=at,
+            amount=draft.amount,
+            currency=draft.currency,
+            client_secret=f"{intent_id}_secret_{self.ids.new('', 25)}",
+            status="requires_confirmation" if payment_method else "requires_payment_method",
+            capture_method=draft.capture_method,
+            payment_method_types=draft.payment_method_types,
+            description=draft.description,
+            metadata=dict(draft.metadata),
+            automatic_payment_methods=draft.automatic_payment_methods,
+            alma_capture_method=draft.alma_capture_method,
+            payment_method=payment_method.id if payment_method else None,
+        )
+        self._index(self.intent_index, at, intent_id)
+        self._save(intent, at, request, "payment_intent.created")
+        if draft.confirm:
+            intent = self.confirm(intent_id, None, draft.return_url, None, at, request)
+        return intent
+
+    def update_intent(self, intent_id: str, description: str | None, metadata: Mapping[str, str] | None) -> PaymentIntent:
+        intent = self.intent(intent_id)
+        updated = replace(
+            intent,
+            description=intent.description if description is None else (description or None),
+            metadata=intent.metadata if metadata is None else dict(metadata),
+        )
+        self.intents[intent_id] = updated  # no event: Stripe has no payment_intent.updated
+        return updated
+
+    def confirm(
+        self,
+        intent_id: str,
+        payment_method_type: str | None,
+        return_url: str | None,
+        capture_method: str | None,
+        at: int,
+        request: RequestRef | None,
+    ) -> PaymentIntent:
+        intent = self._guarded(intent_id, "confirm")
+        if payment_method_type is None and intent.payment_method is None:
+            raise _missing_payment_method()
+        self._check_confirmable(intent.amount, intent.payment_method_types, payment_method_type or ALMA, return_url)
+        assert return_url is not None  # checked above; narrows the type
+        payment_method_id = (
+            self._new_payment_method(payment_method_type, at).id if payment_method_type else intent.payment_method
+        )
+        self._close_attempt(intent)
+        token = self.ids.new("", 32)
+        redirect = Redirect(token=token, return_url=return_url, deadline=at + self.rules.auth_window)
+        self.tokens[token] = intent_id
+        self._schedule(redirect.deadline, "auth_expiry", intent_id, token)
+        confirmed = replace(
+            intent,
+            status="requires_action",
+            payment_method=payment_method_id,
+            capture_method=capture_method or intent.capture_method,
+            redirect=redirect,
+            last_payment_error=None,
+        )
+        return self._save(confirmed, at, request, "payment_intent.requires_action")
+
+    def authorize(self, intent_id: str, installments: int, at: int) -> PaymentIntent:
+        """The customer approved on Alma's page."""
+        intent = self._guarded(intent_id, "authorize")
+        assert intent.payment_method is not None  # requires_action always carries one
+        manual = intent.captures_manually
+        charge = Charge(
+            id=self.ids.new("ch_"),
+            created=at,
+            amount=intent.amount,
+            currency=intent.currency,
+            payment_intent=intent.id,
+            payment_method=intent.payment_method,
+            installments=installments,
+            transaction_id=self.ids.new("payment_", 34),
+            description=intent.description,
+            metadata=intent.metadata,
+            captured=not manual,
+            amount_captured=0 if manual else intent.amount,
+        )
+        self._close_attempt(intent)
+        self._save_charge(charge, at, None, "charge.succeeded")
+        authorized = replace(intent, latest_charge=charge.id, redirect=None)
+        if manual:
+            self._schedule(at + CAPTURE_WINDOW_SECONDS, "capture_expiry", intent.id, charge.id)
+            authorized = replace(authorized, status="requires_capture", amount_capturable=intent.amount)
+            return self._save(authorized, at, None, "payment_intent.amount_capturable_updated")
+        authorized = replace(authorized, status="succeeded", amount_received=intent.amount)
+        return self._save(authorized, at, None, "payment_intent.succeeded")
+
+    def fail_attempt(self, intent_id: str, code: str, at: int) -> PaymentIntent:
+        """Declined on Alma's page, or left there past the auth window: the PaymentMethod is detached and the
+        intent waits for a new one (it is NOT canceled)."""
+        intent = self._guarded(intent_id, "fail_attempt")
+        assert intent.payment_method is not None
+        message = (
+            "The customer's Alma payment attempt expired before it was completed."
+            if code == EXPIRED_CODE
+            else "The customer declined or failed the Alma payment."
+        )
+        self._close_attempt(intent)
+        failed = replace(
+            intent,
+            status="requires_payment_method",
+            payment_method=None,
+            redirect=None,
+            last_payment_error=PaymentError(code=code, message=message, payment_method=intent.payment_method),
+        )
+        return self._save(failed, at, None, "payment_intent.payment_failed")
+
+    def capture(self, intent_id: str, amount_to_capture: int | None, at: int, request: RequestRef | None) -> PaymentIntent:
+        intent = self._guarded(intent_id, "capture")
+        amount = intent.amount_capturable if amount_to_capture is None else amount_to_capture
+        if amount > intent.amount_capturable or amount < 1:
+            raise parameter_invalid(
+                "amount_to_capture",
+                f"The amount to capture must be between 1 and the amount capturable ({intent.amount_capturable}).",
+                "amount_too_large" if amount > intent.amount_capturable else "amount_too_small",
+            )
+        assert intent.latest_charge is not None
+        charge = self.charges[intent.latest_charge]
+        captured = replace(charge, captured=True, amount_captured=amount, amount_refunded=charge.amount - amount)
+        self._save_charge(captured, at, request, "charge.captured")
+        succeeded = replace(intent, status="succeeded", amount_received=amount, amount_capturable=0)
+        return self._save(succeeded, at, request, "payment_intent.succeeded")
+
+    def cancel(self, intent_id: str, reason: str | None, at: int, request: RequestRef | None) -> PaymentIntent:
+        intent = self._guarded(intent_id, "cancel")
+        if intent.status == "requires_capture" and intent.latest_charge:
+            charge = self.charges[intent.latest_charge]  # the authorisation is released
+            self.charges[charge.id] = replace(charge, amount_refunded=charge.amount)
+        self._close_attempt(intent)
+        canceled = replace(
+            intent,
+            status="canceled",
+            canceled_at=at,
+            cancellation_reason=reason,
+            amount_capturable=0,
+            redirect=None,
+        )
+        return self._save(canceled, at, request, "payment_intent.canceled")
+
+    # ---- the clock's doing -------------------------------------------------------------------------------
+    def sweep(self, now: int) -> int:
+        """Apply every deadline that has passed, each at its own instant, oldest first. Returns how many."""
+        applied = 0
+        while self.deadlines and self.deadlines[0][0] <= now:
+            deadline, _, kind, intent_id, marker = heapq.heappop(self.deadlines)
+            intent = self.intents.get(intent_id)
+            if intent is None:
+                continue
+            if kind == "auth_expiry" and intent.status == "requires_action" and intent.redirect and intent.redirect.token == marker:
+                self.fail_attempt(intent_id, EXPIRED_CODE, deadline)
+                applied += 1
+            elif kind == "capture_expiry" and intent.status == "requires_capture" and intent.latest_charge == marker:
+                self.cancel(intent_id, "automatic", deadline, None)
+                applied += 1
+        return applied
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Seeding: index entries arrive out of time order; collect them and sort once at the end."""
+        self._bulk = []
+        try:
+            yield
+        finally:
+            pending, self._bulk = self._bulk, None
+            for index in (self.intent_index, self.event_index):
+                index.add_many_unsorted([(created, object_id) for target, created, object_id in pending if target is index])
+
+    # ---- internals ---------------------------------------------------------------------------------------
+    def _guarded(self, intent_id: str, transition_name: str) -> PaymentIntent:
+        intent = self.intent(intent_id)
+        transition = TRANSITIONS[transition_name]
+        if intent.status not in transition.sources:
+            raise unexpected_state(
+                f"You cannot {transition.verb} this PaymentIntent because it has a status of {intent.status}. "
+                f"Only a PaymentIntent with one of the following statuses may be {transition.participle}: "
+                f"{', '.join(transition.sources)}."
+            )
+        return intent
+
+    def _check_confirmable(
+        self, amount: int, allowed_types: tuple[str, ...], payment_method_type: str | None, return_url: str | None
+    ) -> None:
+        if payment_method_type != ALMA:
+            raise parameter_invalid(
+                "payment_method_data[type]",
+                f"The Alma sandbox confirms only payment_method_data[type]=alma, not {payment_method_type!r}.",
+            )
+        if ALMA not in allowed_types:
+            raise invalid_request(
+                "The payment method type provided: alma is invalid. This PaymentIntent accepts: "
+                f"{', '.join(allowed_types)}.",
+                code="payment_intent_incompatible_payment_method",
+                param="payment_method_data[type]",
+            )
+        if amount < self.rules.min_amount:
+            raise _amount_error("amount_too_small", "at least", self.rules.min_amount, ALMA_CURRENCY, "Alma payments")
+        if amount > self.rules.max_amount:
+            raise _amount_error("amount_too_large", "no more than", self.rules.max_amount, ALMA_CURRENCY, "Alma payments")
+        if not return_url:
+            raise invalid_request(
+                "A `return_url` must be specified because this PaymentIntent is confirmed with alma, which "
+                "redirects the customer to complete the payment.",
+                code="payment_intent_redirect_confirmation_without_return_url",
+                param="return_url",
+            )
+
+    def _new_payment_method(self, payment_method_type: str, at: int) -> PaymentMethod:
+        if payment_method_type != ALMA:
+            raise parameter_invalid(
+                "payment_method_data[type]",
+                f"The Alma sandbox creates only alma PaymentMethods, not {payment_method_type!r}.",
+            )
+        payment_method = PaymentMethod(id=self.ids.new("pm_"), created=at)
+        self.payment_methods[payment_method.id] = payment_method
+        return payment_method
+
+    def _close_attempt(self, intent: PaymentIntent) -> None:
+        if intent.redirect is not None:
+            self.tokens.pop(intent.redirect.token, None)
+
+    def _schedule(self, deadline: int, kind: DeadlineKind, intent_id: str, marker: str) -> None:
+        self._deadline_sequence += 1
+        heapq.heappush(self.deadlines, (deadline, self._deadline_sequence, kind, intent_id, marker))
+
+    def _save(self, intent: PaymentIntent, at: int, request: RequestRef | None, event_type: str) -> PaymentIntent:
+        self.intents[intent.id] = intent
+        self._emit(event_type, intent, at, request)
+        return intent
+
+    def _save_charge(self, charge: Charge, at: int, request: RequestRef | None, event_type: str) -> None:
+        self.charges[charge.id] = charge
+        self._emit(event_type, charge, at, request)
+
+    def _emit(self, event_type: str, snapshot: PaymentIntent | Charge, at: int, request: RequestRef | None) -> None:
+        event = Event(id=self.ids.new("evt_"), created=at, type=event_type, object=snapshot, request=request)
+        self.events[event.id] = event
+        self._index(self.event_index, at, event.id)
+
+    def _index(self, index: CreatedIndex, created: int, object_id: str) -> None:
+        if self._bulk is not None:
+            self._bulk.append((index, created, object_id))
+        else:
+            index.add(created, object_id)
+
+
+def _amount_error(code: str, bound_word: str, cents: int, currency: str, scope: str = "payments") -> StripeApiError:
+    euros = f"€{cents // 100:,}.{cents % 100:02d}"
+    return parameter_invalid("amount", f"Amount must be {bound_word} {euros} {currency} for {scope}.", code)
+
+
+def _missing_payment_method() -> StripeApiError:
+    return unexpected_state(
+        "You cannot confirm this PaymentIntent because it's missing a payment method. Confirm it with "
+        "payment_method_data[type]=alma."
+    )

@@ -1,0 +1,271 @@
+"""Model versions -> Stripe's JSON. Each object carries exactly the fields stripe-python 16.1.0 declares for it
+(null where the sandbox has no value), nested objects we fill included."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+from .errors import invalid_request
+from .model import ALMA, Charge, Event, PaymentError, PaymentIntent, PaymentMethod, Sandbox
+
+API_VERSION = "2026-10-28.endive"
+
+# Field names as stripe-python 16.1.0 declares them (stripe.PaymentIntent.__annotations__ and friends).
+PAYMENT_INTENT_FIELDS = (
+    "id object allowed_payment_method_types amount amount_capturable amount_details amount_received application "
+    "application_fee_amount automatic_payment_methods canceled_at cancellation_reason capture_method client_secret "
+    "confirmation_method created currency customer customer_account description excluded_payment_method_types "
+    "hooks last_payment_error latest_charge livemode managed_payments metadata next_action on_behalf_of "
+    "payment_details payment_method payment_method_configuration_details payment_method_options "
+    "payment_method_types payment_record presentment_details processing receipt_email review setup_future_usage "
+    "shipping source statement_descriptor statement_descriptor_suffix status transfer_data transfer_group"
+).split()
+CHARGE_FIELDS = (
+    "id object amount amount_captured amount_refunded application application_fee application_fee_amount "
+    "authorization_code balance_transaction billing_details calculated_statement_descriptor captured created "
+    "currency customer description disputed failure_balance_transaction failure_code failure_message fraud_details "
+    "level3 livemode metadata on_behalf_of outcome paid payment_intent payment_method payment_method_details "
+    "presentment_details radar_options receipt_email receipt_number receipt_url refunded refunds review shipping "
+    "source source_transfer statement_descriptor statement_descriptor_suffix status transfer transfer_data "
+    "transfer_group"
+).split()
+# Every payment method type stripe-python knows: PaymentMethod, payment_method_options and
+# payment_method_details each carry one key per type (null except the one in use).
+_METHOD_TYPES = (
+    "acss_debit affirm afterpay_clearpay alipay alma amazon_pay au_becs_debit bacs_debit bancontact billie bizum "
+    "blik boleto card card_present cashapp crypto customer_balance eps fpx giropay grabpay ideal interac_present "
+    "kakao_pay klarna konbini kr_card link mb_way mobilepay multibanco naver_pay nz_bank_account oxxo p24 "
+    "pay_by_bank payco paynow paypal paypay payto pix promptpay revolut_pay samsung_pay satispay scalapay "
+    "sepa_debit sequra sofort sunbit swish twint upi us_bank_account wechat_pay zip"
+).split()
+PAYMENT_METHOD_FIELDS = sorted(
+    [*_METHOD_TYPES, "id", "object", "allow_redisplay", "billing_details", "created", "custom", "customer",
+     "customer_account", "livemode", "metadata", "radar_options", "type"]
+)
+PAYMENT_METHOD_OPTIONS_FIELDS = _METHOD_TYPES
+PAYMENT_METHOD_DETAILS_FIELDS = sorted(
+    [*_METHOD_TYPES, "ach_credit_transfer", "ach_debit", "sepa_credit_transfer", "stripe_account", "type", "wechat"]
+)
+NEXT_ACTION_FIELDS = (
+    "alipay_handle_redirect blik_authorize boleto_display_details card_await_notification "
+    "cashapp_handle_redirect_or_display_qr_code display_bank_transfer_instructions klarna_display_qr_code "
+    "konbini_display_details multibanco_display_details oxxo_display_details paynow_display_qr_code "
+    "pix_display_qr_code promptpay_display_qr_code redirect_to_url swish_handle_redirect_or_display_qr_code type "
+    "upi_handle_redirect_or_display_qr_code use_stripe_sdk verify_with_microdeposits wechat_pay_display_qr_code "
+    "wechat_pay_redirect_to_android_app wechat_pay_redirect_to_ios_app"
+).split()
+LAST_PAYMENT_ERROR_FIELDS = (
+    "advice_code charge code decline_code doc_url message network_advice_code network_decline_code param "
+    "payment_intent payment_method payment_method_type request_log_url setup_intent source type"
+).split()
+OUTCOME_FIELDS = (
+    "advice_code network_advice_code network_decline_code network_status reason risk_level risk_score rule "
+    "seller_message type"
+).split()
+ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
+
+PAYMENT_INTENT_EXPANDABLE = frozenset({"payment_method", "latest_charge"})
+CHARGE_EXPANDABLE = frozenset({"payment_intent", "payment_method"})
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _filled(fields: Iterable[str], **values: Any) -> dict[str, Any]:
+    shaped = dict.fromkeys(fields)
+    shaped.update(values)
+    return shaped
+
+
+def _billing_details() -> dict[str, Any]:
+    return {"address": dict.fromkeys(ADDRESS_FIELDS), "email": None, "name": None, "phone": None, "tax_id": None}
+
+
+def check_expand(paths: frozenset[str], allowed: frozenset[str], prefix: str = "") -> frozenset[str]:
+    """Validate `expand[]` and strip a list's `data.` prefix."""
+    inner_paths = set()
+    for path in paths:
+        inner = path.removeprefix(prefix) if path.startswith(prefix) else None
+        if inner not in allowed:
+            raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
+        inner_paths.add(inner)
+    return frozenset(inner_paths)
+
+
+class Serializer:
+    """Renders one sandbox's objects. Unexpanded PaymentIntents are cached as JSON bytes per version, so a
+    list page of 100 costs a join, not 100 encodings."""
+
+    def __init__(self, sandbox: Sandbox, hosted_page_url: Callable[[str], str]) -> None:
+        self._sandbox = sandbox
+        self._hosted_page_url = hosted_page_url
+        self._intent_json: dict[str, tuple[PaymentIntent, bytes]] = {}
+
+    # ---- PaymentIntent -----------------------------------------------------------------------------------
+    def intent_json(self, intent: PaymentIntent, expand: frozenset[str] = frozenset()) -> bytes:
+        if expand:
+            return dumps(self.intent(intent, expand))
+        cached = self._intent_json.get(intent.id)
+        if cached is not None and cached[0] is intent:
+            return cached[1]
+        encoded = dumps(self.intent(intent))
+        self._intent_json[intent.id] = (intent, encoded)
+        return encoded
+
+    def intent(self, intent: PaymentIntent, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+        payment_method: Any = intent.payment_method
+        if payment_method and "payment_method" in expand:
+            payment_method = self.payment_method(self._sandbox.payment_methods[payment_method])
+        latest_charge: Any = intent.latest_charge
+        if latest_charge and "latest_charge" in expand:
+            latest_charge = self.charge(self._sandbox.charges[latest_charge])
+        return _filled(
+            PAYMENT_INTENT_FIELDS,
+            id=intent.id,
+            object="payment_intent",
+            amount=intent.amount,
+            amount_capturable=intent.amount_capturable,
+            amount_received=intent.amount_received,
+            automatic_payment_methods=(
+                {"allow_redirects": "always", "enabled": True} if intent.automatic_payment_methods else None
+            ),
+            canceled_at=intent.canceled_at,
+            cancellation_reason=intent.cancellation_reason,
+            capture_method=intent.capture_method,
+            client_secret=intent.client_secret,
+            confirmation_method="automatic",
+            created=intent.created,
+            currency=intent.currency,
+            description=intent.description,
+            last_payment_error=self._last_payment_error(intent.last_payment_error),
+            latest_charge=latest_charge,
+            livemode=False,
+            metadata=dict(intent.metadata),
+            next_action=self._next_action(intent),
+            payment_method=payment_method,
+            payment_method_options=_filled(
+                PAYMENT_METHOD_OPTIONS_FIELDS,
+                alma={"capture_method": intent.alma_capture_method} if ALMA in intent.payment_method_types else None,
+            ),
+            payment_method_types=list(intent.payment_method_types),
+            status=intent.status,
+        )
+
+    def _next_action(self, intent: PaymentIntent) -> dict[str, Any] | None:
+        if intent.redirect is None:
+            return None
+        return _filled(
+            NEXT_ACTION_FIELDS,
+            type="redirect_to_url",
+            redirect_to_url={
+                "return_url": intent.redirect.return_url,
+                "url": self._hosted_page_url(intent.redirect.token),
+            },
+        )
+
+    def _last_payment_error(self, error: PaymentError | None) -> dict[str, Any] | None:
+        if error is None:
+            return None
+        return _filled(
+            LAST_PAYMENT_ERROR_FIELDS,
+            code=error.code,
+            doc_url="https://docs.stripe.com/error-codes/" + error.code.replace("_", "-"),
+            message=error.message,
+            payment_method=self.payment_method(self._sandbox.payment_methods[error.payment_method]),
+            payment_method_type=ALMA,
+            type="invalid_request_error",
+        )
+
+    # ---- PaymentMethod / Charge / Event ------------------------------------------------------------------
+    def payment_method(self, payment_method: PaymentMethod) -> dict[str, Any]:
+        return _filled(
+            PAYMENT_METHOD_FIELDS,
+            id=payment_method.id,
+            object="payment_method",
+            alma={},
+            allow_redisplay="unspecified",
+            billing_details=_billing_details(),
+            created=payment_method.created,
+            livemode=False,
+            metadata={},
+            type=payment_method.type,
+        )
+
+    def charge(self, charge: Charge, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+        payment_intent: Any = charge.payment_intent
+        if "payment_intent" in expand:
+            payment_intent = self.intent(self._sandbox.intents[payment_intent])
+        payment_method: Any = charge.payment_method
+        if "payment_method" in expand:
+            payment_method = self.payment_method(self._sandbox.payment_methods[payment_method])
+        return _filled(
+            CHARGE_FIELDS,
+            id=charge.id,
+            object="charge",
+            amount=charge.amount,
+            amount_captured=charge.amount_captured,
+            amount_refunded=charge.amount_refunded,
+            billing_details=_billing_details(),
+            calculated_statement_descriptor="ALMA SANDBOX",
+            captured=charge.captured,
+            created=charge.created,
+            currency=charge.currency,
+            description=charge.description,
+            disputed=False,
+            fraud_details={"stripe_report": None, "user_report": None},
+            livemode=False,
+            metadata=dict(charge.metadata),
+            outcome=_filled(
+                OUTCOME_FIELDS,
+                network_status="approved_by_network",
+                risk_level="not_assessed",
+                seller_message="Payment complete.",
+                type="authorized",
+            ),
+            paid=True,
+            payment_intent=payment_intent,
+            payment_method=payment_method,
+            payment_method_details=_filled(
+                PAYMENT_METHOD_DETAILS_FIELDS,
+                type=ALMA,
+                alma={"installments": {"count": charge.installments}, "transaction_id": charge.transaction_id},
+            ),
+            refunded=charge.amount_refunded == charge.amount,
+            status="succeeded",
+        )
+
+    def event(self, event: Event) -> dict[str, Any]:
+        snapshot = event.object
+        data_object = self.intent(snapshot) if isinstance(snapshot, PaymentIntent) else self.charge(snapshot)
+        return {
+            "id": event.id,
+            "object": "event",
+            "account": None,
+            "api_version": API_VERSION,
+            "context": None,
+            "created": event.created,
+            "data": {"object": data_object, "previous_attributes": None},
+            "livemode": False,
+            "pending_webhooks": 0,
+            "request": {
+                "id": event.request.id if event.request else None,
+                "idempotency_key": event.request.idempotency_key if event.request else None,
+            },
+            "type": event.type,
+        }
+
+
+def list_json(url: str, items: list[bytes], has_more: bool) -> bytes:
+    return b"".join(
+        (b'{"object":"list","data":[', b",".join(items), b'],"has_more":', b"true" if has_more else b"false",
+         b',"url":', dumps(url), b"}")
+    )
+
+
+def search_json(url: str, items: list[bytes], has_more: bool, next_page: str | None) -> bytes:
+    return b"".join(
+        (b'{"object":"search_result","data":[', b",".join(items), b'],"has_more":',
+         b"true" if has_more else b"false", b',"next_page":', dumps(next_page), b',"url":', dumps(url), b"}")
+    )
+
