@@ -1,5 +1,6 @@
 """Model versions -> Stripe's JSON. Each object carries exactly the fields stripe-python 16.1.0 declares for it
-(null where the sandbox has no value), nested objects we fill included."""
+(null where the sandbox has no value), nested objects we fill included; tagged unions carry only the variant
+their `type` names, as Stripe sends them."""
 from __future__ import annotations
 
 import json
@@ -29,30 +30,11 @@ CHARGE_FIELDS = (
     "source source_transfer statement_descriptor statement_descriptor_suffix status transfer transfer_data "
     "transfer_group"
 ).split()
-# Every payment method type stripe-python knows: PaymentMethod, payment_method_options and
-# payment_method_details each carry one key per type (null except the one in use).
-_METHOD_TYPES = (
-    "acss_debit affirm afterpay_clearpay alipay alma amazon_pay au_becs_debit bacs_debit bancontact billie bizum "
-    "blik boleto card card_present cashapp crypto customer_balance eps fpx giropay grabpay ideal interac_present "
-    "kakao_pay klarna konbini kr_card link mb_way mobilepay multibanco naver_pay nz_bank_account oxxo p24 "
-    "pay_by_bank payco paynow paypal paypay payto pix promptpay revolut_pay samsung_pay satispay scalapay "
-    "sepa_debit sequra sofort sunbit swish twint upi us_bank_account wechat_pay zip"
-).split()
-PAYMENT_METHOD_FIELDS = sorted(
-    [*_METHOD_TYPES, "id", "object", "allow_redisplay", "billing_details", "created", "custom", "customer",
-     "customer_account", "livemode", "metadata", "radar_options", "type"]
-)
-PAYMENT_METHOD_OPTIONS_FIELDS = _METHOD_TYPES
-PAYMENT_METHOD_DETAILS_FIELDS = sorted(
-    [*_METHOD_TYPES, "ach_credit_transfer", "ach_debit", "sepa_credit_transfer", "stripe_account", "type", "wechat"]
-)
-NEXT_ACTION_FIELDS = (
-    "alipay_handle_redirect blik_authorize boleto_display_details card_await_notification "
-    "cashapp_handle_redirect_or_display_qr_code display_bank_transfer_instructions klarna_display_qr_code "
-    "konbini_display_details multibanco_display_details oxxo_display_details paynow_display_qr_code "
-    "pix_display_qr_code promptpay_display_qr_code redirect_to_url swish_handle_redirect_or_display_qr_code type "
-    "upi_handle_redirect_or_display_qr_code use_stripe_sdk verify_with_microdeposits wechat_pay_display_qr_code "
-    "wechat_pay_redirect_to_android_app wechat_pay_redirect_to_ios_app"
+# Stripe sends one key per payment method type only for the type in use (PaymentMethod, next_action,
+# payment_method_details are tagged unions keyed by `type`; payment_method_options maps enabled types).
+PAYMENT_METHOD_FIELDS = (
+    "id object allow_redisplay alma billing_details created customer customer_account livemode metadata "
+    "radar_options type"
 ).split()
 LAST_PAYMENT_ERROR_FIELDS = (
     "advice_code charge code decline_code doc_url message network_advice_code network_decline_code param "
@@ -144,9 +126,8 @@ class Serializer:
             metadata=dict(intent.metadata),
             next_action=self._next_action(intent),
             payment_method=payment_method,
-            payment_method_options=_filled(
-                PAYMENT_METHOD_OPTIONS_FIELDS,
-                alma={"capture_method": intent.alma_capture_method} if ALMA in intent.payment_method_types else None,
+            payment_method_options=(
+                {ALMA: {"capture_method": intent.alma_capture_method}} if ALMA in intent.payment_method_types else {}
             ),
             payment_method_types=list(intent.payment_method_types),
             status=intent.status,
@@ -155,14 +136,13 @@ class Serializer:
     def _next_action(self, intent: PaymentIntent) -> dict[str, Any] | None:
         if intent.redirect is None:
             return None
-        return _filled(
-            NEXT_ACTION_FIELDS,
-            type="redirect_to_url",
-            redirect_to_url={
+        return {
+            "type": "redirect_to_url",
+            "redirect_to_url": {
                 "return_url": intent.redirect.return_url,
                 "url": self._hosted_page_url(intent.redirect.token),
             },
-        )
+        }
 
     def _last_payment_error(self, error: PaymentError | None) -> dict[str, Any] | None:
         if error is None:
@@ -226,11 +206,10 @@ class Serializer:
             paid=True,
             payment_intent=payment_intent,
             payment_method=payment_method,
-            payment_method_details=_filled(
-                PAYMENT_METHOD_DETAILS_FIELDS,
-                type=ALMA,
-                alma={"installments": {"count": charge.installments}, "transaction_id": charge.transaction_id},
-            ),
+            payment_method_details={
+                "type": ALMA,
+                ALMA: {"installments": {"count": charge.installments}, "transaction_id": charge.transaction_id},
+            },
             refunded=charge.amount_refunded == charge.amount,
             status="succeeded",
         )
