@@ -1,0 +1,70 @@
+"""Demo seed: a realistic mix over the last 30 days whose events history agrees with every intent."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import pytest
+import stripe
+
+from tests.conftest import SandboxServer
+
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def seeded(sandbox: SandboxServer, client: stripe.StripeClient) -> tuple[list[stripe.PaymentIntent], list[stripe.Event]]:
+    sandbox.reset(seed_demo=400)
+    intents = list(client.v1.payment_intents.list({"limit": 100, "expand": ["data.latest_charge"]}).auto_paging_iter())
+    events = list(client.v1.events.list({"limit": 100}).auto_paging_iter())
+    return intents, events
+
+
+def test_mix_of_outcomes(seeded: tuple[list[stripe.PaymentIntent], list[stripe.Event]]) -> None:
+    intents, _ = seeded
+    assert len(intents) == 400
+    statuses = Counter(intent.status for intent in intents)
+    assert statuses["succeeded"] > 200
+    assert {"requires_payment_method", "canceled", "requires_action", "requires_capture"} <= set(statuses)
+    codes = Counter(intent.last_payment_error.code for intent in intents if intent.last_payment_error)
+    assert codes["payment_intent_payment_attempt_expired"] > 0 and codes["payment_intent_payment_attempt_failed"] > 0
+    reasons = Counter(intent.cancellation_reason for intent in intents if intent.status == "canceled")
+    assert reasons["automatic"] > 0 and len(reasons) > 1
+
+
+def test_intents_look_like_a_shops(
+    sandbox: SandboxServer, seeded: tuple[list[stripe.PaymentIntent], list[stripe.Event]]
+) -> None:
+    intents, _ = seeded
+    now = sandbox.now()
+    for intent in intents:
+        assert now - 31 * DAY <= intent.created <= now
+        assert 5_000 <= intent.amount <= 500_000 and intent.currency == "eur"
+        assert intent.payment_method_types == ["alma"]
+        assert intent.description.startswith("Order #") and intent.metadata["order_id"].startswith("ORD-")
+        if intent.latest_charge:
+            assert intent.latest_charge.payment_method_details.alma.installments.count in (2, 3, 4)
+    assert len({intent.amount for intent in intents}) > 100
+
+
+def test_events_history_agrees_with_each_intent(
+    sandbox: SandboxServer, seeded: tuple[list[stripe.PaymentIntent], list[stripe.Event]]
+) -> None:
+    intents, events = seeded
+    history: dict[str, list[stripe.Event]] = defaultdict(list)
+    for event in reversed(events):  # oldest first
+        if event.data.object.object == "payment_intent":
+            history[event.data.object.id].append(event)
+    assert [event.created for event in reversed(events)] == sorted(event.created for event in events)
+    now = sandbox.now()
+    for intent in intents:
+        mine = history[intent.id]
+        assert mine[0].type == "payment_intent.created" and mine[0].created == intent.created
+        assert mine[-1].data.object.status == intent.status
+        assert all(event.created <= now for event in mine)
+        if intent.status == "requires_action":  # still on Alma's page, with minutes left
+            assert 0 < mine[-1].created + 3600 - now < 3600
+        if intent.status == "requires_capture":
+            assert now - intent.latest_charge.created < 7 * DAY
+        if intent.last_payment_error and intent.last_payment_error.code.endswith("expired"):
+            sent = max(event.created for event in mine if event.type == "payment_intent.requires_action")
+            assert mine[-1].type == "payment_intent.payment_failed" and mine[-1].created == sent + 3600
