@@ -1,0 +1,182 @@
+"""Intents: find Alma intents (status, period, amount, text), read one in detail, export what the filters
+show. The selected intent lives in the `intent` query parameter, so a detail can be linked to."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analytics, ui
+from dashboard.domain import STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind, seconds_left
+from dashboard.money import format_eur
+
+app = ui.services()
+settings = app.settings
+# The picker lists the newest rows; any other id can still be typed or pasted (accept_new_options).
+PICKER_OPTIONS = 500
+# No upper bound of its own: the filter takes whatever amounts exist.
+FILTER_MAX_CENTS = 10**12
+
+
+def amount_bound(label: str, key: str) -> int | None:
+    """An optional EUR bound; a message under the field when it is not an amount (the filter is skipped)."""
+    text = st.text_input(label, key=key, placeholder="any")
+    if not text.strip():
+        return None
+    cents, problem = ui.parse_amount(text, min_cents=1, max_cents=FILTER_MAX_CENTS)
+    if problem:
+        st.error(problem)
+    return cents
+
+
+def select_row() -> None:
+    """A clicked table row becomes the picked intent (same state as the keyboard picker below)."""
+    rows = st.session_state["intents_table"].selection.rows
+    if rows:
+        st.session_state["intent"] = st.session_state["intents_table_ids"][rows[0]]
+
+
+filters = st.columns([3, 4, 1.3, 1.3, 2.5])
+with filters[0]:
+    statuses = st.multiselect("Status", STATUSES, key="intents_status", placeholder="Any status")
+with filters[1]:
+    period_of = ui.period_picker("intents", "90 d", app)
+with filters[2]:
+    min_cents = amount_bound("Min EUR", "intents_min")
+with filters[3]:
+    max_cents = amount_bound("Max EUR", "intents_max")
+with filters[4]:
+    text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata")
+
+now = app.clock.now()
+filtered = analytics.filter_intents(
+    ui.intents_frame(),
+    statuses=statuses,
+    period=period_of(now) if period_of else None,
+    min_cents=min_cents,
+    max_cents=max_cents,
+    text=text,
+)
+table = analytics.intents_table(filtered, now, tz=settings.timezone)
+table["expires_in"] = table["expires_in_seconds"].map(ui.duration_text)
+links = table["id"].map(app.gateway.dashboard_url)
+if links.notna().any():
+    table["stripe"] = links
+st.session_state["intents_table_ids"] = list(table["id"])
+
+summary, download = st.columns([4, 1])
+summary.caption(f"{len(table):,} intents match.")
+download.download_button(
+    "Download CSV",
+    data=lambda: analytics.csv_export(filtered, tz=settings.timezone),  # built only when clicked
+    file_name="alma-intents.csv",
+    mime="text/csv",
+    on_click="ignore",
+    width="stretch",
+)
+st.dataframe(
+    table,
+    key="intents_table",
+    on_select=select_row,
+    selection_mode="single-row",
+    hide_index=True,
+    column_order=[c for c in ("id", "status", "amount_eur", "received_eur", "created_at", "expires_in",
+                              "installments", "capture_method", "failure_kind", "reason", "description",
+                              "metadata", "stripe") if c in table],
+    column_config={
+        "id": st.column_config.TextColumn("Intent", pinned=True),
+        "status": "Status",
+        "amount_eur": "Amount",
+        "received_eur": "Received",
+        "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm:ss"),
+        "expires_in": st.column_config.TextColumn("Expires in", help="Time left on Alma's page"),
+        "installments": st.column_config.NumberColumn("Installments", format="%d"),
+        "capture_method": "Capture",
+        "failure_kind": "Failure",
+        "reason": "Reason",
+        "description": "Description",
+        "metadata": "Metadata",
+        "stripe": st.column_config.LinkColumn("Stripe", display_text="Open ↗"),
+    },
+)
+
+picked = st.selectbox(
+    "Intent detail",
+    list(table["id"].head(PICKER_OPTIONS)),
+    index=None,
+    key="intent",
+    bind="query-params",
+    accept_new_options=True,
+    placeholder="Choose, type or paste an intent id (pi_…)",
+    help="Or select a row in the table.",
+)
+
+
+def when(seconds: int | None) -> str:
+    return ui.local_datetime(seconds, settings)
+
+
+def show_detail(intent: AlmaIntent) -> None:
+    kind = failure_kind(intent, settings.auth_window_seconds)
+    deadline = expires_at(intent, settings.auth_window_seconds)
+    left_on_page = ui.duration_text(seconds_left(intent, now, settings.auth_window_seconds))
+    facts = {
+        "Status": f"**{intent.status}**" + (f" ({kind})" if kind else ""),
+        "Amount": format_eur(intent.amount),
+        "Received": format_eur(intent.amount_received),
+        "Capturable": format_eur(intent.amount_capturable),
+        "Currency": intent.currency.upper(),
+        "Capture method": intent.capture_method,
+        "Created": when(intent.created),
+        "Sent to Alma": when(intent.sent_to_alma_at),
+        "Alma page expires": f"{when(deadline)} ({left_on_page} left)" if deadline else "—",
+        "Authorised": when(intent.authorized_at),
+        "Capture deadline": when(capture_deadline(intent)),
+        "Canceled": f"{when(intent.canceled_at)} ({intent.cancellation_reason})" if intent.canceled_at else "—",
+        "Installments": str(intent.installments or "—"),
+        "Alma transaction": f"`{intent.alma_transaction_id}`" if intent.alma_transaction_id else "—",
+        "Charge": f"`{intent.latest_charge_id}`" if intent.latest_charge_id else "—",
+        "Payment method": f"`{intent.payment_method_id}`" if intent.payment_method_id else "—",
+        "Method types": ", ".join(intent.payment_method_types) or "—",
+        "Description": intent.description or "—",
+        "Metadata": "; ".join(f"{k}={v}" for k, v in intent.metadata) or "—",
+        "Last update": when(intent.updated_at),
+    }
+    left, right = st.columns(2)
+    items = list(facts.items())
+    half = (len(items) + 1) // 2
+    for column, chunk in ((left, items[:half]), (right, items[half:])):
+        column.markdown("\n".join(f"- **{name}:** {value}" for name, value in chunk))
+    if intent.last_error is not None:
+        st.error(f"Last payment error `{intent.last_error.code}`: {intent.last_error.message}")
+    buttons = st.columns(3)
+    if intent.status == "requires_action" and intent.redirect_url:
+        buttons[0].link_button("Open approve/decline page", intent.redirect_url)
+    if (dashboard_link := app.gateway.dashboard_url(intent.id)) is not None:
+        buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)
+
+    st.markdown("**Event timeline**")
+    events = app.store.intent_events(intent.id)
+    if not events:
+        st.caption("No events stored for this intent yet.")
+    else:
+        st.dataframe(
+            pd.DataFrame({
+                "When": [when(e.created) for e in events],
+                "Event": [e.type for e in events],
+                "Id": [e.id for e in events],
+            }),
+            hide_index=True,
+        )
+    with st.expander("Stripe object (as last synced)"):
+        st.json(dict(intent.raw), expanded=False)
+
+
+if picked:
+    intent_id = picked.strip()
+    intent = app.store.get_intent(intent_id)
+    if intent is None:
+        st.warning(f"No Alma intent `{intent_id}` in the store (it keeps the last {settings.lookback_days} days).")
+    else:
+        with st.container(border=True):
+            st.subheader(f"Intent {intent.id}")
+            show_detail(intent)

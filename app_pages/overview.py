@@ -1,0 +1,76 @@
+"""Overview: how Alma payments are doing over a period — KPIs, intents by status, daily volume, recent
+failures. The data block refreshes itself from the store without rerunning the page."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import analytics, charts, ui
+from dashboard.money import format_eur
+
+app = ui.services()
+settings = app.settings
+MEASURES = {"count": "Count", "amount": "EUR"}
+
+controls = st.columns([3, 1])
+with controls[0]:
+    period_of = ui.period_picker("overview", "30 d", app)
+with controls[1]:
+    measure = st.segmented_control("Daily chart", list(MEASURES), format_func=MEASURES.get, default="count",
+                                   required=True, key="overview_measure")
+
+if period_of is None:
+    st.stop()
+
+
+@st.fragment(run_every=settings.refresh_seconds)
+def data_block() -> None:
+    frame = analytics.filter_intents(ui.intents_frame(), period=period_of(app.clock.now()))
+    kpis = analytics.kpis(frame)
+    tiles = [*st.columns(3), *st.columns(3)]  # six in one row would cut the EUR figures
+    tiles[0].metric("Intents", f"{kpis.intents:,}", border=True, help="Alma intents created in the period.")
+    tiles[1].metric("Volume succeeded", format_eur(kpis.succeeded_cents), border=True,
+                    help="Amount received on succeeded intents.")
+    tiles[2].metric("Conversion", "—" if kpis.conversion is None else f"{kpis.conversion:.1%}", border=True,
+                    help="Succeeded ÷ intents whose customer was sent to Alma.")
+    tiles[3].metric("Awaiting customer", f"{kpis.awaiting_customer:,}", border=True,
+                    help="On Alma's page now (requires_action).")
+    tiles[4].metric("Expired", f"{kpis.expired:,}", border=True,
+                    help="Back to requires_payment_method because the 1-hour window ran out.")
+    tiles[5].metric("Declined", f"{kpis.declined:,}", border=True, help="Refused by the customer or Alma.")
+    if frame.empty:
+        st.info("No Alma intents in this period.")
+        return
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Intents by status")
+        st.altair_chart(charts.status_bar_chart(analytics.status_counts(frame)))
+    with right:
+        st.subheader("Per day")
+        daily = analytics.daily_by_status(frame, tz=settings.timezone)
+        st.altair_chart(charts.daily_status_chart(daily, measure))
+
+    st.subheader("Recent failures")
+    failures = analytics.recent_failures(frame)
+    if failures.empty:
+        st.caption("No expired or declined intents in this period.")
+        return
+    st.dataframe(
+        failures.assign(
+            amount=failures["amount"].map(format_eur),
+            updated_at=analytics.to_local(failures["updated_at"], settings.timezone),
+        ),
+        hide_index=True,
+        column_order=("updated_at", "id", "failure_kind", "reason", "error_code", "amount"),
+        column_config={
+            "updated_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
+            "id": "Intent",
+            "failure_kind": "Kind",
+            "reason": st.column_config.TextColumn("Reason", width="large"),
+            "error_code": "Code",
+            "amount": "Amount",
+        },
+    )
+
+
+data_block()

@@ -1,0 +1,374 @@
+"""Streamlit glue shared by the entry script and every page: cached services, the sync loop, banner, sidebar.
+
+The only module under dashboard/ that imports streamlit. It holds no business rules: it builds the gateway,
+store and sync once per process (st.cache_resource), keeps one background thread syncing the store for every
+session, and offers pages small helpers so they stay "read state, call a service, draw".
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analytics
+from dashboard.clock import Clock, SystemClock
+from dashboard.gateway import GatewayError, StripeGateway
+from dashboard.local_sandbox import LocalSandbox, SandboxClock
+from dashboard.money import AmountError, parse_eur
+from dashboard.settings import Mode, Settings, SettingsError, load_settings
+from dashboard.store import IntentStore
+from dashboard.sync import AlmaSync, SyncResult
+
+log = logging.getLogger(__name__)
+
+# How long a page waits for a sync it asked for (after a write, or "Sync now") before drawing anyway.
+SYNC_WAIT_SECONDS = 15.0
+
+
+# --- settings -----------------------------------------------------------------------------------------
+
+
+def _secrets_mapping() -> dict[str, object]:
+    """st.secrets as a plain dict, or {} when no secrets.toml exists (environment-only deployments)."""
+    try:
+        return st.secrets.to_dict()
+    except FileNotFoundError:  # StreamlitSecretNotFoundError is one
+        return {}
+
+
+@st.cache_resource(show_spinner=False)
+def app_settings() -> Settings:
+    return load_settings(os.environ, _secrets_mapping())
+
+
+# --- the sync loop ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What the sidebar shows about syncing, read under the loop's lock."""
+
+    attempts_finished: int
+    progress: tuple[int, int | None] | None  # (done, estimated total) while a sync reports progress
+    last_result: SyncResult | None
+    last_error: str | None  # "code: message" of the last attempt, None once one succeeds again
+
+
+class SyncLoop:
+    """One thread per process keeps the store fresh for every session. The store has a single writer, so
+    pages never sync themselves: they ask this loop for a sync that starts after their request and wait."""
+
+    def __init__(self, sync: AlmaSync, interval_seconds: int) -> None:
+        self._sync = sync
+        self._interval = interval_seconds
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._started = 0
+        self._finished = 0
+        self._finished_at_monotonic: float | None = None
+        self._progress: tuple[int, int | None] | None = None
+        self._last_result: SyncResult | None = None
+        self._last_error: str | None = None
+        self._generation = 0  # bumped by every sync that changed the store; keys the frame cache
+        self._thread = threading.Thread(target=self._run, name="alma-ops-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._attempt()
+            # Cleared only after waking, so a request made during an attempt still gets its own attempt.
+            if self._wake.wait(self._interval):
+                self._wake.clear()
+
+    def _attempt(self) -> None:
+        with self._changed:
+            self._started += 1
+        result: SyncResult | None = None
+        error: str | None = None
+        try:
+            result = self._sync.sync_once(progress=self._record_progress)
+        except GatewayError as exc:
+            error = str(exc)
+        except Exception as exc:  # one bad sync must not end syncing for every viewer
+            log.exception("sync attempt failed")
+            error = f"{type(exc).__name__}: the sync failed; see the server log."
+        with self._changed:
+            self._finished += 1
+            self._finished_at_monotonic = time.monotonic()
+            self._progress = None
+            if result is not None:
+                self._last_result, self._last_error = result, None
+                if result.intents_written or result.events_applied or self._generation == 0:
+                    self._generation += 1
+            else:
+                self._last_error = error
+            self._changed.notify_all()
+
+    def _record_progress(self, done: int, total: int | None) -> None:
+        with self._changed:
+            self._progress = (done, total)
+
+    @property
+    def generation(self) -> int:
+        with self._changed:
+            return self._generation
+
+    def state(self) -> SyncState:
+        with self._changed:
+            return SyncState(self._finished, self._progress, self._last_result, self._last_error)
+
+    def sync_now(self, timeout: float = SYNC_WAIT_SECONDS) -> bool:
+        """Wait for a sync that starts after this call; False if it has not finished within `timeout`."""
+        with self._changed:
+            target = self._started + 1
+            self._wake.set()
+            return self._changed.wait_for(lambda: self._finished >= target, timeout)
+
+    def refresh(self, max_age_seconds: float) -> None:
+        """sync_now unless a sync finished less than `max_age_seconds` ago: many viewers polling the same
+        page cost Stripe one refresh per interval, not one each."""
+        with self._changed:
+            finished_at = self._finished_at_monotonic
+        if finished_at is None or time.monotonic() - finished_at >= max_age_seconds:
+            self.sync_now()
+
+    def wait_first(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._finished >= 1, timeout)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=SYNC_WAIT_SECONDS)
+
+
+# --- services -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    gateway: StripeGateway
+    store: IntentStore
+    clock: Clock
+    sync_loop: SyncLoop
+    sandbox: LocalSandbox | None  # local mode only; its process is ours unless attached by URL
+
+
+def _release(services: Services) -> None:
+    services.sync_loop.stop()
+    if services.sandbox is not None:
+        services.sandbox.stop()  # a sandbox attached by URL is left running (LocalSandbox.attach)
+
+
+def _sandbox_for(settings: Settings) -> LocalSandbox:
+    if settings.sandbox_url:
+        return LocalSandbox.attach(settings.sandbox_url)
+    return LocalSandbox.start(
+        port=settings.sandbox_port,
+        seed_demo=settings.demo_intents,
+        auth_window_seconds=settings.auth_window_seconds,
+    )
+
+
+@st.cache_resource(show_spinner="Starting Alma Ops…", on_release=_release)
+def services() -> Services:
+    """Built once per process and shared by every session: one gateway, one store, one sync thread."""
+    settings = app_settings()
+    sandbox = _sandbox_for(settings) if settings.mode is Mode.LOCAL else None
+    gateway = StripeGateway(settings, api_base=sandbox.base_url if sandbox else settings.api_base)
+    clock: Clock = SandboxClock(sandbox) if sandbox else SystemClock()
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    store = IntentStore(settings.db_path, settings.auth_window_seconds)
+    sync = AlmaSync(
+        gateway,
+        store,
+        clock,
+        lookback_days=settings.lookback_days,
+        auth_window_seconds=settings.auth_window_seconds,
+    )
+    return Services(settings, gateway, store, clock, SyncLoop(sync, settings.refresh_seconds), sandbox)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _stored_frame(db_path: str, generation: int) -> pd.DataFrame:
+    return services().store.intents_frame()
+
+
+def intents_frame() -> pd.DataFrame:
+    """Every stored intent (the sync keeps the lookback window); pages narrow it with analytics. Read from
+    SQLite once per store change, not once per rerun: the key is the sync loop's generation."""
+    app = services()
+    return _stored_frame(str(app.settings.db_path), app.sync_loop.generation)
+
+
+def sync_after_write() -> None:
+    """A write went out through the gateway; bring its effect into the store before drawing."""
+    services().sync_loop.sync_now()
+
+
+# --- chrome: banner, sidebar, first sync --------------------------------------------------------------
+
+_BANNERS: dict[Mode, tuple[Callable[..., object], str]] = {
+    Mode.LOCAL: (st.info, "Local sandbox — no real money. Intents live in the embedded Alma sandbox."),
+    Mode.TEST: (st.warning, "Stripe test mode — test intents only, no real money."),
+    Mode.LIVE: (st.error, "Live mode — read-only. Nothing can be created, canceled or captured here."),
+}
+
+
+def mode_banner(settings: Settings) -> None:
+    show, text = _BANNERS[settings.mode]
+    show(text)
+
+
+def sidebar(app: Services) -> None:
+    state = app.sync_loop.state()
+    with st.sidebar:
+        key = "embedded sandbox, no Stripe key" if app.settings.mode is Mode.LOCAL else f"`{app.settings.masked_key}`"
+        st.caption(f"Mode: **{app.settings.mode.value}** · key: {key}")
+        synced_at = app.store.last_synced_at()
+        st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
+        if st.button("Sync now", key="sync_now", width="stretch"):
+            finished = app.sync_loop.sync_now()
+            state = app.sync_loop.state()
+            if finished and state.last_error is None:
+                st.toast("Synced.")
+        if state.last_error:
+            st.error(f"Sync failed — {state.last_error}")
+
+
+def wait_for_first_sync(app: Services) -> None:
+    """On an empty store the pages would show nothing; show the first sync's progress until it ends."""
+    if app.store.last_synced_at() is not None or app.sync_loop.state().attempts_finished:
+        return
+    bar = st.progress(0.0, text="First sync: listing Alma intents…")
+    while not app.sync_loop.wait_first(timeout=0.25):
+        done, total = app.sync_loop.state().progress or (0, None)
+        if total:
+            bar.progress(min(done / total, 1.0), text=f"First sync: {done:,} of about {total:,} intents…")
+        else:
+            bar.progress(0.0, text=f"First sync: {done:,} intents so far…")
+    bar.empty()
+
+
+# --- display helpers ----------------------------------------------------------------------------------
+
+
+def local_datetime(seconds: int | None, settings: Settings) -> str:
+    if seconds is None:
+        return "—"
+    return datetime.fromtimestamp(int(seconds), ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def local_date(seconds: int, settings: Settings) -> date:
+    return datetime.fromtimestamp(int(seconds), ZoneInfo(settings.timezone)).date()
+
+
+def duration_text(seconds: int | None) -> str:
+    """'1 h 05 min', '12 min 30 s', '45 s': precise enough for a countdown, short enough for a table."""
+    if seconds is None or pd.isna(seconds):
+        return "—"
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def gateway_error_text(error: GatewayError, doing: str) -> str:
+    """Stripe's code and message for the user, never a traceback."""
+    code = f" ({error.code})" if error.code else ""
+    return f"Could not {doing}{code}: {error.message}"
+
+
+def show_gateway_error(error: GatewayError, doing: str) -> None:
+    st.error(gateway_error_text(error, doing))
+
+
+def period_picker(key: str, default: str, app: Services) -> Callable[[int], analytics.Period] | None:
+    """The period widgets (24 h … 90 d, Custom dates). Returns bounds as a function of "now", so a
+    self-refreshing fragment moves a rolling period forward; None while a custom range is half picked."""
+    choice = st.segmented_control("Period", analytics.PERIOD_CHOICES, default=default, required=True,
+                                  key=f"{key}_period")
+    custom = None
+    if choice == "Custom":
+        today = local_date(app.clock.now(), app.settings)
+        picked = st.date_input("From – to", value=(today - timedelta(days=6), today), key=f"{key}_custom")
+        if len(picked) != 2:
+            st.caption("Pick a start and an end date.")
+            return None
+        custom = (picked[0], picked[1])
+    return partial(analytics.period_bounds, choice, custom=custom, tz=app.settings.timezone)
+
+
+# --- form input ---------------------------------------------------------------------------------------
+
+# Stripe's metadata limits: 50 keys, key up to 40 characters (no square brackets), value up to 500.
+_METADATA_MAX_KEYS = 50
+_METADATA_KEY = re.compile(r"^[^\[\]]{1,40}$")
+_METADATA_VALUE_MAX = 500
+
+
+class MetadataError(ValueError):
+    """Metadata text that Stripe would refuse; the message is meant for the user."""
+
+
+def parse_metadata(text: str) -> tuple[tuple[str, str], ...]:
+    """'key=value' lines (blank lines ignored) -> sorted pairs, checked against Stripe's limits."""
+    pairs: dict[str, str] = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise MetadataError(f"Line {number}: write key=value.")
+        if not _METADATA_KEY.match(key):
+            raise MetadataError(f"Line {number}: keys are 1–40 characters without square brackets.")
+        if len(value) > _METADATA_VALUE_MAX:
+            raise MetadataError(f"Line {number}: values are at most {_METADATA_VALUE_MAX} characters.")
+        if key in pairs:
+            raise MetadataError(f"Line {number}: the key “{key}” appears twice.")
+        pairs[key] = value
+    if len(pairs) > _METADATA_MAX_KEYS:
+        raise MetadataError(f"At most {_METADATA_MAX_KEYS} keys.")
+    return tuple(sorted(pairs.items()))
+
+
+def parse_amount(text: str, *, min_cents: int, max_cents: int) -> tuple[int | None, str | None]:
+    """(cents, None) or (None, message for the user)."""
+    try:
+        return parse_eur(text, min_cents=min_cents, max_cents=max_cents), None
+    except AmountError as error:
+        return None, str(error)
+
+
+def submission_id(name: str) -> str:
+    """A nonce per form and session: replays of one submission (double click, rerun) share it, so they share
+    the idempotency key and Stripe creates one object. Only renew_submission() starts a new submission."""
+    key = f"submission:{name}"
+    if key not in st.session_state:
+        st.session_state[key] = secrets.token_hex(16)
+    return st.session_state[key]
+
+
+def renew_submission(name: str) -> None:
+    st.session_state[f"submission:{name}"] = secrets.token_hex(16)

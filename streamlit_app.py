@@ -1,0 +1,40 @@
+"""Alma Ops entry point: `streamlit run streamlit_app.py`. Navigation, mode banner and sidebar; the pages
+draw the rest. In live mode the Test lab page is not registered at all, so no write control is reachable.
+
+The pages live in app_pages/, not pages/: a pages/ folder puts Streamlit in its legacy multipage mode until
+st.navigation first runs, so the first deep link after a restart would skip this script (no banner, no
+sidebar, and every file, Test lab included, listed in the navigation even in live mode)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import ui
+from dashboard.settings import SettingsError
+
+st.set_page_config(page_title="Alma Ops", layout="wide")
+
+try:
+    settings = ui.app_settings()
+except SettingsError as error:
+    st.error(f"Configuration error: {error}")
+    st.stop()
+
+pages = [
+    st.Page("app_pages/overview.py", title="Overview", default=True),
+    st.Page("app_pages/intents.py", title="Intents"),
+]
+if settings.mode.can_write:
+    pages.append(st.Page("app_pages/test_lab.py", title="Test lab"))
+pages += [
+    st.Page("app_pages/expiry_watch.py", title="Expiry watch"),
+    # Stripe sends the customer back here (settings.return_url); not a page anyone navigates to.
+    st.Page("app_pages/return.py", title="Payment result", url_path="return", visibility="hidden"),
+]
+page = st.navigation(pages)
+
+app = ui.services()
+ui.mode_banner(settings)
+st.title(page.title)  # the heading is the navigation name, by construction
+ui.wait_for_first_sync(app)
+ui.sidebar(app)
+page.run()

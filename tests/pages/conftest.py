@@ -1,0 +1,141 @@
+"""AppTest fixtures: the whole app (streamlit_app.py) against the sandbox over HTTP, a fresh store per test.
+
+Nothing is mocked: the app starts as `streamlit run` would, in local mode attached to the session's sandbox
+(ALMA_OPS_SANDBOX_URL), or in test/live mode pointed at it (STRIPE_API_BASE)."""
+from __future__ import annotations
+
+import http.client
+import os
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard.gateway import CreatedIntent, CreateIntentRequest, StripeGateway, submission_idempotency_key
+from dashboard.settings import load_settings
+from dashboard.store import IntentStore
+from tests.conftest import ROOT, SandboxServer
+
+APP_TIMEOUT = 60
+PUBLIC_URL = "http://localhost:8501"
+
+
+def clear_app_caches() -> None:
+    """The app's services (sync thread included, via on_release) and cached frames belong to one test."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """Local mode on the shared sandbox, a store of its own; no STRIPE_/ALMA_OPS_ variable leaks in or out."""
+    for name in [n for n in os.environ if n.startswith(("STRIPE_", "ALMA_OPS_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ALMA_OPS_DB", str(tmp_path / "store.sqlite3"))
+    monkeypatch.setenv("ALMA_OPS_SANDBOX_URL", sandbox.base_url)
+    monkeypatch.setenv("ALMA_OPS_PUBLIC_URL", PUBLIC_URL)
+    clear_app_caches()
+    yield sandbox
+    clear_app_caches()
+
+
+def open_app(page: str | None = None, **query: str) -> AppTest:
+    """Run the entry script, then switch to `page` (a path like "app_pages/intents.py") with `query`."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=APP_TIMEOUT).run()
+    assert not at.exception, at.exception
+    if page is not None:
+        at.switch_page(page)
+        at.query_params.update(query)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def store(app_env: SandboxServer) -> IntentStore:
+    """A reader on the app's own store file."""
+    return IntentStore(Path(os.environ["ALMA_OPS_DB"]), 3600)
+
+
+@pytest.fixture
+def gateway(app_env: SandboxServer) -> StripeGateway:
+    """What a tester's other tools would use: the same gateway class, on the same sandbox."""
+    return StripeGateway(load_settings(os.environ), api_base=app_env.base_url)
+
+
+def create_intent(gateway: StripeGateway, amount: int, capture_method: str = "automatic",
+                  description: str | None = None, metadata: tuple[tuple[str, str], ...] = ()) -> CreatedIntent:
+    request = CreateIntentRequest(amount=amount, capture_method=capture_method,  # type: ignore[arg-type]
+                                  description=description, metadata=metadata, return_url=PUBLIC_URL + "/return")
+    key = submission_idempotency_key("test-setup", os.urandom(8).hex())
+    return gateway.create_alma_intent(request, key)
+
+
+# --- the sandbox's hosted Alma page, driven without a browser ------------------------------------------
+
+
+@dataclass
+class _Form:
+    action: str
+    fields: dict[str, str]
+    buttons: dict[str, tuple[str, str]]  # label -> (name, value)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[_Form] = []
+        self._button: tuple[str, str] | None = None
+        self._label = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(_Form(values.get("action", ""), {}, {}))
+        elif tag == "input" and self.forms and (values.get("type") == "hidden" or "checked" in values):
+            self.forms[-1].fields[values.get("name", "")] = values.get("value", "")
+        elif tag == "input" and self.forms and values.get("type") == "submit":
+            self.forms[-1].buttons[values.get("value", "")] = (values.get("name", ""), values.get("value", ""))
+        elif tag == "button" and self.forms:
+            self._button, self._label = (values.get("name", ""), values.get("value", "")), ""
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._label += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self._button is not None and self.forms:
+            self.forms[-1].buttons[self._label.strip()] = self._button
+            self._button = None
+
+
+def press_hosted_button(redirect_url: str, label: str) -> str:
+    """Submit the hosted page's form whose button reads `label`; return where the sandbox redirects
+    (the return_url with payment_intent, payment_intent_client_secret and redirect_status)."""
+    with urllib.request.urlopen(redirect_url, timeout=30) as response:
+        parser = _FormParser()
+        parser.feed(response.read().decode())
+    form = next(f for f in parser.forms if label in f.buttons)
+    name, value = form.buttons[label]
+    fields = {**form.fields, **({name: value} if name else {})}
+    target = urllib.parse.urlsplit(urllib.parse.urljoin(redirect_url, form.action or redirect_url))
+    connection = http.client.HTTPConnection(target.netloc, timeout=30)
+    try:
+        connection.request("POST", target.path + (f"?{target.query}" if target.query else ""),
+                           body=urllib.parse.urlencode(fields),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        assert response.status in (302, 303), response.status
+        return response.getheader("Location") or ""
+    finally:
+        connection.close()
+
+
+def return_query(location: str) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))

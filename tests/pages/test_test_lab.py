@@ -1,0 +1,167 @@
+"""Test lab against the sandbox: form validation creates nothing, one submission creates one intent, and the
+cancel / capture / clock actions change the sandbox's intents as they say."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.domain import AlmaIntent
+from dashboard.gateway import StripeGateway
+from tests.pages.conftest import PUBLIC_URL, create_intent, open_app, press_hosted_button
+
+PAGE = "app_pages/test_lab.py"
+
+
+def sandbox_intents(gateway: StripeGateway) -> list[AlmaIntent]:
+    return [intent for page in gateway.list_intents(0) for intent in page]
+
+
+def button(at: AppTest, label: str, index: int = 0):  # type: ignore[no-untyped-def]
+    return [b for b in at.button if b.label == label][index]
+
+
+def submit_form(at: AppTest, amount: str, capture: str = "automatic", description: str = "",
+                metadata: str = "") -> AppTest:
+    at.text_input(key="lab_amount").input(amount)
+    at.radio(key="lab_capture").set_value(capture)
+    at.text_input(key="lab_description").input(description)
+    at.text_area(key="lab_metadata").input(metadata)
+    button(at, "Create test intent").click()
+    return at.run()
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+@pytest.mark.parametrize(
+    ("amount", "metadata", "message"),
+    [
+        ("", "", "Enter an amount in EUR."),
+        ("abc", "", "is not a number"),
+        ("-5", "", "greater than zero"),
+        ("0", "", "greater than zero"),
+        ("120.555", "", "at most 2 decimals"),
+        ("49.99", "", "Alma accepts €50.00 to €5,000.00"),
+        ("5000.01", "", "Alma accepts €50.00 to €5,000.00"),
+        ("120", "no equals sign", "Line 1: write key=value."),
+        ("120", "a=1\na=2", "appears twice"),
+        ("120", "[bad]=1", "without square brackets"),
+    ],
+)
+def test_each_form_error_is_shown_and_creates_nothing(gateway: StripeGateway, amount: str, metadata: str,
+                                                      message: str) -> None:
+    at = submit_form(open_app(PAGE), amount, metadata=metadata)
+
+    assert not at.exception
+    assert any(message in text for text in errors(at)), errors(at)
+    assert not at.success
+    assert sandbox_intents(gateway) == []
+
+
+def test_create_makes_one_confirmed_alma_intent_with_the_return_page(gateway: StripeGateway) -> None:
+    at = submit_form(open_app(PAGE), "120,50", capture="manual", description="QA basket",
+                     metadata="order_id=A-17\nteam=qa")
+
+    [intent] = sandbox_intents(gateway)
+    assert (intent.amount, intent.capture_method, intent.status) == (12050, "manual", "requires_action")
+    assert intent.description == "QA basket"
+    assert ("order_id", "A-17") in intent.metadata and ("team", "qa") in intent.metadata
+    assert intent.raw["next_action"]["redirect_to_url"]["return_url"] == PUBLIC_URL + "/return"
+    assert f"Created `{intent.id}`" in at.success[0].value
+    [link] = at.get("link_button")
+    assert link.proto.label == "Open approve/decline page"
+    assert link.proto.url == intent.redirect_url
+    # The gateway's immediate answer is listed at once, the store's copy right after the sync.
+    assert any(intent.id in m.value and "requires_action" in m.value for m in at.markdown)
+
+
+def test_double_submit_creates_one_intent_until_create_another(gateway: StripeGateway) -> None:
+    at = submit_form(open_app(PAGE), "300")
+    button(at, "Create test intent").click()
+    at.run()  # the same submission again, as a double click sends it
+
+    assert len(sandbox_intents(gateway)) == 1
+    assert any("already sent" in i.value for i in at.info)
+    at.run()  # a plain rerun submits nothing
+    assert len(sandbox_intents(gateway)) == 1
+
+    button(at, "Create another").click()
+    at.run()
+    button(at, "Create test intent").click()
+    at.run()
+    assert len(sandbox_intents(gateway)) == 2
+
+
+def test_cancel_from_recent_test_intents(gateway: StripeGateway) -> None:
+    at = submit_form(open_app(PAGE), "80")
+    [intent] = sandbox_intents(gateway)
+
+    button(at, "Cancel").click()
+    at.run()
+
+    assert gateway.retrieve_intent(intent.id).status == "canceled"
+    assert any("Canceled — status canceled." in s.value for s in at.success)
+    assert not [b for b in at.button if b.label == "Cancel"]  # nothing left to cancel
+
+
+def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
+    at = submit_form(open_app(PAGE), "200", capture="manual")
+    [intent] = sandbox_intents(gateway)
+    press_hosted_button(intent.redirect_url or "", "Authorize test payment")
+    button(at, "Sync now").click()
+    at.run()
+
+    amount = at.text_input(key=f"capture_amount:{intent.id}")
+    assert amount.value == "200.00"  # the full authorised amount by default
+    amount.input("250")
+    button(at, "Capture").click()
+    at.run()
+    assert any("Alma accepts €0.01 to €200.00" in e for e in errors(at)), errors(at)
+    assert gateway.retrieve_intent(intent.id).status == "requires_capture"
+
+    at.text_input(key=f"capture_amount:{intent.id}").input("150.25")
+    button(at, "Capture").click()
+    at.run()
+    captured = gateway.retrieve_intent(intent.id)
+    assert (captured.status, captured.amount_received) == ("succeeded", 15025)
+    assert any("Captured €150.25 — status succeeded." in s.value for s in at.success)
+
+
+def test_capture_of_an_intent_no_longer_capturable_shows_stripes_code(gateway: StripeGateway) -> None:
+    at = submit_form(open_app(PAGE), "90", capture="manual")
+    [intent] = sandbox_intents(gateway)
+    press_hosted_button(intent.redirect_url or "", "Authorize test payment")
+    button(at, "Sync now").click()
+    at.run()
+    gateway.cancel_intent(intent.id, "cancel-behind-the-page")  # someone else acts first
+
+    button(at, "Capture").click()
+    at.run()
+
+    assert any("payment_intent_unexpected_state" in e for e in errors(at)), errors(at)
+    assert not at.exception
+
+
+def test_advance_clock_expires_the_waiting_intent(gateway: StripeGateway) -> None:
+    at = submit_form(open_app(PAGE), "75")
+    [intent] = sandbox_intents(gateway)
+    before = gateway.retrieve_intent(intent.id)
+    assert before.status == "requires_action"
+
+    button(at, "+61 min").click()
+    at.run()
+
+    after = gateway.retrieve_intent(intent.id)
+    assert after.status == "requires_payment_method"
+    assert after.last_error is not None and after.last_error.code == "payment_intent_payment_attempt_expired"
+    assert any(intent.id in m.value and "requires_payment_method" in m.value for m in at.markdown)
+
+
+def test_recent_test_intents_lists_only_ours(gateway: StripeGateway) -> None:
+    other = create_intent(gateway, 6000, description="checkout, not the lab")
+    at = submit_form(open_app(PAGE), "61")
+
+    listed = " ".join(m.value for m in at.markdown)
+    assert other.intent.id not in listed
+    assert len(sandbox_intents(gateway)) == 2
