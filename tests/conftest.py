@@ -1,8 +1,11 @@
 """Shared fixtures: the sandbox runs as its own process and is reached over real HTTP, as Stripe would be."""
 from __future__ import annotations
 
+import http.client
+import urllib.parse
+from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 import pytest
 
@@ -14,7 +17,7 @@ TEST_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc4242"
 # One way to start a sandbox everywhere: the tests' handle is the dashboard's own LocalSandbox.
 SandboxServer = LocalSandbox
 
-__all__ = ["ROOT", "TEST_KEY", "SandboxServer", "free_port", "start_sandbox", "stop_sandbox"]
+__all__ = ["ROOT", "TEST_KEY", "SandboxServer", "free_port", "start_sandbox", "stop_sandbox", "answer_alma_page"]
 
 
 def start_sandbox(*args: str, port: int | None = None, timeout: float = 60.0) -> LocalSandbox:
@@ -24,6 +27,38 @@ def start_sandbox(*args: str, port: int | None = None, timeout: float = 60.0) ->
 
 def stop_sandbox(server: LocalSandbox) -> None:
     server.stop()
+
+
+class _FormFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form" and self.action is None:
+            self.action = dict(attrs).get("action")
+
+
+def _http(method: str, url: str, body: str | None = None) -> http.client.HTTPResponse:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
+    return connection.getresponse()
+
+
+def answer_alma_page(redirect_url: str, decision: Literal["authorize", "fail"], installments: int = 3) -> str:
+    """Act as the customer on the hosted Alma page: load it, submit its form over HTTP, and return the
+    redirect Location without following it (the return page is the dashboard's, not under test here)."""
+    page = _http("GET", redirect_url)
+    assert page.status == 200, page.status
+    finder = _FormFinder()
+    finder.feed(page.read().decode())
+    assert finder.action, "the hosted page has no form"
+    answer = _http("POST", urllib.parse.urljoin(redirect_url, finder.action),
+                   urllib.parse.urlencode({"decision": decision, "installments": installments}))
+    assert answer.status == 303, answer.status
+    return answer.headers["Location"]
 
 
 @pytest.fixture(scope="session")

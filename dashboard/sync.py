@@ -1,0 +1,324 @@
+"""Keeps the local store equal to Stripe with as few requests as possible.
+
+First sync: note the newest event (the cursor) BEFORE listing, then list the lookback window page by page into
+the store. Refresh: ask /v1/events since the cursor (with a small overlap), skip events already applied, apply
+the rest oldest first; an event never overwrites a newer state of its intent. Stripe keeps events 30 days: an
+older cursor means a windowed re-list instead.
+
+`python -m dashboard.sync --once | --every SECONDS` runs the same sync outside Streamlit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Literal, Sequence
+
+from dashboard.clock import Clock, SystemClock
+from dashboard.domain import AlmaIntent, is_alma
+from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, StripeEvent, StripeGateway
+from dashboard.local_sandbox import LocalSandbox, SandboxClock
+from dashboard.settings import Mode, Settings, SettingsError, load_settings
+from dashboard.store import IntentStore, StoredEvent, SyncState
+
+DAY_SECONDS = 86_400
+# Events can become listable a moment after their `created` second; re-asking a few seconds is cheap.
+EVENT_OVERLAP_SECONDS = 5
+EVENT_RETENTION_SECONDS = 30 * DAY_SECONDS
+# Re-list a little before Stripe's retention edge rather than risk asking for events already gone.
+RETENTION_SAFETY_SECONDS = 3600
+# Our clock and Stripe's may disagree a little; an idle cursor is only moved up to this far behind our now.
+CLOCK_SKEW_ALLOWANCE_SECONDS = 300
+# requires_action events fetched at first sync: the auth window plus this, to learn when waiting intents left.
+SENT_EVENTS_MARGIN_SECONDS = 600
+
+SyncKind = Literal["full", "refresh", "relist"]
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    kind: SyncKind
+    intents_written: int
+    events_applied: int
+    requests: int
+    finished_at: int
+
+
+def carry_over(previous: AlmaIntent, current: AlmaIntent) -> AlmaIntent:
+    """Keep what an event's unexpanded object cannot say but an earlier state already knew: the charge
+    details (same charge), the payment method type (same method), when the customer was sent to Alma."""
+    changes: dict[str, object] = {"sent_to_alma_at": current.sent_to_alma_at or previous.sent_to_alma_at}
+    if current.authorized_at is None and current.latest_charge_id and current.latest_charge_id == previous.latest_charge_id:
+        changes.update(
+            charge_method_type=previous.charge_method_type,
+            installments=previous.installments,
+            alma_transaction_id=previous.alma_transaction_id,
+            authorized_at=previous.authorized_at,
+        )
+    if current.payment_method_type is None and current.payment_method_id == previous.payment_method_id:
+        changes["payment_method_type"] = previous.payment_method_type
+    return replace(current, **changes)
+
+
+def _with_inferred_method(intent: AlmaIntent) -> AlmaIntent:
+    """The attached payment method's type when an unexpanded object still tells it: an intent that allows
+    only Alma, or one whose latest charge was paid with the method still attached."""
+    if intent.payment_method_id is None or intent.payment_method_type is not None:
+        return intent
+    if intent.payment_method_types == ("alma",):
+        return replace(intent, payment_method_type="alma")
+    if intent.charge_method_type is not None:
+        return replace(intent, payment_method_type=intent.charge_method_type)
+    return intent
+
+
+def state_after_event(previous: AlmaIntent | None, event: StripeEvent) -> AlmaIntent | None:
+    """The intent's state once `event` is applied; None when the event says nothing new (it is older than
+    the state we hold, or it is a charge of an intent we do not know)."""
+    if previous is not None and previous.updated_at is not None and event.created < previous.updated_at:
+        if event.type == REQUIRES_ACTION_EVENT and event.created > (previous.sent_to_alma_at or 0):
+            return replace(previous, sent_to_alma_at=event.created)  # late, but still says when it was sent
+        return None
+    if event.type.startswith("payment_intent."):
+        current = AlmaIntent.from_stripe(event.object)
+        if previous is not None:
+            current = carry_over(previous, current)
+        if event.type == REQUIRES_ACTION_EVENT:
+            current = replace(current, sent_to_alma_at=event.created)
+    elif previous is not None:
+        current = previous.with_charge(event.object)
+    else:
+        return None
+    return replace(_with_inferred_method(current), updated_at=event.created)
+
+
+def listed_state(listed: AlmaIntent, stored: AlmaIntent | None, sent_to_alma_at: int | None) -> AlmaIntent:
+    """A listed intent, keeping what the store learned from events. Its updated_at is the latest change
+    time the listing itself shows, never earlier than the stored one: events older than that are stale."""
+    current = carry_over(stored, listed) if stored is not None else listed
+    if listed.status == "requires_action" and sent_to_alma_at is not None:
+        current = replace(current, sent_to_alma_at=sent_to_alma_at)
+    known_times = (listed.created, listed.authorized_at, listed.canceled_at, current.sent_to_alma_at,
+                   stored.updated_at if stored else None)
+    return replace(current, updated_at=max(t for t in known_times if t is not None))
+
+
+def _estimated_total(listed: int, oldest_created: int, now: int, window_start: int) -> int | None:
+    """Extrapolate from the share of the window the newest-first listing has covered so far."""
+    covered = now - oldest_created
+    if listed == 0 or covered <= 0:
+        return None
+    return max(listed, round(listed * (now - window_start) / covered))
+
+
+class AlmaSync:
+    def __init__(
+        self,
+        gateway: StripeGateway,
+        store: IntentStore,
+        clock: Clock,
+        *,
+        lookback_days: int = 90,
+        auth_window_seconds: int = 3600,
+    ) -> None:
+        self.gateway = gateway
+        self.store = store
+        self.clock = clock
+        self.lookback_days = lookback_days
+        self.auth_window_seconds = auth_window_seconds
+        self._lock = threading.Lock()  # one sync at a time per process, whoever asks
+
+    def sync_once(self, progress: Progress | None = None) -> SyncResult:
+        """First sync when the store has no cursor, else a refresh."""
+        with self._lock:
+            return self._refresh_or_list(progress)
+
+    def first_sync(self, progress: Progress | None = None) -> SyncResult:
+        with self._lock:
+            return self._list_window("full", progress)
+
+    def refresh(self, progress: Progress | None = None) -> SyncResult:
+        with self._lock:
+            return self._refresh_or_list(progress)
+
+    def _refresh_or_list(self, progress: Progress | None) -> SyncResult:
+        state = self.store.sync_state()
+        if state is None:
+            return self._list_window("full", progress)
+        if self.clock.now() - state.cursor_created > EVENT_RETENTION_SECONDS - RETENTION_SAFETY_SECONDS:
+            return self._list_window("relist", progress)
+        return self._refresh(state)
+
+    def _result(self, kind: SyncKind, written: int, applied: int, requests_before: int) -> SyncResult:
+        return SyncResult(kind, written, applied, self.gateway.requests_made - requests_before, self.clock.now())
+
+    # -- listing (first sync, re-list) ----------------------------------------------------------------------
+
+    def _list_window(self, kind: SyncKind, progress: Progress | None) -> SyncResult:
+        requests_before = self.gateway.requests_made
+        now = self.clock.now()
+        window_start = now - self.lookback_days * DAY_SECONDS
+        # The cursor is taken before listing: whatever happens during the listing is in the events after it.
+        recent = self.gateway.recent_events()
+        latest = recent[-1] if recent else None
+        cursor_created = max(latest.created if latest else 0, now - CLOCK_SKEW_ALLOWANCE_SECONDS)
+        # The listing will show what these did; marking them seen keeps the first refresh from redoing them.
+        reflected = [event for event in recent if event.created >= cursor_created - EVENT_OVERLAP_SECONDS]
+        sent_events = self.gateway.list_events(
+            now - self.auth_window_seconds - SENT_EVENTS_MARGIN_SECONDS, types=[REQUIRES_ACTION_EVENT]
+        )
+        sent_at = {event.intent_id: event.created for event in sent_events}  # oldest first: the last one wins
+        listed = written = 0
+        oldest_created = now
+        for page in self.gateway.list_intents(window_start):
+            listed += len(page)
+            oldest_created = min([oldest_created, *(intent.created for intent in page)])
+            alma = [intent for intent in page if is_alma(intent)]
+            stored = self.store.get_intents(intent.id for intent in alma)
+            written += self.store.save(
+                [listed_state(i, stored.get(i.id), sent_at.get(i.id)) for i in alma],
+                events=_stored_events(e for e in sent_events if e.intent_id in {i.id for i in alma}),
+            )
+            if progress:
+                progress(listed, _estimated_total(listed, oldest_created, now, window_start))
+        cursor_id = latest.id if latest and latest.created >= cursor_created else None
+        self.store.save(
+            events=_stored_events(reflected), state=SyncState(cursor_id, cursor_created, self.clock.now(), window_start)
+        )
+        if progress:
+            progress(listed, listed)
+        return self._result(kind, written, 0, requests_before)
+
+    # -- refresh from events ---------------------------------------------------------------------------------
+
+    def _refresh(self, state: SyncState) -> SyncResult:
+        requests_before = self.gateway.requests_made
+        asked_at = self.clock.now()
+        events = self.gateway.list_events(state.cursor_created - EVENT_OVERLAP_SECONDS)
+        newest = events[-1] if events else None
+        if newest is not None and newest.created >= state.cursor_created:
+            cursor = (newest.id, newest.created)
+        else:
+            cursor = (state.cursor_event_id, state.cursor_created)
+        idle_floor = asked_at - CLOCK_SKEW_ALLOWANCE_SECONDS
+        if cursor[1] < idle_floor:  # nothing happened for a while: keep the cursor young anyway
+            cursor = (None, idle_floor)
+        new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=self.clock.now())
+        written, applied = self.apply_events(events, state=new_state)
+        return self._result("refresh", written, applied, requests_before)
+
+    def apply_events(self, events: Sequence[StripeEvent], *, state: SyncState | None = None) -> tuple[int, int]:
+        """Apply the events not seen before, oldest first (same second: the given order), in one
+        transaction with the new sync state. Returns (intents written, events applied)."""
+        known = self.store.known_event_ids(event.id for event in events)
+        fresh: dict[str, StripeEvent] = {}
+        for event in events:
+            if event.id not in known:
+                fresh.setdefault(event.id, event)
+        ordered = sorted(fresh.values(), key=lambda event: event.created)  # stable: keeps same-second order
+        intent_ids = {event.intent_id for event in ordered if event.intent_id}
+        # Non-Alma intents stay in memory for this batch: a later event may reveal Alma (multi-method intents).
+        stored = self.store.get_intents(intent_ids)
+        states: dict[str, AlmaIntent] = dict(stored)
+        changed: set[str] = set()
+        for event in ordered:
+            if event.intent_id is None:
+                continue
+            previous = states.get(event.intent_id)
+            if previous is None and _is_alma_charge(event):
+                # A charge of an intent never stored (created before the window, or a multi-method intent
+                # whose choice of Alma this reveals): fetch that intent once.
+                after: AlmaIntent | None = replace(self.gateway.retrieve_intent(event.intent_id), updated_at=event.created)
+            else:
+                after = state_after_event(previous, event)
+            if after is not None:
+                states[event.intent_id] = after
+                changed.add(event.intent_id)
+        updated = [
+            states[i] for i in changed
+            if is_alma(states[i]) and (i not in stored or _facts(states[i]) != _facts(stored[i]))
+        ]
+        written = self.store.save(updated, events=_stored_events(ordered), state=state)
+        return written, len(ordered)
+
+
+def _facts(intent: AlmaIntent) -> AlmaIntent:
+    """An event that only re-tells what the store already shows (say, one the listing already reflected) is
+    no change: its time alone does not make the stored row newer."""
+    return replace(intent, updated_at=None)
+
+
+def _is_alma_charge(event: StripeEvent) -> bool:
+    return event.type.startswith("charge.") and (event.object.get("payment_method_details") or {}).get("type") == "alma"
+
+
+def _stored_events(events: Iterable[StripeEvent]) -> list[StoredEvent]:
+    return [StoredEvent(e.id, e.type, e.created, e.intent_id) for e in events]
+
+
+# -- command line -----------------------------------------------------------------------------------------
+
+
+def _print_progress(done: int, total: int | None) -> None:
+    print(f"  listed {done} of ~{total if total is not None else '?'} intents", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard.sync", description="Sync Alma intents into the store.")
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--once", action="store_true", help="one sync, then exit")
+    when.add_argument("--every", type=int, metavar="SECONDS", help="sync forever, pausing SECONDS between runs")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(os.environ)
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    sandbox = _local_sandbox(settings)
+    try:
+        sync = AlmaSync(
+            StripeGateway(settings, api_base=sandbox.base_url if sandbox else None),
+            IntentStore(settings.db_path, settings.auth_window_seconds),
+            SandboxClock(sandbox) if sandbox else SystemClock(),
+            lookback_days=settings.lookback_days,
+            auth_window_seconds=settings.auth_window_seconds,
+        )
+        print(f"Alma Ops sync: {settings!r}, store {settings.db_path}", flush=True)
+        while True:
+            try:
+                result = sync.sync_once(_print_progress)
+                print(f"{result.kind}: {result.intents_written} intents written, {result.events_applied} events,"
+                      f" {result.requests} requests", flush=True)
+            except GatewayError as error:
+                print(f"sync failed: {error}", file=sys.stderr, flush=True)
+                if args.once:
+                    return 1
+            if args.once:
+                return 0
+            time.sleep(args.every)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _local_sandbox(settings: Settings) -> LocalSandbox | None:
+    """Local mode syncs from the sandbox: the shared one if configured, else one started for this run."""
+    if settings.mode is not Mode.LOCAL:
+        return None
+    if settings.sandbox_url:
+        return LocalSandbox.attach(settings.sandbox_url)
+    return LocalSandbox.start(
+        port=settings.sandbox_port,
+        seed_demo=settings.demo_intents,
+        auth_window_seconds=settings.auth_window_seconds,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

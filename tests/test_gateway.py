@@ -1,0 +1,254 @@
+"""The gateway against the sandbox over real HTTP: typed results, Stripe's error codes, retries, read-only live."""
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from dashboard.domain import DECLINED_CODE, EXPIRED_CODE, AlmaIntent, failure_kind, is_alma
+from dashboard.gateway import (
+    CreateIntentRequest,
+    GatewayError,
+    GatewayUnavailable,
+    NotFoundError,
+    RateLimitBackoff,
+    RateLimitedError,
+    ReadOnlyModeError,
+    StripeGateway,
+    submission_idempotency_key,
+)
+from dashboard.local_sandbox import LocalSandbox
+from dashboard.settings import Settings
+from tests.conftest import TEST_KEY, answer_alma_page
+
+WINDOW = 3600
+
+
+def new_request(amount: int = 12_000, capture_method: str = "automatic", **fields: object) -> CreateIntentRequest:
+    values: dict[str, object] = {
+        "amount": amount,
+        "capture_method": capture_method,
+        "description": "QA order",
+        "metadata": (("order", "42"),),
+        "return_url": "http://localhost:8501/return?tab=lab",
+    }
+    return CreateIntentRequest(**{**values, **fields})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def gateway(sandbox: LocalSandbox) -> StripeGateway:
+    return StripeGateway(Settings(), api_base=sandbox.base_url)
+
+
+def create(gateway: StripeGateway, key: str = "k1", **fields: object) -> AlmaIntent:
+    created = gateway.create_alma_intent(new_request(**fields), submission_idempotency_key("create", key))
+    assert created.redirect_url == created.intent.redirect_url
+    return created.intent
+
+
+class TestCreate:
+    def test_create_and_confirm_sends_the_customer_to_alma(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        intent = create(gateway)
+        assert (intent.status, intent.amount, intent.currency) == ("requires_action", 12_000, "eur")
+        assert intent.payment_method_types == ("alma",) and is_alma(intent)
+        assert intent.payment_method_type == "alma"
+        assert intent.metadata == (("order", "42"),) and intent.description == "QA order"
+        assert intent.redirect_url and intent.redirect_url.startswith(sandbox.base_url)
+        assert "secret" not in intent.redirect_url
+        assert "client_secret" not in intent.raw
+
+    def test_same_submission_creates_one_intent(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        first = create(gateway, key="submission-1")
+        again = create(gateway, key="submission-1")
+        other = create(gateway, key="submission-2")
+        assert first.id == again.id != other.id
+        listed = [i.id for page in gateway.list_intents(0) for i in page]
+        assert sorted(listed) == sorted({first.id, other.id})
+
+    def test_idempotency_key_follows_the_submission(self) -> None:
+        key = submission_idempotency_key("create", "s1", amount=100, note="x")
+        assert key == submission_idempotency_key("create", "s1", note="x", amount=100)
+        assert key != submission_idempotency_key("create", "s1", amount=101, note="x")
+        assert key != submission_idempotency_key("create", "s2", amount=100, note="x")
+        assert key != submission_idempotency_key("cancel", "s1", amount=100, note="x")
+
+    @pytest.mark.parametrize(("amount", "code"), [(4_999, "amount_too_small"), (500_001, "amount_too_large")])
+    def test_amount_outside_alma_limits(self, gateway: StripeGateway, amount: int, code: str) -> None:
+        with pytest.raises(GatewayError) as raised:
+            create(gateway, amount=amount)
+        error = raised.value
+        assert (error.code, error.http_status) == (code, 400)
+        assert str(error).startswith(f"{code}: ") and error.message
+        assert error.request_id
+
+    def test_missing_return_url(self, gateway: StripeGateway) -> None:
+        with pytest.raises(GatewayError) as raised:
+            create(gateway, return_url="")
+        assert raised.value.code == "payment_intent_redirect_confirmation_without_return_url"
+
+
+class TestLifecycle:
+    def test_authorize_on_the_alma_page(self, gateway: StripeGateway) -> None:
+        intent = create(gateway)
+        location = answer_alma_page(intent.redirect_url, "authorize", installments=4)
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+        assert (query["tab"], query["payment_intent"], query["redirect_status"]) == ("lab", intent.id, "succeeded")
+        paid = gateway.retrieve_intent(intent.id)
+        assert (paid.status, paid.amount_received, paid.installments) == ("succeeded", 12_000, 4)
+        assert paid.charge_method_type == "alma" and paid.alma_transaction_id and paid.authorized_at
+
+    def test_return_page_secret_check(self, gateway: StripeGateway) -> None:
+        intent = create(gateway)
+        location = answer_alma_page(intent.redirect_url, "authorize")
+        secret = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["payment_intent_client_secret"]
+        checked, matches = gateway.retrieve_intent_checking_secret(intent.id, secret)
+        assert matches and checked.status == "succeeded"
+        assert "client_secret" not in checked.raw
+        assert gateway.retrieve_intent_checking_secret(intent.id, secret + "x")[1] is False
+        assert gateway.retrieve_intent_checking_secret(intent.id, "")[1] is False
+
+    def test_decline_on_the_alma_page(self, gateway: StripeGateway) -> None:
+        intent = create(gateway)
+        answer_alma_page(intent.redirect_url, "fail")
+        failed = gateway.retrieve_intent(intent.id)
+        assert failed.status == "requires_payment_method" and failed.payment_method_id is None
+        assert failed.last_error is not None and failed.last_error.code == DECLINED_CODE
+        assert is_alma(failed) and failure_kind(failed, WINDOW) == "declined"
+
+    def test_expiry_after_the_auth_window(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        intent = create(gateway)
+        sandbox.advance(WINDOW + 1)
+        expired = gateway.retrieve_intent(intent.id)
+        assert expired.status == "requires_payment_method"
+        assert expired.last_error is not None and expired.last_error.code == EXPIRED_CODE
+        assert failure_kind(expired, WINDOW) == "expired"
+
+    def test_manual_capture_partial(self, gateway: StripeGateway) -> None:
+        intent = create(gateway, capture_method="manual")
+        answer_alma_page(intent.redirect_url, "authorize")
+        authorised = gateway.retrieve_intent(intent.id)
+        assert (authorised.status, authorised.amount_capturable) == ("requires_capture", 12_000)
+        captured = gateway.capture_intent(intent.id, 10_000, submission_idempotency_key("capture", "c1"))
+        assert (captured.status, captured.amount_received) == ("succeeded", 10_000)
+        assert captured.installments in (2, 3, 4)
+
+    def test_cancel_then_wrong_state(self, gateway: StripeGateway) -> None:
+        intent = create(gateway)
+        canceled = gateway.cancel_intent(intent.id, submission_idempotency_key("cancel", "c1"))
+        assert canceled.status == "canceled" and canceled.canceled_at
+        with pytest.raises(GatewayError) as raised:
+            gateway.capture_intent(intent.id, None, submission_idempotency_key("capture", "c2"))
+        assert raised.value.code == "payment_intent_unexpected_state"
+
+    def test_unknown_intent(self, gateway: StripeGateway) -> None:
+        with pytest.raises(NotFoundError) as raised:
+            gateway.retrieve_intent("pi_doesnotexist")
+        assert (raised.value.code, raised.value.http_status, raised.value.param) == ("resource_missing", 404, "intent")
+
+
+class TestReading:
+    def test_list_pages_newest_first_within_the_window(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        start = sandbox.now()
+        ids = []
+        for n in range(205):
+            ids.append(create(gateway, key=f"s{n}").id)
+            if n == 99:
+                sandbox.advance(10)
+        before = sandbox.request_count()
+        pages = list(gateway.list_intents(start))
+        assert [len(page) for page in pages] == [100, 100, 5]
+        assert sandbox.request_count() - before == 3
+        listed = [intent for page in pages for intent in page]
+        assert sorted(i.id for i in listed) == sorted(ids)
+        assert [i.created for i in listed] == sorted((i.created for i in listed), reverse=True)
+        assert listed[0].payment_method_type == "alma"  # expanded in the list
+        assert len([i for page in gateway.list_intents(start + 10) for i in page]) == 105
+        assert len([i for page in gateway.list_intents(start, created_lt=start + 10) for i in page]) == 100
+
+    def test_events_oldest_first(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        start = sandbox.now()
+        assert gateway.latest_event() is None
+        intent = create(gateway)
+        sandbox.advance(5)
+        answer_alma_page(intent.redirect_url, "authorize", installments=2)
+        events = gateway.list_events(start)
+        types = [e.type for e in events]
+        assert types[:2] == ["payment_intent.created", "payment_intent.requires_action"]
+        assert set(types[2:]) == {"payment_intent.succeeded", "charge.succeeded"}
+        assert [e.created for e in events] == sorted(e.created for e in events)
+        assert all(e.intent_id == intent.id for e in events)
+        assert all("client_secret" not in e.object for e in events)
+        charge = next(e for e in events if e.type == "charge.succeeded")
+        assert charge.object["payment_method_details"]["alma"]["installments"]["count"] == 2
+        assert gateway.latest_event() == events[-1]
+        only = gateway.list_events(start, types=["payment_intent.requires_action"])
+        assert [e.type for e in only] == ["payment_intent.requires_action"]
+
+
+class TestReadOnlyLive:
+    def test_live_writes_refused_before_any_request(self, sandbox: LocalSandbox) -> None:
+        live = StripeGateway(Settings(secret_key="sk_live_51Hlivekeyabcdef1234"), api_base=sandbox.base_url)
+        before = sandbox.stats()
+        key = submission_idempotency_key("x", "y")
+        for write in (
+            lambda: live.create_alma_intent(new_request(), key),
+            lambda: live.cancel_intent("pi_123", key),
+            lambda: live.capture_intent("pi_123", None, key),
+        ):
+            with pytest.raises(ReadOnlyModeError) as raised:
+                write()
+            assert raised.value.code == "live_mode_read_only"
+        assert sandbox.stats() == before
+        assert live.dashboard_url("pi_1") == "https://dashboard.stripe.com/payments/pi_1"
+
+    def test_dashboard_links(self, sandbox: LocalSandbox) -> None:
+        test_mode = StripeGateway(Settings(secret_key=TEST_KEY), api_base=sandbox.base_url)
+        assert test_mode.dashboard_url("pi_1") == "https://dashboard.stripe.com/test/payments/pi_1"
+        assert StripeGateway(Settings(), api_base=sandbox.base_url).dashboard_url("pi_1") is None
+
+    def test_local_mode_needs_the_sandbox_address(self) -> None:
+        with pytest.raises(ValueError):
+            StripeGateway(Settings())
+
+    def test_repr_has_no_key(self, sandbox: LocalSandbox) -> None:
+        assert TEST_KEY not in repr(StripeGateway(Settings(secret_key=TEST_KEY), api_base=sandbox.base_url))
+
+
+class TestFaults:
+    def test_retried_submissions_are_never_doubled(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        """Under 20% faults a call may still fail after every retry; the user submitting again (same key)
+        must then get the one intent, never a second."""
+        sandbox.faults(0.2, seed=7)  # this seed opens with four dropped connections in a row
+        created: dict[int, str] = {}
+        failures = 0
+        for n in range(15):
+            for _ in range(3):
+                try:
+                    created[n] = create(gateway, key=f"f{n}").id
+                    break
+                except GatewayUnavailable:
+                    failures += 1
+        sandbox.faults(0)
+        assert failures >= 1 and len(created) == 15
+        listed = [i.id for page in gateway.list_intents(0) for i in page]
+        assert sorted(listed) == sorted(set(created.values())) and len(listed) == 15
+
+    def test_rate_limit_gives_up_after_the_backoff(self, sandbox: LocalSandbox) -> None:
+        impatient = StripeGateway(Settings(), api_base=sandbox.base_url,
+                                  rate_limit_backoff=RateLimitBackoff(retries=2, base_delay=0.01, max_delay=0.05))
+        sandbox.faults(1.0, kinds="429")
+        before = sandbox.request_count()
+        with pytest.raises(RateLimitedError) as raised:
+            impatient.latest_event()
+        assert raised.value.code == "rate_limit" and raised.value.http_status == 429
+        assert sandbox.request_count() - before >= 3
+
+    def test_unavailable_after_network_retries(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        sandbox.faults(1.0, kinds="500,drop")
+        before = sandbox.request_count()
+        with pytest.raises(GatewayUnavailable):
+            gateway.latest_event()
+        assert sandbox.request_count() - before == 4  # the first try and stripe-python's 3 retries
+        sandbox.faults(0)
+        assert gateway.latest_event() is None
+

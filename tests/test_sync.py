@@ -1,0 +1,283 @@
+"""The sync against the sandbox over real HTTP: after any mix of customer actions, clock moves and faults, the
+store ends exactly where the sandbox is, with the request budget the benchmark promises."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import stripe
+
+from dashboard.domain import AlmaIntent, is_alma
+from dashboard.gateway import CreateIntentRequest, GatewayUnavailable, StripeGateway, submission_idempotency_key
+from dashboard.local_sandbox import LocalSandbox, SandboxClock
+from dashboard.settings import Settings
+from dashboard.store import IntentStore
+from dashboard.sync import AlmaSync, SyncResult
+from tests.conftest import ROOT, TEST_KEY, answer_alma_page
+
+WINDOW = 3600
+DAY = 86_400
+
+
+@pytest.fixture
+def gateway(sandbox: LocalSandbox) -> StripeGateway:
+    return StripeGateway(Settings(), api_base=sandbox.base_url)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[IntentStore]:
+    opened = IntentStore(tmp_path / "alma.sqlite3", WINDOW)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def syncer(gateway: StripeGateway, store: IntentStore, sandbox: LocalSandbox) -> AlmaSync:
+    return AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=90, auth_window_seconds=WINDOW)
+
+
+@pytest.fixture
+def client(sandbox: LocalSandbox) -> stripe.StripeClient:
+    """For what the dashboard never does itself (multi-method intents), as a merchant's checkout would."""
+    return stripe.StripeClient(TEST_KEY, base_addresses={"api": sandbox.base_url})
+
+
+def create(gateway: StripeGateway, key: str, *, capture_method: str = "automatic", amount: int = 12_000) -> AlmaIntent:
+    request = CreateIntentRequest(amount, capture_method, f"order {key}", (("order", key),),  # type: ignore[arg-type]
+                                  "http://localhost:8501/return")
+    return gateway.create_alma_intent(request, submission_idempotency_key("create", key)).intent
+
+
+def stripe_facts(intent: AlmaIntent) -> AlmaIntent:
+    """What Stripe itself says about an intent (sent_to_alma_at/updated_at are learned from events)."""
+    return replace(intent, sent_to_alma_at=None, updated_at=None)
+
+
+def assert_store_equals_sandbox(store: IntentStore, gateway: StripeGateway, *, retrieve: bool = False) -> None:
+    listed = {i.id: i for page in gateway.list_intents(0) for i in page if is_alma(i)}
+    stored = {i.id: i for i in store.all_intents()}
+    assert sorted(stored) == sorted(listed)
+    for intent_id, intent in listed.items():
+        truth = gateway.retrieve_intent(intent_id) if retrieve else intent
+        assert stripe_facts(stored[intent_id]) == stripe_facts(truth), intent_id
+
+
+def requests_during(sandbox: LocalSandbox, action: Any) -> tuple[Any, int]:
+    before = sandbox.request_count()
+    result = action()
+    return result, sandbox.request_count() - before
+
+
+class TestFirstSync:
+    def test_copies_every_alma_intent_within_budget(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                                    store: IntentStore, gateway: StripeGateway) -> None:
+        sandbox.reset(seed_demo=250)
+        progress: list[tuple[int, int | None]] = []
+        result, requests = requests_during(sandbox, lambda: syncer.sync_once(lambda d, t: progress.append((d, t))))
+        assert result.kind == "full" and result.intents_written == 250 == store.count()
+        assert requests <= math.ceil(250 / 100) + 3
+        assert result.requests == requests
+        assert progress[-1] == (250, 250)
+        assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+        assert all(t is None or t >= d for d, t in progress)
+        assert_store_equals_sandbox(store, gateway)
+        assert store.last_synced_at() == result.finished_at
+
+    def test_awaiting_intents_know_when_they_expire(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                                    store: IntentStore, gateway: StripeGateway) -> None:
+        waiting = create(gateway, "w1")
+        sandbox.advance(600)
+        syncer.sync_once()
+        frame = store.intents_frame().set_index("id")
+        sent = frame.loc[waiting.id, "sent_to_alma_at"]
+        assert sent == waiting.created  # the requires_action event of a create-and-confirm
+        assert frame.loc[waiting.id, "expires_at"] == sent + WINDOW
+
+    def test_lists_only_the_lookback_window(self, sandbox: LocalSandbox, gateway: StripeGateway,
+                                            store: IntentStore) -> None:
+        old = create(gateway, "old")
+        sandbox.advance(3 * DAY)
+        recent = create(gateway, "recent")
+        AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=2, auth_window_seconds=WINDOW).sync_once()
+        assert [i.id for i in store.all_intents()] == [recent.id]
+        assert old.id != recent.id
+
+
+class TestDetection:
+    def test_multi_method_intents_count_once_alma_is_known(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                                           store: IntentStore, gateway: StripeGateway,
+                                                           client: stripe.StripeClient) -> None:
+        def multi(n: int) -> Any:
+            return client.v1.payment_intents.create(
+                {"amount": 9_000 + n, "currency": "eur", "payment_method_types": ["card", "alma"]}
+            )
+
+        def confirm_with_alma(intent_id: str) -> Any:
+            return client.v1.payment_intents.confirm(
+                intent_id, {"payment_method_data": {"type": "alma"}, "return_url": "http://localhost:8501/return"}
+            )
+
+        undecided, chosen, paid_later, failed_later = (multi(n) for n in range(4))
+        chosen_action = confirm_with_alma(chosen.id)
+        syncer.sync_once()
+        assert [i.id for i in store.all_intents()] == [chosen.id]  # listing expands the payment method
+
+        answer_alma_page(confirm_with_alma(paid_later.id).next_action.redirect_to_url.url, "authorize")
+        answer_alma_page(confirm_with_alma(failed_later.id).next_action.redirect_to_url.url, "fail")
+        answer_alma_page(chosen_action.next_action.redirect_to_url.url, "authorize")
+        syncer.sync_once()  # events: the charge and the last_payment_error reveal Alma
+        assert sorted(i.id for i in store.all_intents()) == sorted([chosen.id, paid_later.id, failed_later.id])
+        assert undecided.id not in {i.id for i in store.all_intents()}
+        assert_store_equals_sandbox(store, gateway, retrieve=True)
+
+
+class TestRefresh:
+    def test_lifecycle_then_refresh_equals_the_sandbox(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                                       store: IntentStore, gateway: StripeGateway) -> None:
+        to_approve, to_decline, to_expire, to_capture, to_cancel = (
+            create(gateway, key, capture_method="manual" if key == "capture" else "automatic")
+            for key in ("approve", "decline", "expire", "capture", "cancel")
+        )
+        first = syncer.sync_once()
+        assert first.kind == "full" and store.count() == 5
+
+        sandbox.advance(120)
+        answer_alma_page(to_approve.redirect_url, "authorize", installments=4)
+        answer_alma_page(to_decline.redirect_url, "fail")
+        answer_alma_page(to_capture.redirect_url, "authorize", installments=2)
+        gateway.cancel_intent(to_cancel.id, submission_idempotency_key("cancel", to_cancel.id))
+        sandbox.advance(60)
+        gateway.capture_intent(to_capture.id, 8_000, submission_idempotency_key("capture", to_capture.id))
+        sandbox.advance(WINDOW)  # to_expire's window runs out
+        newcomer = create(gateway, "newcomer")
+
+        result, requests = requests_during(sandbox, syncer.sync_once)
+        assert result.kind == "refresh" and result.intents_written == 6
+        assert requests <= math.ceil(6 / 100) + 2
+        assert_store_equals_sandbox(store, gateway, retrieve=True)
+
+        frame = store.intents_frame().set_index("id")
+        assert frame.loc[to_approve.id, "installments"] == 4
+        assert (frame.loc[to_capture.id, "amount_received"], frame.loc[to_capture.id, "installments"]) == (8_000, 2)
+        assert frame.loc[to_decline.id, "failure_kind"] == "declined"
+        assert frame.loc[to_expire.id, "failure_kind"] == "expired"
+        assert frame.loc[to_expire.id, "updated_at"] == to_expire.created + WINDOW  # stamped at the expiry
+        assert frame.loc[newcomer.id, "sent_to_alma_at"] == newcomer.created
+        events = store.intent_events(to_approve.id)
+        assert {"payment_intent.requires_action", "payment_intent.succeeded", "charge.succeeded"} <= {
+            e.type for e in events
+        }
+        assert [e.created for e in events] == sorted(e.created for e in events)
+
+        # Running it again changes nothing.
+        frame_before = store.intents_frame()
+        again, requests = requests_during(sandbox, syncer.sync_once)
+        assert (again.kind, again.intents_written, again.events_applied) == ("refresh", 0, 0)
+        assert requests <= 2
+        assert store.intents_frame().equals(frame_before)
+
+    def test_nothing_new_costs_at_most_two_requests(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                                    store: IntentStore) -> None:
+        sandbox.reset(seed_demo=120)
+        syncer.sync_once()
+        frame = store.intents_frame()
+        result, requests = requests_during(sandbox, syncer.sync_once)
+        assert (result.intents_written, result.events_applied) == (0, 0)
+        assert requests <= 2
+        assert store.intents_frame().equals(frame)
+
+    def test_out_of_order_and_duplicate_events(self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore,
+                                               gateway: StripeGateway, tmp_path: Path) -> None:
+        start = sandbox.now()
+        intent = create(gateway, "ooo")
+        sandbox.advance(30)
+        answer_alma_page(intent.redirect_url, "authorize", installments=3)
+        events = gateway.list_events(start)
+        assert len(events) == 4
+
+        in_order = IntentStore(tmp_path / "in_order.sqlite3", WINDOW)
+        AlmaSync(gateway, in_order, SandboxClock(sandbox)).apply_events(events)
+        expected = in_order.get_intent(intent.id)
+        assert expected is not None and expected.status == "succeeded" and expected.installments == 3
+        assert expected.sent_to_alma_at == intent.created
+
+        newest_first = list(reversed(events))
+        assert syncer.apply_events(newest_first[:2]) == (1, 2)  # the later half arrives first
+        assert syncer.apply_events(newest_first + events) == (1, 2)  # the rest, with duplicates
+        assert store.get_intent(intent.id) == expected  # the old events did not undo the newer state
+        assert syncer.apply_events(events) == (0, 0)
+        assert len(store.intent_events(intent.id)) == 4
+
+    def test_cursor_older_than_event_retention_relists(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                                       store: IntentStore, gateway: StripeGateway) -> None:
+        kept = [create(gateway, f"r{n}") for n in range(3)]
+        syncer.sync_once()
+        answer_alma_page(kept[0].redirect_url, "authorize")
+        sandbox.advance(31 * DAY)  # the others expire meanwhile; their events would be gone from Stripe
+        later = create(gateway, "later", capture_method="manual")
+        answer_alma_page(later.redirect_url, "authorize")
+        result = syncer.sync_once()
+        assert result.kind == "relist"
+        assert_store_equals_sandbox(store, gateway)
+        assert syncer.sync_once().kind == "refresh"
+
+
+def sync_until_done(syncer: AlmaSync, attempts: int = 5) -> SyncResult:
+    """What the background loop does: a sync that fails after every retry is simply run again."""
+    for _ in range(attempts - 1):
+        try:
+            return syncer.sync_once()
+        except GatewayUnavailable:
+            continue
+    return syncer.sync_once()
+
+
+class TestResilience:
+    def test_full_sync_with_injected_faults_loses_and_doubles_nothing(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        sandbox.reset(seed_demo=1_000)
+        sandbox.faults(0.2, seed=2)
+        _, requests = requests_during(sandbox, lambda: sync_until_done(syncer))
+        sandbox.faults(0)
+        assert requests > math.ceil(1_000 / 100) + 3  # faults were met and retried
+        created = [create(gateway, f"fault{n}") for n in range(5)]
+        answer_alma_page(created[0].redirect_url, "authorize")
+        answer_alma_page(created[1].redirect_url, "fail")
+        sandbox.faults(0.2, seed=14)  # this seed drops the refresh's first request
+        _, requests = requests_during(sandbox, lambda: sync_until_done(syncer))
+        sandbox.faults(0)
+        assert requests > 1
+        assert store.count() == 1_005
+        assert_store_equals_sandbox(store, gateway)
+
+    def test_no_client_secret_in_the_database(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                              store: IntentStore, gateway: StripeGateway) -> None:
+        sandbox.reset(seed_demo=50)
+        syncer.sync_once()
+        intent = create(gateway, "s")
+        answer_alma_page(intent.redirect_url, "authorize")
+        syncer.sync_once()
+        store.close()
+        files = [p for p in store.path.parent.iterdir() if p.name.startswith(store.path.name)]
+        data = b"".join(p.read_bytes() for p in files)
+        assert intent.id.encode() in data
+        assert b"_secret_" not in data and b"client_secret" not in data
+
+
+def test_command_line_once(sandbox: LocalSandbox, tmp_path: Path) -> None:
+    sandbox.reset(seed_demo=40)
+    db = tmp_path / "cli.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "ALMA_OPS_"))}
+    env.update(ALMA_OPS_SANDBOX_URL=sandbox.base_url, ALMA_OPS_DB=str(db))
+    done = subprocess.run([sys.executable, "-m", "dashboard.sync", "--once"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "full: 40 intents written" in done.stdout
+    assert IntentStore(db, WINDOW).count() == 40
