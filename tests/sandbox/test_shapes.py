@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import json
 import typing
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any, Iterator, Mapping
 
 import pytest
 import stripe
 
-from tests.conftest import TEST_KEY, SandboxServer
+from tests.conftest import SandboxServer
+from tests.sandbox.support import RETURN_URL, Api, redirect_query
 
-RETURN_URL = "https://alma-ops.example/return?tab=lab"
 MODELS_BY_OBJECT_NAME: dict[str, type[stripe.StripeObject]] = {
     model.OBJECT_NAME: model for model in (stripe.PaymentIntent, stripe.PaymentMethod, stripe.Charge, stripe.Event)
 }
@@ -42,13 +37,18 @@ TAGGED_UNIONS: dict[type, frozenset[str]] = {
 PARTIAL_MAPS = (stripe.PaymentIntent.PaymentMethodOptions, stripe.PaymentIntent.AmountDetails)
 
 
+def annotations_of(model: type) -> dict[str, Any]:
+    """The model's field annotations, its bases' included; private names and ClassVars (OBJECT_NAME) left out."""
+    return {
+        name: hint
+        for klass in reversed(model.__mro__)
+        for name, hint in vars(klass).get("__annotations__", {}).items()
+        if not name.startswith("_") and typing.get_origin(hint) is not typing.ClassVar
+    }
+
+
 def declared_fields(model: type) -> frozenset[str]:
-    names: set[str] = set()
-    for klass in model.__mro__:
-        for name, hint in vars(klass).get("__annotations__", {}).items():
-            if not name.startswith("_") and typing.get_origin(hint) is not typing.ClassVar:
-                names.add(name)
-    return frozenset(names)
+    return frozenset(annotations_of(model))
 
 
 def expected_fields(model: type, payload: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
@@ -81,14 +81,13 @@ def model_in_hint(hint: Any) -> type | None:
 
 def nested_model(owner: type, key: str, value: Mapping[str, Any]) -> type | None:
     by_object = value.get("object")
+    if not isinstance(by_object, str):  # Event.data holds its snapshot under the key "object"
+        by_object = None
     if by_object in MODELS_BY_OBJECT_NAME:
         return MODELS_BY_OBJECT_NAME[by_object]
     if by_object in WRAPPERS:
         return WRAPPERS[by_object]
-    hints = {
-        name: hint for klass in reversed(owner.__mro__) for name, hint in vars(klass).get("__annotations__", {}).items()
-    }
-    return model_in_hint(hints.get(key))
+    return model_in_hint(annotations_of(owner).get(key))
 
 
 def shape_problems(payload: Mapping[str, Any], model: type, where: str) -> Iterator[str]:
@@ -120,12 +119,7 @@ def assert_shape(payload: Mapping[str, Any], where: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-# --- driving the sandbox with stripe-python -------------------------------------------------------------
-
-
-@pytest.fixture
-def client(sandbox: SandboxServer) -> stripe.StripeClient:
-    return stripe.StripeClient(TEST_KEY, base_addresses={"api": sandbox.base_url}, max_network_retries=0)
+# --- driving the sandbox with stripe-python (the `client` fixture is tests/sandbox/conftest.py's) -------
 
 
 def raw_get(client: stripe.StripeClient, path: str, **params: Any) -> dict[str, Any]:
@@ -138,121 +132,53 @@ def raw_body(obj: stripe.StripeObject) -> dict[str, Any]:
     return json.loads(obj.last_response.body)
 
 
-def create_alma_intent(client: stripe.StripeClient, amount: int = 15000, **extra: Any) -> stripe.PaymentIntent:
-    return client.v1.payment_intents.create(
-        {"amount": amount, "currency": "eur", "payment_method_types": ["alma"], "metadata": {"order": "A-1"}, **extra}
-    )
-
-
-def send_to_alma(client: stripe.StripeClient, intent_id: str) -> stripe.PaymentIntent:
-    return client.v1.payment_intents.confirm(
-        intent_id, {"payment_method_data": {"type": "alma"}, "return_url": RETURN_URL}
-    )
-
-
-@dataclass
-class HostedForm:
-    action: str
-    method: str
-    fields: dict[str, str]
-    buttons: list[tuple[str, dict[str, str]]]  # (visible label, the name/value it submits)
-
-
-class _FormReader(HTMLParser):
-    """Reads the sandbox's hosted page: its forms, their hidden fields and submit buttons."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[HostedForm] = []
-        self._button: dict[str, str] | None = None
-        self._label: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.forms.append(HostedForm(attributes.get("action", ""), attributes.get("method", "get"), {}, []))
-        elif tag == "input" and self.forms:
-            if attributes.get("type") == "submit":
-                submitted = {attributes["name"]: attributes.get("value", "")} if attributes.get("name") else {}
-                self.forms[-1].buttons.append((attributes.get("value", ""), submitted))
-            elif attributes.get("name"):
-                self.forms[-1].fields[attributes["name"]] = attributes.get("value", "")
-        elif tag == "button" and self.forms:
-            self._button = {attributes["name"]: attributes.get("value", "")} if attributes.get("name") else {}
-            self._label = []
-
-    def handle_data(self, data: str) -> None:
-        if self._button is not None:
-            self._label.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "button" and self._button is not None:
-            self.forms[-1].buttons.append(("".join(self._label).strip(), self._button))
-            self._button = None
-
-
-class _KeepRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def press_hosted_button(redirect_url: str, label: str) -> str:
-    """Open the hosted page, press the button labelled `label`; returns the Location it redirects to."""
-    with urllib.request.urlopen(redirect_url, timeout=10) as page:
-        reader = _FormReader()
-        reader.feed(page.read().decode())
-    for form in reader.forms:
-        for button_label, submitted in form.buttons:
-            if button_label == label:
-                body = urllib.parse.urlencode({**form.fields, **submitted}).encode()
-                target = urllib.parse.urljoin(redirect_url, form.action)
-                opener = urllib.request.build_opener(_KeepRedirect)
-                try:
-                    opener.open(urllib.request.Request(target, data=body, method="POST"), timeout=10)
-                except urllib.error.HTTPError as answer:
-                    assert answer.code == 303, f"{label}: expected a 303 redirect, got {answer.code}"
-                    return answer.headers["Location"]
-                raise AssertionError(f"{label}: the hosted page did not redirect")
-    raise AssertionError(f"no button labelled {label!r} on the hosted page {redirect_url}")
-
-
-def authorize(client: stripe.StripeClient, intent_id: str) -> None:
-    waiting = send_to_alma(client, intent_id)
-    press_hosted_button(waiting.next_action.redirect_to_url.url, "Authorize test payment")
+def decided(api: Api, decision: str, **params: Any) -> stripe.PaymentIntent:
+    """An intent sent to Alma whose customer answered `decision` on the hosted page."""
+    waiting = api.send_to_alma(**params)
+    redirect_query(api.customer_decides(waiting, decision))
+    return waiting
 
 
 def intent_in_each_status(client: stripe.StripeClient, sandbox: SandboxServer) -> dict[str, dict[str, Any]]:
     """Raw PaymentIntents, one per lifecycle state an Alma payment reaches, named by how it got there."""
-    created = create_alma_intent(client)
-    waiting = send_to_alma(client, create_alma_intent(client).id)
-    succeeded = create_alma_intent(client)
-    authorize(client, succeeded.id)
-    held = create_alma_intent(client, capture_method="manual")
-    authorize(client, held.id)
-    captured = create_alma_intent(client, capture_method="manual")
-    authorize(client, captured.id)
-    captured_answer = client.v1.payment_intents.capture(captured.id)
-    declined = create_alma_intent(client)
-    press_hosted_button(send_to_alma(client, declined.id).next_action.redirect_to_url.url, "Fail test payment")
-    canceled = client.v1.payment_intents.cancel(create_alma_intent(client).id, {"cancellation_reason": "abandoned"})
-    expired = send_to_alma(client, create_alma_intent(client).id)
-    sandbox.advance(3601)
+    api = Api(client, sandbox)
+    created = api.create(metadata={"order": "A-1"})
+    unconfirmed = api.create(payment_method_data={"type": "alma"})
+    confirmed = client.v1.payment_intents.confirm(
+        api.create().id, {"payment_method_data": {"type": "alma"}, "return_url": RETURN_URL}
+    )
+    succeeded = decided(api, "authorize")
+    held = decided(api, "authorize", capture_method="manual")
+    captured = client.v1.payment_intents.capture(decided(api, "authorize", capture_method="manual").id)
+    declined = decided(api, "fail")
+    canceled = client.v1.payment_intents.cancel(api.create().id, {"cancellation_reason": "abandoned"})
+    expired = api.send_to_alma()
     states = {
         "created (answer)": raw_body(created),
-        "requires_action (answer)": raw_body(waiting),
-        "captured (answer)": raw_body(captured_answer),
+        "requires_action (confirm answer)": raw_body(confirmed),
+        "requires_action (create+confirm answer)": raw_body(expired),
+        "captured (answer)": raw_body(captured),
         "canceled (answer)": raw_body(canceled),
     }
-    for name, intent_id in {
+    stored = {
         "requires_payment_method": created.id,
-        "requires_action": waiting.id,
+        "requires_confirmation": unconfirmed.id,
+        "requires_action": confirmed.id,
         "succeeded": succeeded.id,
         "requires_capture": held.id,
         "succeeded after capture": captured.id,
         "declined": declined.id,
         "canceled": canceled.id,
-        "expired": expired.id,
-    }.items():
+    }
+    states.update(retrieved_plain_and_expanded(client, stored))
+    sandbox.advance(3601)  # past the authorisation window: also expires "requires_action", read above
+    states.update(retrieved_plain_and_expanded(client, {"expired": expired.id}))
+    return states
+
+
+def retrieved_plain_and_expanded(client: stripe.StripeClient, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    states: dict[str, dict[str, Any]] = {}
+    for name, intent_id in ids.items():
         states[name] = raw_get(client, f"/v1/payment_intents/{intent_id}")
         states[f"{name} (expanded)"] = raw_get(
             client, f"/v1/payment_intents/{intent_id}", expand=["latest_charge", "payment_method"]
@@ -287,7 +213,8 @@ def test_checker_names_missing_extra_and_nested_keys() -> None:
 def test_payment_intents_in_every_state_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
     states = intent_in_each_status(client, sandbox)
     assert {state["status"] for state in states.values()} == {
-        "requires_payment_method", "requires_action", "succeeded", "requires_capture", "canceled"
+        "requires_payment_method", "requires_confirmation", "requires_action", "succeeded", "requires_capture",
+        "canceled",
     }
     problems = [problem for name, payload in states.items() for problem in shape_problems(
         payload, stripe.PaymentIntent, f"PaymentIntent[{name}]")]
@@ -305,10 +232,8 @@ def test_nested_objects_the_sandbox_fills_are_checked(client: stripe.StripeClien
     assert states["succeeded (expanded)"]["payment_method"]["alma"] == {}
 
 
-def test_payment_method_and_charge_match_the_model(client: stripe.StripeClient) -> None:
-    intent = create_alma_intent(client)
-    authorize(client, intent.id)
-    settled = client.v1.payment_intents.retrieve(intent.id)
+def test_payment_method_and_charge_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
+    settled = client.v1.payment_intents.retrieve(decided(Api(client, sandbox), "authorize").id)
     payment_method_id = settled.payment_method if isinstance(settled.payment_method, str) else settled.payment_method.id
     charge_id = settled.latest_charge if isinstance(settled.latest_charge, str) else settled.latest_charge.id
     assert_shape(raw_get(client, f"/v1/payment_methods/{payment_method_id}"), f"PaymentMethod {payment_method_id}")
@@ -327,9 +252,11 @@ def test_events_and_their_snapshots_match_the_model(client: stripe.StripeClient,
     assert_shape(raw_get(client, f"/v1/events/{first['id']}"), f"Event {first['id']}")
 
 
-def test_list_objects_match_the_model_with_and_without_expansion(client: stripe.StripeClient) -> None:
+def test_list_objects_match_the_model_with_and_without_expansion(
+    client: stripe.StripeClient, sandbox: SandboxServer
+) -> None:
     for amount in (6000, 7000, 8000):
-        authorize(client, create_alma_intent(client, amount).id)
+        decided(Api(client, sandbox), "authorize", amount=amount)
     plain = raw_get(client, "/v1/payment_intents", limit=2)
     expanded = raw_get(client, "/v1/payment_intents", limit=3, expand=["data.latest_charge", "data.payment_method"])
     assert plain["has_more"] is True and len(plain["data"]) == 2
@@ -338,9 +265,9 @@ def test_list_objects_match_the_model_with_and_without_expansion(client: stripe.
     assert_shape(expanded, "payment_intent list (expanded)")
 
 
-def test_search_results_match_the_model(client: stripe.StripeClient) -> None:
+def test_search_results_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
     for amount in (6000, 7000):
-        create_alma_intent(client, amount)
+        Api(client, sandbox).create(amount)
     found = raw_get(client, "/v1/payment_intents/search", query="amount>6500 AND currency:'eur'", limit=10)
     assert [pi["amount"] for pi in found["data"]] == [7000]
     assert_shape(found, "payment_intent search_result")
