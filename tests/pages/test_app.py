@@ -1,0 +1,138 @@
+"""The entry script: navigation, the mode banners, the sidebar, and live mode's read-only promise."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.gateway import StripeGateway
+from dashboard.settings import load_settings
+from tests.conftest import ROOT, TEST_KEY, SandboxServer
+from tests.pages.conftest import create_intent, open_app
+
+PAGES = {
+    "app_pages/overview.py": "Overview",
+    "app_pages/intents.py": "Intents",
+    "app_pages/test_lab.py": "Test lab",
+    "app_pages/expiry_watch.py": "Expiry watch",
+}
+LIVE_KEY = "sk_live_51AbCdEfGhIjKlMnOpQrStUvWx9876"
+WRITE_LABELS = {"Create test intent", "Cancel", "Capture", "Create another", "+1 min", "+15 min", "+61 min",
+                "Open approve/decline page"}
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from _walk(child)
+
+
+def rendered_text(at: AppTest) -> str:
+    """Every element's protobuf, main area and sidebar: what the browser would receive."""
+    return "\n".join(str(node.proto) for root in (at.main, at.sidebar) for node in _walk(root)
+                     if hasattr(node, "proto"))
+
+
+def labels(at: AppTest) -> set[str]:
+    return {node.proto.label for root in (at.main, at.sidebar) for node in _walk(root)
+            if hasattr(node, "proto") and hasattr(node.proto, "label")}
+
+
+def test_each_page_heading_is_its_navigation_name(app_env: SandboxServer) -> None:
+    at = open_app()
+    for path, title in PAGES.items():
+        at.switch_page(path).run()
+        assert not at.exception
+        assert [t.value for t in at.title] == [title], path
+
+
+def test_local_mode_banner_and_sidebar(app_env: SandboxServer) -> None:
+    at = open_app()
+
+    assert at.info[0].value.startswith("Local sandbox — no real money")
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "Mode: **local**" in sidebar and "embedded sandbox" in sidebar
+    assert "Last sync: never" not in sidebar  # the first sync finished before the page drew
+
+
+def test_sync_now_brings_new_intents(app_env: SandboxServer, gateway: StripeGateway,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALMA_OPS_REFRESH_SECONDS", "3600")  # only the button syncs during this test
+    at = open_app()
+    assert at.metric[0].value == "0"
+    create_intent(gateway, 5_000)
+    at.run()
+    assert at.metric[0].value == "0"
+
+    next(b for b in at.sidebar.button if b.label == "Sync now").click()
+    at.run()
+
+    assert at.metric[0].value == "1"
+
+
+@pytest.fixture
+def stripe_mode(monkeypatch: pytest.MonkeyPatch, app_env: SandboxServer) -> SandboxServer:
+    """Stripe-mode settings pointed at the sandbox (STRIPE_API_BASE), as a deployment against Stripe would be."""
+    monkeypatch.delenv("ALMA_OPS_SANDBOX_URL")
+    monkeypatch.setenv("STRIPE_API_BASE", app_env.base_url)
+    return app_env
+
+
+def test_test_mode_masks_the_key_and_links_to_the_stripe_dashboard(stripe_mode: SandboxServer,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", TEST_KEY)
+    gateway = StripeGateway(load_settings(os.environ))
+    intent = create_intent(gateway, 5_000).intent
+
+    at = open_app()
+    assert at.warning[0].value.startswith("Stripe test mode")
+    assert "sk_test_…4242" in " ".join(c.value for c in at.sidebar.caption)
+    at.switch_page("app_pages/intents.py").run()
+
+    table = at.dataframe[0].value
+    assert list(table["stripe"]) == [f"https://dashboard.stripe.com/test/payments/{intent.id}"]
+    assert TEST_KEY not in rendered_text(at)
+    at.switch_page("app_pages/test_lab.py").run()
+    assert "Create test intent" in labels(at)
+    assert TEST_KEY not in rendered_text(at)
+
+
+def test_live_mode_is_read_only(stripe_mode: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", LIVE_KEY)
+    before = stripe_mode.stats()
+
+    at = open_app()
+
+    assert at.error[0].value.startswith("Live mode — read-only")
+    with pytest.raises(ValueError):
+        at.switch_page("app_pages/test_lab.py")  # not registered at all
+    for path in ("app_pages/overview.py", "app_pages/intents.py", "app_pages/expiry_watch.py",
+                 "app_pages/return.py"):
+        at.switch_page(path).run()
+        assert not at.exception, path
+        assert not labels(at) & WRITE_LABELS, path
+        assert not at.get("form"), path
+        assert LIVE_KEY not in rendered_text(at)
+    assert "sk_live_…9876" in " ".join(c.value for c in at.sidebar.caption)
+    writes = {route for route in stripe_mode.stats() if route.startswith("POST")} - set(before)
+    assert not writes
+    # The sandbox takes test keys only: the sync's refusal is shown as Stripe's error, not a traceback.
+    assert any("Sync failed" in e.value for e in at.sidebar.error)
+
+
+def test_a_malformed_key_is_a_configuration_error(app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "pk_test_publishable")
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30).run()
+
+    assert not at.exception
+    assert at.error[0].value.startswith("Configuration error: STRIPE_SECRET_KEY must start with")
+    assert "pk_test_publishable" not in rendered_text(at)
+
+
+def test_no_material_icons_anywhere() -> None:
+    sources = [ROOT / "streamlit_app.py", *sorted((ROOT / "app_pages").glob("*.py")), ROOT / "dashboard/ui.py"]
+    assert all(":material/" not in Path(source).read_text() for source in sources)

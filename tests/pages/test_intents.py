@@ -1,0 +1,159 @@
+"""Intents page against a demo-seeded sandbox: each filter narrows the table to what the store says, the CSV
+is exactly the filtered rows, and the detail (chosen by id, as a keyboard user does) shows what ops need."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Callable
+
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
+
+from dashboard.domain import AlmaIntent, failure_kind
+from dashboard.store import IntentStore
+from tests.conftest import SandboxServer
+from tests.pages.conftest import create_intent, open_app, press_hosted_button
+
+PAGE = "app_pages/intents.py"
+
+
+@pytest.fixture
+def demo(app_env: SandboxServer, store: IntentStore) -> tuple[AppTest, list[AlmaIntent]]:
+    app_env.reset(seed_demo=60)
+    at = open_app(PAGE)
+    return at, store.all_intents()
+
+
+def table_ids(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["id"])
+
+
+def test_unfiltered_table_lists_every_stored_intent_newest_first(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, stored = demo
+    newest_first = sorted(stored, key=lambda i: (i.created, i.id), reverse=True)
+    assert table_ids(at) == [i.id for i in newest_first]
+
+
+def test_status_filter(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, stored = demo
+    at.multiselect(key="intents_status").set_value(["succeeded", "requires_action"]).run()
+
+    expected = {i.id for i in stored if i.status in ("succeeded", "requires_action")}
+    assert set(table_ids(at)) == expected
+    assert 0 < len(expected) < len(stored)
+
+
+def test_amount_range_filter_in_eur(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, stored = demo
+    at.text_input(key="intents_min").input("200")
+    at.text_input(key="intents_max").input("750,50").run()
+
+    expected = {i.id for i in stored if 20_000 <= i.amount <= 75_050}
+    assert set(table_ids(at)) == expected
+    assert 0 < len(expected) < len(stored)
+
+
+def test_a_bad_amount_bound_is_reported_and_ignored(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, stored = demo
+    at.text_input(key="intents_min").input("lots").run()
+
+    assert [e.value for e in at.error] == ["“lots” is not a number."]
+    assert len(table_ids(at)) == len(stored)
+
+
+def test_text_filter_matches_id_description_and_metadata(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+    wanted = create_intent(gateway, 7000, description="Blue sofa", metadata=(("order_id", "ZX-42"),)).intent
+    create_intent(gateway, 8000, description="Red chair", metadata=(("order_id", "QQ-7"),))
+    at = open_app(PAGE)
+
+    for text in ("blue SOFA", "zx-42", wanted.id[-10:]):
+        at.text_input(key="intents_text").input(text).run()
+        assert table_ids(at) == [wanted.id], text
+
+
+def test_period_filter(demo: tuple[AppTest, list[AlmaIntent]], app_env: SandboxServer) -> None:
+    at, stored = demo
+    at.button_group(key="intents_period").set_value("24 h").run()
+
+    now = app_env.now()
+    expected = {i.id for i in stored if i.created >= now - 86_400}
+    assert set(table_ids(at)) == expected
+    assert 0 < len(expected) < len(stored)
+
+
+def test_csv_is_exactly_the_filtered_rows(demo: tuple[AppTest, list[AlmaIntent]],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CSV is built only on click (deferred); record the builder the page hands to Streamlit and run it."""
+    at, stored = demo
+    builders: list[Callable[[], bytes]] = []
+    original = MediaFileManager.add_deferred
+
+    def recording(self: MediaFileManager, data_callable: Callable[[], bytes], *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        builders.append(data_callable)
+        return original(self, data_callable, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
+    at.multiselect(key="intents_status").set_value(["requires_payment_method"]).run()
+
+    text = builders[-1]().decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["id"] for r in rows] and sorted(r["id"] for r in rows) == sorted(table_ids(at))
+    by_id = {i.id: i for i in stored}
+    for row in rows:
+        intent = by_id[row["id"]]
+        assert int(row["amount_cents"]) == intent.amount
+        assert row["amount_eur"] == f"{intent.amount // 100}.{intent.amount % 100:02d}"
+        assert row["failure_kind"] == (failure_kind(intent, 3600) or "")
+    assert "secret" not in text
+
+
+def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+    created = create_intent(gateway, 12_345, description="Declined on purpose")
+    press_hosted_button(created.redirect_url or "", "Fail test payment")
+    at = open_app(PAGE, intent=created.intent.id)
+
+    assert [h.value for h in at.subheader] == [f"Intent {created.intent.id}"]
+    details = " ".join(m.value for m in at.markdown)
+    assert "requires_payment_method** (declined)" in details
+    assert "€123.45" in details and "Declined on purpose" in details
+    assert any("payment_intent_payment_attempt_failed" in e.value for e in at.error)
+    events = list(at.dataframe[1].value["Event"])
+    assert events[-1] == "payment_intent.payment_failed" and "payment_intent.requires_action" in events
+    assert "client_secret" not in str(at.json[0].value)
+
+
+def test_detail_of_an_authorised_intent_shows_installments_and_alma_transaction(
+    app_env: SandboxServer, gateway  # type: ignore[no-untyped-def]
+) -> None:
+    created = create_intent(gateway, 40_000)
+    press_hosted_button(created.redirect_url or "", "Authorize test payment")
+    intent = gateway.retrieve_intent(created.intent.id)
+    at = open_app(PAGE, intent=intent.id)
+
+    details = " ".join(m.value for m in at.markdown)
+    assert f"**Installments:** {intent.installments}" in details
+    assert intent.alma_transaction_id and intent.alma_transaction_id in details
+
+
+def test_waiting_intent_offers_its_approve_page(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+    created = create_intent(gateway, 9_000)
+    at = open_app(PAGE, intent=created.intent.id)
+
+    [link] = at.get("link_button")
+    assert (link.proto.label, link.proto.url) == ("Open approve/decline page", created.redirect_url)
+    assert "left)" in " ".join(m.value for m in at.markdown)  # time left on Alma's page
+
+
+def test_choosing_an_id_opens_its_detail(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, stored = demo
+    at.selectbox(key="intent").set_value(stored[5].id).run()
+
+    assert [h.value for h in at.subheader] == [f"Intent {stored[5].id}"]
+
+
+def test_an_unknown_id_says_so(app_env: SandboxServer) -> None:
+    at = open_app(PAGE, intent="pi_doesnotexist")
+
+    assert any("No Alma intent `pi_doesnotexist`" in w.value for w in at.warning)
+    assert not at.subheader
