@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -238,9 +239,10 @@ def list_events(call: Call) -> bytes:
     events = call.sandbox.events
     accept = None
     if patterns:
-        accept = lambda event_id: any(fnmatch.fnmatchcase(events[event_id].type, p) for p in patterns)  # noqa: E731
+        type_matches = re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns)).match
+        accept = lambda event_id: type_matches(events[event_id].type) is not None  # noqa: E731
     ids, has_more = _page(call.sandbox.event_index, params, "event", accept)
-    items = [dumps(call.serializer.event(events[event_id])) for event_id in ids]
+    items = [call.serializer.event_json(events[event_id]) for event_id in ids]
     return list_json("/v1/events", items, has_more)
 
 
@@ -249,7 +251,7 @@ def retrieve_event(call: Call) -> bytes:
     event = call.sandbox.events.get(call.path["id"])
     if event is None:
         raise resource_missing("event", call.path["id"], "id")
-    return dumps(call.serializer.event(event))
+    return call.serializer.event_json(event)
 
 
 # ---- shared reading ----------------------------------------------------------------------------------------

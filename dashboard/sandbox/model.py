@@ -163,15 +163,16 @@ DeadlineKind = Literal["auth_expiry", "capture_expiry"]
 
 
 class IdFactory:
-    """Stripe-looking ids: prefix + 24 alphanumerics."""
+    """Stripe-looking ids: prefix + 24 alphanumerics. Random bytes mapped onto the alphabet with one
+    `translate` (a slight bias is irrelevant for ids), because seeding 100k intents mints ~1M of them."""
 
-    _ALPHABET = string.ascii_letters + string.digits
+    _BYTE_TO_CHAR = ((string.ascii_letters + string.digits).encode() * 5)[:256]
 
     def __init__(self, seed: int | None = None) -> None:
         self._random = random.Random(seed)
 
     def new(self, prefix: str, length: int = 24) -> str:
-        return prefix + "".join(self._random.choices(self._ALPHABET, k=length))
+        return prefix + self._random.randbytes(length).translate(self._BYTE_TO_CHAR).decode()
 
 
 @dataclass

@@ -46,6 +46,20 @@ OUTCOME_FIELDS = (
 ).split()
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 
+# What every sandbox PaymentIntent has in common: the declared fields the sandbox never fills, and constants.
+_INTENT_VARYING = frozenset(
+    "id amount amount_capturable amount_received automatic_payment_methods canceled_at cancellation_reason "
+    "capture_method client_secret created currency description last_payment_error latest_charge metadata "
+    "next_action payment_method payment_method_options payment_method_types status".split()
+)
+_INTENT_CONSTANTS: dict[str, Any] = {
+    **{name: None for name in PAYMENT_INTENT_FIELDS if name not in _INTENT_VARYING},
+    "object": "payment_intent",
+    "confirmation_method": "automatic",
+    "livemode": False,
+}
+_INTENT_CONSTANTS_JSON = json.dumps(_INTENT_CONSTANTS, separators=(",", ":")).replace("{", ",", 1).encode()
+
 PAYMENT_INTENT_EXPANDABLE = frozenset({"payment_method", "latest_charge"})
 CHARGE_EXPANDABLE = frozenset({"payment_intent", "payment_method"})
 
@@ -91,47 +105,48 @@ class Serializer:
         cached = self._intent_json.get(intent.id)
         if cached is not None and cached[0] is intent:
             return cached[1]
-        encoded = dumps(self.intent(intent))
-        self._intent_json[intent.id] = (intent, encoded)
+        # Encode only what varies; the fields every intent shares are one pre-encoded fragment.
+        encoded = dumps(self._intent_values(intent, frozenset()))[:-1] + _INTENT_CONSTANTS_JSON
+        if self._sandbox.intents.get(intent.id) is intent:  # an event's older snapshot would only evict it
+            self._intent_json[intent.id] = (intent, encoded)
         return encoded
 
     def intent(self, intent: PaymentIntent, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+        return {**_INTENT_CONSTANTS, **self._intent_values(intent, expand)}
+
+    def _intent_values(self, intent: PaymentIntent, expand: frozenset[str]) -> dict[str, Any]:
         payment_method: Any = intent.payment_method
         if payment_method and "payment_method" in expand:
             payment_method = self.payment_method(self._sandbox.payment_methods[payment_method])
         latest_charge: Any = intent.latest_charge
         if latest_charge and "latest_charge" in expand:
             latest_charge = self.charge(self._sandbox.charges[latest_charge])
-        return _filled(
-            PAYMENT_INTENT_FIELDS,
-            id=intent.id,
-            object="payment_intent",
-            amount=intent.amount,
-            amount_capturable=intent.amount_capturable,
-            amount_received=intent.amount_received,
-            automatic_payment_methods=(
+        return {
+            "id": intent.id,
+            "amount": intent.amount,
+            "amount_capturable": intent.amount_capturable,
+            "amount_received": intent.amount_received,
+            "automatic_payment_methods": (
                 {"allow_redirects": "always", "enabled": True} if intent.automatic_payment_methods else None
             ),
-            canceled_at=intent.canceled_at,
-            cancellation_reason=intent.cancellation_reason,
-            capture_method=intent.capture_method,
-            client_secret=intent.client_secret,
-            confirmation_method="automatic",
-            created=intent.created,
-            currency=intent.currency,
-            description=intent.description,
-            last_payment_error=self._last_payment_error(intent.last_payment_error),
-            latest_charge=latest_charge,
-            livemode=False,
-            metadata=dict(intent.metadata),
-            next_action=self._next_action(intent),
-            payment_method=payment_method,
-            payment_method_options=(
+            "canceled_at": intent.canceled_at,
+            "cancellation_reason": intent.cancellation_reason,
+            "capture_method": intent.capture_method,
+            "client_secret": intent.client_secret,
+            "created": intent.created,
+            "currency": intent.currency,
+            "description": intent.description,
+            "last_payment_error": self._last_payment_error(intent.last_payment_error),
+            "latest_charge": latest_charge,
+            "metadata": dict(intent.metadata),
+            "next_action": self._next_action(intent),
+            "payment_method": payment_method,
+            "payment_method_options": (
                 {ALMA: {"capture_method": intent.alma_capture_method}} if ALMA in intent.payment_method_types else {}
             ),
-            payment_method_types=list(intent.payment_method_types),
-            status=intent.status,
-        )
+            "payment_method_types": list(intent.payment_method_types),
+            "status": intent.status,
+        }
 
     def _next_action(self, intent: PaymentIntent) -> dict[str, Any] | None:
         if intent.redirect is None:
@@ -214,25 +229,27 @@ class Serializer:
             status="succeeded",
         )
 
-    def event(self, event: Event) -> dict[str, Any]:
+    def event_json(self, event: Event) -> bytes:
         snapshot = event.object
-        data_object = self.intent(snapshot) if isinstance(snapshot, PaymentIntent) else self.charge(snapshot)
-        return {
-            "id": event.id,
-            "object": "event",
-            "account": None,
-            "api_version": API_VERSION,
-            "context": None,
-            "created": event.created,
-            "data": {"object": data_object, "previous_attributes": None},
-            "livemode": False,
-            "pending_webhooks": 0,
-            "request": {
-                "id": event.request.id if event.request else None,
-                "idempotency_key": event.request.idempotency_key if event.request else None,
-            },
-            "type": event.type,
-        }
+        data_object = self.intent_json(snapshot) if isinstance(snapshot, PaymentIntent) else dumps(self.charge(snapshot))
+        envelope = dumps(
+            {
+                "id": event.id,
+                "object": "event",
+                "account": None,
+                "api_version": API_VERSION,
+                "context": None,
+                "created": event.created,
+                "livemode": False,
+                "pending_webhooks": 0,
+                "request": {
+                    "id": event.request.id if event.request else None,
+                    "idempotency_key": event.request.idempotency_key if event.request else None,
+                },
+                "type": event.type,
+            }
+        )
+        return envelope[:-1] + b',"data":{"object":' + data_object + b',"previous_attributes":null}}'
 
 
 def list_json(url: str, items: list[bytes], has_more: bool) -> bytes:
