@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from .model import ALMA, FAILED_CODE, INSTALLMENT_COUNTS, IntentDraft, RequestRef, Sandbox
+from .model import ALMA, FAILED_CODE, INSTALLMENT_COUNTS, Attempt, IntentDraft, RequestRef, Sandbox
 
 DAY = 24 * 3600
 HISTORY_SECONDS = 30 * DAY
@@ -81,7 +81,7 @@ class Seeder:
 
     def confirm(self, intent_id: str, at: int) -> int:
         confirmed_at = at + self.rng.randint(1, 40)
-        self.sandbox.confirm(intent_id, ALMA, DEMO_RETURN_URL, None, confirmed_at, self.request())
+        self.sandbox.confirm(intent_id, Attempt(ALMA, DEMO_RETURN_URL), confirmed_at, self.request())
         return confirmed_at
 
     def customer_acts(self, at: int) -> int:

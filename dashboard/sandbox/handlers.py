@@ -36,6 +36,7 @@ from .model import (
     ALMA_CURRENCY,
     CANCELLATION_REASONS,
     CAPTURE_METHODS,
+    Attempt,
     IntentDraft,
     PaymentIntent,
     RequestRef,
@@ -164,9 +165,12 @@ def confirm_payment_intent(call: Call) -> bytes:
         call,
         lambda intent_id: call.sandbox.confirm(
             intent_id,
-            _payment_method_type(params),
-            params.get("return_url") or None,
-            one_of(params, "capture_method", CAPTURE_METHODS),
+            Attempt(
+                payment_method_type=_payment_method_type(params),
+                return_url=params.get("return_url") or None,
+                capture_method=one_of(params, "capture_method", CAPTURE_METHODS),
+                alma_capture_method=_alma_capture_method(params),
+            ),
             call.at,
             call.request,
         ),

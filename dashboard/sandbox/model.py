@@ -138,6 +138,16 @@ class IntentDraft:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """What a confirm brings (POST .../confirm, or create with confirm=true)."""
+
+    payment_method_type: str | None  # payment_method_data[type]; None: reuse the attached method
+    return_url: str | None
+    capture_method: str | None = None  # None: keep the intent's
+    alma_capture_method: str | None = None
+
+
+@dataclass(frozen=True)
 class Transition:
     # As Stripe words its state errors: "You cannot {verb} this PaymentIntent ... may be {participle}: ..."
     verb: str
@@ -238,7 +248,7 @@ class Sandbox:
         self._index(self.intent_index, at, intent_id)
         self._save(intent, at, request, "payment_intent.created")
         if draft.confirm:
-            intent = self.confirm(intent_id, None, draft.return_url, None, at, request)
+            intent = self.confirm(intent_id, Attempt(None, draft.return_url), at, request)
         return intent
 
     def update_intent(self, intent_id: str, description: str | None, metadata: Mapping[str, str] | None) -> PaymentIntent:
@@ -251,22 +261,16 @@ class Sandbox:
         self.intents[intent_id] = updated  # no event: Stripe has no payment_intent.updated
         return updated
 
-    def confirm(
-        self,
-        intent_id: str,
-        payment_method_type: str | None,
-        return_url: str | None,
-        capture_method: str | None,
-        at: int,
-        request: RequestRef | None,
-    ) -> PaymentIntent:
+    def confirm(self, intent_id: str, attempt: Attempt, at: int, request: RequestRef | None) -> PaymentIntent:
         intent = self._guarded(intent_id, "confirm")
-        if payment_method_type is None and intent.payment_method is None:
+        new_method_type = attempt.payment_method_type
+        if new_method_type is None and intent.payment_method is None:
             raise _missing_payment_method()
-        self._check_confirmable(intent.amount, intent.payment_method_types, payment_method_type or ALMA, return_url)
+        return_url = attempt.return_url
+        self._check_confirmable(intent.amount, intent.payment_method_types, new_method_type or ALMA, return_url)
         assert return_url is not None  # checked above; narrows the type
         payment_method_id = (
-            self._new_payment_method(payment_method_type, at).id if payment_method_type else intent.payment_method
+            self._new_payment_method(new_method_type, at).id if new_method_type else intent.payment_method
         )
         self._close_attempt(intent)
         token = self.ids.new("", 32)
@@ -277,7 +281,8 @@ class Sandbox:
             intent,
             status="requires_action",
             payment_method=payment_method_id,
-            capture_method=capture_method or intent.capture_method,
+            capture_method=attempt.capture_method or intent.capture_method,
+            alma_capture_method=attempt.alma_capture_method or intent.alma_capture_method,
             redirect=redirect,
             last_payment_error=None,
         )

@@ -66,11 +66,16 @@ def test_a_new_attempt_gets_a_new_window(client: stripe.StripeClient, sandbox: S
     assert hosted_page(again.next_action.redirect_to_url.url).status == 200
 
 
+def authorized_for_manual_capture(client: stripe.StripeClient) -> stripe.PaymentIntent:
+    intent = client.v1.payment_intents.create({**SEND_TO_ALMA, "capture_method": "manual"})
+    submit_hosted_page(intent.next_action.redirect_to_url.url, "authorize")
+    return intent
+
+
 def test_uncaptured_authorisation_is_canceled_after_seven_days(
     client: stripe.StripeClient, sandbox: SandboxServer
 ) -> None:
-    intent = client.v1.payment_intents.create({**SEND_TO_ALMA, "capture_method": "manual"})
-    submit_hosted_page(intent.next_action.redirect_to_url.url, "authorize")
+    intent = authorized_for_manual_capture(client)
     held = client.v1.payment_intents.retrieve(intent.id, {"expand": ["latest_charge"]})
     sandbox.advance(WEEK - 60)
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_capture"
@@ -85,8 +90,7 @@ def test_uncaptured_authorisation_is_canceled_after_seven_days(
 def test_captured_intent_is_left_alone_by_the_capture_deadline(
     client: stripe.StripeClient, sandbox: SandboxServer
 ) -> None:
-    intent = client.v1.payment_intents.create({**SEND_TO_ALMA, "capture_method": "manual"})
-    submit_hosted_page(intent.next_action.redirect_to_url.url, "authorize")
+    intent = authorized_for_manual_capture(client)
     client.v1.payment_intents.capture(intent.id)
     sandbox.advance(2 * WEEK)
     assert client.v1.payment_intents.retrieve(intent.id).status == "succeeded"

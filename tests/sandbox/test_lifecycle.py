@@ -73,6 +73,17 @@ def test_manual_capture_holds_then_captures_the_full_amount(api: Api) -> None:
     assert (charge.captured, charge.amount_captured, charge.amount_refunded) == (True, 25_000, 0)
 
 
+def test_manual_capture_can_be_chosen_at_confirm(api: Api) -> None:
+    intent = api.create()
+    confirmed = api.client.v1.payment_intents.confirm(
+        intent.id,
+        {"payment_method_data": {"type": "alma"}, "return_url": RETURN_URL,
+         "payment_method_options": {"alma": {"capture_method": "manual"}}},
+    )
+    redirect_query(api.customer_decides(confirmed, "authorize"))
+    assert api.client.v1.payment_intents.retrieve(intent.id).status == "requires_capture"
+
+
 def test_partial_capture_releases_the_rest(api: Api) -> None:
     intent = api.send_to_alma(25_000, capture_method="manual")
     redirect_query(api.customer_decides(intent, "authorize"))
