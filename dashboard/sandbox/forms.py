@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, Iterable, Mapping
-from urllib.parse import parse_qsl
 
 from .errors import parameter_invalid, parameter_missing, parameter_unknown
 
 Params = dict[str, Any]
 
 _SEGMENT = re.compile(r"\[([^\]]*)\]")
-
-
-def parse_form(body: bytes | str) -> Params:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return nest(parse_qsl(text, keep_blank_values=True))
 
 
 def nest(pairs: Iterable[tuple[str, str]]) -> Params:
@@ -44,8 +38,9 @@ def _listify(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _listify(value) for key, value in node.items()}
-    if converted and all(key.isdigit() for key in converted):
-        return [converted[key] for key in sorted(converted, key=int)]
+    indexes = [str(position) for position in range(len(converted))]
+    if converted and sorted(converted, key=lambda key: (len(key), key)) == indexes:
+        return [converted[index] for index in indexes]
     return converted
 
 
@@ -76,7 +71,7 @@ def check_known(params: Mapping[str, Any], schema: Schema, prefix: str = "") -> 
             raise parameter_invalid(name, "Invalid array")
         elif rule == SCALAR and not isinstance(value, str):
             raise parameter_invalid(name, f"Invalid {name}: expected a single value")
-        elif rule == FREE_HASH and not (isinstance(value, dict) or value == ""):
+        elif rule == FREE_HASH and not (isinstance(value, (dict, list)) or value == ""):
             raise parameter_invalid(name, "Invalid hash")
         elif rule == RANGE and isinstance(value, dict):
             check_known(value, dict.fromkeys(_RANGE_KEYS, SCALAR), name)
@@ -124,6 +119,8 @@ def metadata_update(current: Mapping[str, str], value: Any) -> dict[str, str]:
         return dict(current)
     if value == "":
         return {}
+    if isinstance(value, list):  # keys "0", "1", ... decode as an array; metadata keeps them as keys
+        value = {str(position): item for position, item in enumerate(value)}
     merged = dict(current)
     for key, item in value.items():
         if not isinstance(item, str):

@@ -23,9 +23,6 @@ class CreatedIndex:
         self._key_of: dict[str, Key] = {}
         self._sequence = 0
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def __contains__(self, object_id: str) -> bool:
         return object_id in self._key_of
 

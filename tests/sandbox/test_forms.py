@@ -27,8 +27,13 @@ def test_nested_hashes_and_arrays() -> None:
 
 
 def test_indexes_order_numerically() -> None:
-    pairs = [(f"types[{index}]", str(index)) for index in (10, 2, 0, 1)]
-    assert nest(pairs) == {"types": ["0", "1", "2", "10"]}
+    pairs = [(f"types[{index}]", str(index)) for index in (3, 2, 0, 1, 10, 4, 5, 6, 7, 8, 9)]
+    assert nest(pairs) == {"types": [str(index) for index in range(11)]}
+
+
+def test_numeric_metadata_keys_survive() -> None:
+    assert nest([("metadata[7]", "x")]) == {"metadata": {"7": "x"}}
+    assert metadata_update({}, nest([("metadata[0]", "a"), ("metadata[1]", "b")])["metadata"]) == {"0": "a", "1": "b"}
 
 
 SCHEMA = {"amount": SCALAR, "types": LIST, "metadata": FREE_HASH, "created": RANGE, "data": {"type": SCALAR}}
