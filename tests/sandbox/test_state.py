@@ -1,6 +1,7 @@
 """Command-line options that need their own sandbox process: --state, --auth-window, --seed-demo."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,7 +48,27 @@ def test_state_file_survives_a_restart_with_the_clock_offset(tmp_path: Path) -> 
         stop_sandbox(second)
 
 
-def test_auth_window_option_sets_the_expiry(tmp_path: Path) -> None:
+def test_state_is_written_soon_after_a_change_so_a_crash_keeps_it(tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.state"
+    server = start_sandbox("--state", str(state))
+    try:
+        intent = sandbox_client(server).v1.payment_intents.create(SEND_TO_ALMA)
+        deadline = time.monotonic() + 20
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        assert server.process is not None
+        server.process.kill()  # no graceful shutdown: only the periodic save can have kept the intent
+        server.process.wait()
+        stop_sandbox(server)
+    restarted = start_sandbox("--state", str(state))
+    try:
+        assert sandbox_client(restarted).v1.payment_intents.retrieve(intent.id).status == "requires_action"
+    finally:
+        stop_sandbox(restarted)
+
+
+def test_auth_window_option_sets_the_expiry() -> None:
     server = start_sandbox("--auth-window", "60")
     try:
         client = sandbox_client(server)
@@ -63,7 +84,7 @@ def test_auth_window_option_sets_the_expiry(tmp_path: Path) -> None:
         stop_sandbox(server)
 
 
-def test_amount_limit_options(tmp_path: Path) -> None:
+def test_amount_limit_options() -> None:
     server = start_sandbox("--min-amount", "1000", "--max-amount", "2000")
     try:
         client = sandbox_client(server)
