@@ -8,7 +8,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -42,6 +42,7 @@ REQUEST_ID = "sandbox.request_id"  # scope key
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 SAVE_INTERVAL_SECONDS = 1.0
+WARM_SLICE = 200  # intents encoded per event-loop turn: a few milliseconds
 ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 
 # (route template, {method: handler}). Order matters: `search` before `{id}`.
@@ -182,7 +183,7 @@ def control_error(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=400)
 
 
-def control_routes(service: SandboxService) -> list[Route]:
+def control_routes(service: SandboxService, spawn: Callable[[Coroutine[Any, Any, None]], None]) -> list[Route]:
     def whole_number(value: Any, name: str) -> int:
         try:
             return int(value)
@@ -227,6 +228,7 @@ def control_routes(service: SandboxService) -> list[Route]:
         except ValueError as error:
             return control_error(str(error))
         service.reset(count)
+        spawn(warm_encodings(service))
         return JSONResponse({"status": "reset", "intents": len(service.sandbox.intents), "now": service.now()})
 
     return [
@@ -271,21 +273,43 @@ def build_app(service: SandboxService) -> Starlette:
         for template, by_method in STRIPE_ROUTES
     ]
     routes.append(Route(HOSTED_PAGE_PATH + "{token}", hosted_page_endpoint(service), methods=["GET", "POST"]))
-    routes.extend(control_routes(service))
+    background: set[asyncio.Task[None]] = set()
+
+    def spawn(work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        background.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(background.discard)
+
+    routes.extend(control_routes(service, spawn))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        saver = asyncio.create_task(save_periodically(service)) if service.state_file else None
+        spawn(warm_encodings(service))
+        if service.state_file:
+            spawn(save_periodically(service))
         try:
             yield
         finally:
-            if saver is not None:
-                saver.cancel()
-                service.save()
+            for task in list(background):
+                task.cancel()
+            service.save()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SandboxMiddleware, service=service)
     return app
+
+
+async def warm_encodings(service: SandboxService) -> None:
+    """A seeded or loaded account has nothing encoded yet, and a cold page of 100 costs several times a warm
+    one. Encode everything newest first, a slice per loop turn so requests keep flowing in between; stop if
+    a reset replaced the account meanwhile."""
+    serializer = service.serializer
+    intent_ids = list(service.sandbox.intent_index.newest_first())
+    for start in range(0, len(intent_ids), WARM_SLICE):
+        if service.serializer is not serializer:
+            return
+        serializer.warm(intent_ids[start : start + WARM_SLICE])
+        await asyncio.sleep(0)
 
 
 async def save_periodically(service: SandboxService) -> None:

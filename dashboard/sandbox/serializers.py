@@ -111,6 +111,14 @@ class Serializer:
             self._intent_json[intent.id] = (intent, encoded)
         return encoded
 
+    def warm(self, intent_ids: Iterable[str]) -> None:
+        """Encode ahead of the first list page that shows these intents."""
+        intents = self._sandbox.intents
+        for intent_id in intent_ids:
+            intent = intents.get(intent_id)
+            if intent is not None:
+                self.intent_json(intent)
+
     def intent(self, intent: PaymentIntent, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
         return {**_INTENT_CONSTANTS, **self._intent_values(intent, expand)}
 
