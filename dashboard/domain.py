@@ -56,7 +56,7 @@ class AlmaIntent:
     cancellation_reason: str | None = None
     livemode: bool = False
     # Not on Stripe's object: learned from events by the sync.
-    sent_to_alma_at: int | None = None  # the payment_intent.requires_action event
+    sent_to_alma_at: int | None = None  # the payment_intent.requires_action event (or the expanded method's created)
     updated_at: int | None = None  # created of the event (or listing) that gave this state
     # Kept for the detail view's "raw" section; never contains client_secret (see from_stripe).
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
@@ -71,6 +71,9 @@ class AlmaIntent:
         either ids or expanded objects."""
         pm = payload.get("payment_method")
         pm_id, pm_type = (pm.get("id"), pm.get("type")) if isinstance(pm, Mapping) else (pm, None)
+        # The method is created by the confirmation that sends the customer to Alma (payment_method_data),
+        # so an expanded one dates the wait even when its requires_action event is out of reach.
+        sent_at = pm.get("created") if isinstance(pm, Mapping) and payload["status"] == "requires_action" else None
         charge = payload.get("latest_charge")
         charge_fields: dict[str, Any] = {}
         if isinstance(charge, Mapping):
@@ -117,6 +120,7 @@ class AlmaIntent:
             canceled_at=payload.get("canceled_at"),
             cancellation_reason=payload.get("cancellation_reason"),
             livemode=bool(payload.get("livemode")),
+            sent_to_alma_at=sent_at,
             raw=raw,
             **charge_fields,
         )

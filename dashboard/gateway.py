@@ -241,18 +241,21 @@ class StripeGateway:
             )
         return self._call(method, path, idempotency_key=idempotency_key, **params)
 
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a list endpoint, newest first, following `starting_after`."""
-        cursor: str | None = None
+    def _pages(
+        self, path: str, params: dict[str, Any], *, newer_than: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a list endpoint, each newest first. Pages go back in time with `starting_after`, or,
+        from `newer_than`, forward with `ending_before` (then the pages come oldest page first)."""
+        cursor = newer_than
         while True:
-            page = self._call("get", path, limit=PAGE_SIZE, **params,
-                              **({"starting_after": cursor} if cursor else {}))
+            direction = "ending_before" if newer_than else "starting_after"
+            page = self._call("get", path, limit=PAGE_SIZE, **params, **({direction: cursor} if cursor else {}))
             data = page.get("data") or []
             if data:
                 yield data
             if not page.get("has_more") or not data:
                 return
-            cursor = data[-1]["id"]
+            cursor = data[0]["id"] if newer_than else data[-1]["id"]
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -268,17 +271,26 @@ class StripeGateway:
 
     def list_events(self, created_gte: int, *, types: Sequence[str] = EVENT_TYPES) -> list[StripeEvent]:
         """Every event since created_gte, OLDEST FIRST (Stripe lists newest first)."""
-        events = [
-            StripeEvent.from_stripe(payload)
-            for page in self._pages("/v1/events", {"created": {"gte": created_gte}, "types": list(types)})
-            for payload in page
-        ]
-        events.reverse()
-        return events
+        pages = list(self._pages("/v1/events", {"created": {"gte": created_gte}, "types": list(types)}))
+        return [StripeEvent.from_stripe(payload) for page in reversed(pages) for payload in reversed(page)]
 
-    def recent_events(self, limit: int = PAGE_SIZE, *, types: Sequence[str] = EVENT_TYPES) -> list[StripeEvent]:
-        """The newest `limit` events (one request), OLDEST FIRST."""
-        page = self._call("get", "/v1/events", limit=limit, types=list(types))
+    def events_after(self, event_id: str, *, types: Sequence[str] = EVENT_TYPES) -> list[StripeEvent]:
+        """Every event listed after `event_id` (newer), OLDEST FIRST: exactly what is new since that one."""
+        pages = self._pages("/v1/events", {"types": list(types)}, newer_than=event_id)
+        return [StripeEvent.from_stripe(payload) for page in pages for payload in reversed(page)]
+
+    def recent_events(
+        self,
+        limit: int = PAGE_SIZE,
+        *,
+        created_gte: int | None = None,
+        created_lte: int | None = None,
+        types: Sequence[str] = EVENT_TYPES,
+    ) -> list[StripeEvent]:
+        """The newest `limit` events in the range, one request, OLDEST FIRST."""
+        created = {key: value for key, value in (("gte", created_gte), ("lte", created_lte)) if value is not None}
+        params: dict[str, Any] = {"limit": limit, "types": list(types), **({"created": created} if created else {})}
+        page = self._call("get", "/v1/events", **params)
         return [StripeEvent.from_stripe(payload) for payload in reversed(page.get("data") or [])]
 
     def latest_event(self, *, types: Sequence[str] = EVENT_TYPES) -> StripeEvent | None:

@@ -5,6 +5,7 @@ that knows how to start it and how to call its `/_sandbox/` control endpoints (c
 """
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import subprocess
@@ -15,6 +16,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import IO, Any, Sequence
+
+from dashboard.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +72,7 @@ class LocalSandbox:
             stderr=log,
         )
         sandbox = cls(f"http://127.0.0.1:{port}", process, log)
+        atexit.register(sandbox.stop)  # a caller that forgets stop() must not leave an orphan server behind
         sandbox._wait_healthy(timeout)
         return sandbox
 
@@ -76,6 +80,17 @@ class LocalSandbox:
     def attach(cls, base_url: str) -> "LocalSandbox":
         """A sandbox someone else started (e.g. ALMA_OPS_SANDBOX_URL); stop() leaves it running."""
         return cls(base_url)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "LocalSandbox":
+        """Local mode's sandbox: the shared one at ALMA_OPS_SANDBOX_URL, else one started with the demo seed."""
+        if settings.sandbox_url:
+            return cls.attach(settings.sandbox_url)
+        return cls.start(
+            port=settings.sandbox_port,
+            seed_demo=settings.demo_intents,
+            auth_window_seconds=settings.auth_window_seconds,
+        )
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -97,6 +112,8 @@ class LocalSandbox:
         return self._log.read().decode(errors="replace")[-2000:]
 
     def stop(self) -> None:
+        """Ends the process this object started (idempotent); an attached sandbox is left running."""
+        atexit.unregister(self.stop)
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

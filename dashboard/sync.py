@@ -1,9 +1,10 @@
 """Keeps the local store equal to Stripe with as few requests as possible.
 
 First sync: note the newest event (the cursor) BEFORE listing, then list the lookback window page by page into
-the store. Refresh: ask /v1/events since the cursor (with a small overlap), skip events already applied, apply
-the rest oldest first; an event never overwrites a newer state of its intent. Stripe keeps events 30 days: an
-older cursor means a windowed re-list instead.
+the store. Refresh: ask /v1/events for what came after the cursor event, plus one page of the few seconds before
+it (an event may become listable late), skip events already applied, apply the rest oldest first; an event
+never overwrites a newer state of its intent. Stripe keeps events 30 days: an older cursor means a windowed
+re-list instead.
 
 `python -m dashboard.sync --once | --every SECONDS` runs the same sync outside Streamlit.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -19,9 +21,9 @@ from typing import Callable, Iterable, Literal, Sequence
 
 from dashboard.clock import Clock, SystemClock
 from dashboard.domain import AlmaIntent, is_alma
-from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, StripeEvent, StripeGateway
+from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, NotFoundError, StripeEvent, StripeGateway
 from dashboard.local_sandbox import LocalSandbox, SandboxClock
-from dashboard.settings import Mode, Settings, SettingsError, load_settings
+from dashboard.settings import Mode, SettingsError, load_settings
 from dashboard.store import IntentStore, StoredEvent, SyncState
 
 DAY_SECONDS = 86_400
@@ -32,8 +34,6 @@ EVENT_RETENTION_SECONDS = 30 * DAY_SECONDS
 RETENTION_SAFETY_SECONDS = 3600
 # Our clock and Stripe's may disagree a little; an idle cursor is only moved up to this far behind our now.
 CLOCK_SKEW_ALLOWANCE_SECONDS = 300
-# requires_action events fetched at first sync: the auth window plus this, to learn when waiting intents left.
-SENT_EVENTS_MARGIN_SECONDS = 600
 
 SyncKind = Literal["full", "refresh", "relist"]
 Progress = Callable[[int, int | None], None]
@@ -52,7 +52,8 @@ def carry_over(previous: AlmaIntent, current: AlmaIntent) -> AlmaIntent:
     """Keep what an event's unexpanded object cannot say but an earlier state already knew: the charge
     details (same charge), the payment method type (same method), when the customer was sent to Alma."""
     changes: dict[str, object] = {"sent_to_alma_at": current.sent_to_alma_at or previous.sent_to_alma_at}
-    if current.authorized_at is None and current.latest_charge_id and current.latest_charge_id == previous.latest_charge_id:
+    same_charge = current.latest_charge_id is not None and current.latest_charge_id == previous.latest_charge_id
+    if current.authorized_at is None and same_charge:
         changes.update(
             charge_method_type=previous.charge_method_type,
             installments=previous.installments,
@@ -96,12 +97,10 @@ def state_after_event(previous: AlmaIntent | None, event: StripeEvent) -> AlmaIn
     return replace(_with_inferred_method(current), updated_at=event.created)
 
 
-def listed_state(listed: AlmaIntent, stored: AlmaIntent | None, sent_to_alma_at: int | None) -> AlmaIntent:
+def listed_state(listed: AlmaIntent, stored: AlmaIntent | None) -> AlmaIntent:
     """A listed intent, keeping what the store learned from events. Its updated_at is the latest change
     time the listing itself shows, never earlier than the stored one: events older than that are stale."""
     current = carry_over(stored, listed) if stored is not None else listed
-    if listed.status == "requires_action" and sent_to_alma_at is not None:
-        current = replace(current, sent_to_alma_at=sent_to_alma_at)
     known_times = (listed.created, listed.authorized_at, listed.canceled_at, current.sent_to_alma_at,
                    stored.updated_at if stored else None)
     return replace(current, updated_at=max(t for t in known_times if t is not None))
@@ -142,8 +141,9 @@ class AlmaSync:
             return self._list_window("full", progress)
 
     def refresh(self, progress: Progress | None = None) -> SyncResult:
-        with self._lock:
-            return self._refresh_or_list(progress)
+        """Events since the cursor; falls back to listing when there is no usable cursor (progress is then
+        reported as for a first sync)."""
+        return self.sync_once(progress)
 
     def _refresh_or_list(self, progress: Progress | None) -> SyncResult:
         state = self.store.sync_state()
@@ -168,10 +168,6 @@ class AlmaSync:
         cursor_created = max(latest.created if latest else 0, now - CLOCK_SKEW_ALLOWANCE_SECONDS)
         # The listing will show what these did; marking them seen keeps the first refresh from redoing them.
         reflected = [event for event in recent if event.created >= cursor_created - EVENT_OVERLAP_SECONDS]
-        sent_events = self.gateway.list_events(
-            now - self.auth_window_seconds - SENT_EVENTS_MARGIN_SECONDS, types=[REQUIRES_ACTION_EVENT]
-        )
-        sent_at = {event.intent_id: event.created for event in sent_events}  # oldest first: the last one wins
         listed = written = 0
         oldest_created = now
         for page in self.gateway.list_intents(window_start):
@@ -179,10 +175,7 @@ class AlmaSync:
             oldest_created = min([oldest_created, *(intent.created for intent in page)])
             alma = [intent for intent in page if is_alma(intent)]
             stored = self.store.get_intents(intent.id for intent in alma)
-            written += self.store.save(
-                [listed_state(i, stored.get(i.id), sent_at.get(i.id)) for i in alma],
-                events=_stored_events(e for e in sent_events if e.intent_id in {i.id for i in alma}),
-            )
+            written += self.store.save([listed_state(i, stored.get(i.id)) for i in alma])
             if progress:
                 progress(listed, _estimated_total(listed, oldest_created, now, window_start))
         cursor_id = latest.id if latest and latest.created >= cursor_created else None
@@ -198,18 +191,30 @@ class AlmaSync:
     def _refresh(self, state: SyncState) -> SyncResult:
         requests_before = self.gateway.requests_made
         asked_at = self.clock.now()
-        events = self.gateway.list_events(state.cursor_created - EVENT_OVERLAP_SECONDS)
-        newest = events[-1] if events else None
-        if newest is not None and newest.created >= state.cursor_created:
-            cursor = (newest.id, newest.created)
-        else:
-            cursor = (state.cursor_event_id, state.cursor_created)
+        events, newest = self._events_since(state)
+        cursor = (newest.id, newest.created) if newest else (state.cursor_event_id, state.cursor_created)
         idle_floor = asked_at - CLOCK_SKEW_ALLOWANCE_SECONDS
         if cursor[1] < idle_floor:  # nothing happened for a while: keep the cursor young anyway
             cursor = (None, idle_floor)
         new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=self.clock.now())
         written, applied = self.apply_events(events, state=new_state)
         return self._result("refresh", written, applied, requests_before)
+
+    def _events_since(self, state: SyncState) -> tuple[list[StripeEvent], StripeEvent | None]:
+        """The events to apply (oldest first) and the newest new one, the next cursor."""
+        since = state.cursor_created - EVENT_OVERLAP_SECONDS
+        if state.cursor_event_id is not None:
+            try:
+                fresh = self.gateway.events_after(state.cursor_event_id)
+            except NotFoundError:  # the cursor event is gone: read by time instead
+                pass
+            else:
+                # Exactly what came after the cursor, plus one page of overlap for any event that became
+                # listable a moment late just before it: a burst long past costs nothing more.
+                overlap = self.gateway.recent_events(created_gte=since, created_lte=state.cursor_created)
+                return overlap + fresh, (fresh[-1] if fresh else None)
+        events = self.gateway.list_events(since)
+        return events, (events[-1] if events and events[-1].created >= state.cursor_created else None)
 
     def apply_events(self, events: Sequence[StripeEvent], *, state: SyncState | None = None) -> tuple[int, int]:
         """Apply the events not seen before, oldest first (same second: the given order), in one
@@ -232,7 +237,8 @@ class AlmaSync:
             if previous is None and _is_alma_charge(event):
                 # A charge of an intent never stored (created before the window, or a multi-method intent
                 # whose choice of Alma this reveals): fetch that intent once.
-                after: AlmaIntent | None = replace(self.gateway.retrieve_intent(event.intent_id), updated_at=event.created)
+                fetched = self.gateway.retrieve_intent(event.intent_id)
+                after: AlmaIntent | None = replace(fetched, updated_at=event.created)
             else:
                 after = state_after_event(previous, event)
             if after is not None:
@@ -264,7 +270,8 @@ def _stored_events(events: Iterable[StripeEvent]) -> list[StoredEvent]:
 
 
 def _print_progress(done: int, total: int | None) -> None:
-    print(f"  listed {done} of ~{total if total is not None else '?'} intents", flush=True)
+    if done % 1_000 == 0 or done == total:  # every ten pages is plenty for a log
+        print(f"  listed {done:,} of ~{total if total is not None else '?'} intents", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,7 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    sandbox = _local_sandbox(settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops a sandbox we started
+    # Local mode syncs from the sandbox: the shared one if configured, else one started for this run.
+    sandbox = LocalSandbox.for_settings(settings) if settings.mode is Mode.LOCAL else None
     try:
         sync = AlmaSync(
             StripeGateway(settings, api_base=sandbox.base_url if sandbox else None),
@@ -305,19 +314,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if sandbox is not None:
             sandbox.stop()
-
-
-def _local_sandbox(settings: Settings) -> LocalSandbox | None:
-    """Local mode syncs from the sandbox: the shared one if configured, else one started for this run."""
-    if settings.mode is not Mode.LOCAL:
-        return None
-    if settings.sandbox_url:
-        return LocalSandbox.attach(settings.sandbox_url)
-    return LocalSandbox.start(
-        port=settings.sandbox_port,
-        seed_demo=settings.demo_intents,
-        auth_window_seconds=settings.auth_window_seconds,
-    )
 
 
 if __name__ == "__main__":

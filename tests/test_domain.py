@@ -55,7 +55,8 @@ def alma_charge(installments: int = 3) -> dict[str, Any]:
 
 
 def failed_error(code: str, pm_type: str = "alma") -> dict[str, Any]:
-    return {"type": "invalid_request_error", "code": code, "message": "no", "payment_method": {"id": "pm_1", "type": pm_type}}
+    pm = {"id": "pm_1", "type": pm_type}
+    return {"type": "invalid_request_error", "code": code, "message": "no", "payment_method": pm}
 
 
 class TestDetection:
@@ -127,6 +128,12 @@ class TestPayload:
         intent = AlmaIntent.from_stripe(payload(metadata={"b": "2", "a": "1"}))
         assert intent.metadata == (("a", "1"), ("b", "2"))
         assert intent.metadata_dict == {"a": "1", "b": "2"}
+
+    def test_an_expanded_method_dates_the_wait(self) -> None:
+        method = {"id": "pm_1", "type": "alma", "created": T0 + 7}
+        assert AlmaIntent.from_stripe(payload(status="requires_action", payment_method=method)).sent_to_alma_at == T0 + 7
+        assert AlmaIntent.from_stripe(payload(status="requires_action", payment_method="pm_1")).sent_to_alma_at is None
+        assert AlmaIntent.from_stripe(payload(status="succeeded", payment_method=method)).sent_to_alma_at is None
 
     def test_redirect_url_from_next_action(self) -> None:
         next_action = {"type": "redirect_to_url", "redirect_to_url": {"url": "http://x/alma/tok", "return_url": "r"}}

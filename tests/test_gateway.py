@@ -184,6 +184,25 @@ class TestReading:
         only = gateway.list_events(start, types=["payment_intent.requires_action"])
         assert [e.type for e in only] == ["payment_intent.requires_action"]
 
+    def test_events_after_a_cursor_and_recent_pages(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
+        start = sandbox.now()
+        for n in range(120):  # 240 events
+            create(gateway, key=f"e{n}")
+        everything = gateway.list_events(start)
+        assert len(everything) == 240
+        before = sandbox.request_count()
+        after = gateway.events_after(everything[9].id)
+        assert sandbox.request_count() - before == 3  # 230 events, forward with ending_before
+        assert after == everything[10:]
+        assert gateway.events_after(everything[-1].id) == []
+        assert gateway.recent_events(5) == everything[-5:]
+        sandbox.advance(100)
+        create(gateway, key="later")
+        assert gateway.recent_events(3, created_lte=start + 99) == everything[-3:]
+        assert [e.created for e in gateway.recent_events(created_gte=start + 100)] == [start + 100] * 2
+        with pytest.raises(NotFoundError):
+            gateway.events_after("evt_unknown")
+
 
 class TestReadOnlyLive:
     def test_live_writes_refused_before_any_request(self, sandbox: LocalSandbox) -> None:

@@ -22,7 +22,8 @@ def test_decimal_text_for_exports(cents: int, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("120", 12_000), ("120.5", 12_050), ("120,50", 12_050), (" € 1 200 ", 120_000), ("50", 5_000), ("5000", 500_000)],
+    [("120", 12_000), ("120.5", 12_050), ("120,50", 12_050), (" € 1 200 ", 120_000), ("50", 5_000),
+     ("5000", 500_000)],
 )
 def test_parse_eur(text: str, cents: int) -> None:
     assert parse_eur(text, **LIMITS) == cents

@@ -29,7 +29,10 @@ def make_intent(n: int, **fields: object) -> AlmaIntent:
             "latest_charge": {
                 "id": f"ch_{n}",
                 "created": T0 + n + 30,
-                "payment_method_details": {"type": "alma", "alma": {"installments": {"count": 3}, "transaction_id": f"tx{n}"}},
+                "payment_method_details": {
+                    "type": "alma",
+                    "alma": {"installments": {"count": 3}, "transaction_id": f"tx{n}"},
+                },
             },
         }
     )
@@ -45,7 +48,8 @@ def store(tmp_path: Path) -> IntentStore:
 
 def test_round_trip_is_exact(store: IntentStore) -> None:
     error = PaymentError(code=DECLINED_CODE, message="Refused", type="card_error", payment_method_type="alma")
-    original = make_intent(1, status="requires_payment_method", last_error=error, sent_to_alma_at=T0 + 9, updated_at=T0 + 99)
+    original = make_intent(1, status="requires_payment_method", last_error=error, sent_to_alma_at=T0 + 9,
+                           updated_at=T0 + 99)
     store.upsert_intents([original])
     loaded = store.get_intent(original.id)
     assert loaded == original

@@ -239,6 +239,19 @@ def sync_until_done(syncer: AlmaSync, attempts: int = 5) -> SyncResult:
 
 
 class TestResilience:
+    def test_a_vanished_cursor_event_falls_back_to_reading_by_time(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        create(gateway, "before")
+        syncer.sync_once()
+        sandbox.reset()  # e.g. a local sandbox restarted without its state file: the cursor event is gone
+        sandbox.advance(5 * DAY)
+        newcomer = create(gateway, "after")
+        result = syncer.sync_once()
+        assert result.kind == "refresh" and result.intents_written == 1
+        assert store.get_intent(newcomer.id) is not None
+
+
     def test_full_sync_with_injected_faults_loses_and_doubles_nothing(
         self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
     ) -> None:
@@ -271,13 +284,32 @@ class TestResilience:
         assert b"_secret_" not in data and b"client_secret" not in data
 
 
-def test_command_line_once(sandbox: LocalSandbox, tmp_path: Path) -> None:
-    sandbox.reset(seed_demo=40)
+def run_sync_command(tmp_path: Path, *args: str, **env_vars: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     db = tmp_path / "cli.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "ALMA_OPS_"))}
-    env.update(ALMA_OPS_SANDBOX_URL=sandbox.base_url, ALMA_OPS_DB=str(db))
-    done = subprocess.run([sys.executable, "-m", "dashboard.sync", "--once"], cwd=ROOT, env=env,
+    env.update(ALMA_OPS_DB=str(db), **env_vars)
+    done = subprocess.run([sys.executable, "-m", "dashboard.sync", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
+    return done, db
+
+
+def test_command_line_once_against_a_shared_sandbox(sandbox: LocalSandbox, tmp_path: Path) -> None:
+    sandbox.reset(seed_demo=40)
+    done, db = run_sync_command(tmp_path, "--once", ALMA_OPS_SANDBOX_URL=sandbox.base_url)
     assert done.returncode == 0, done.stderr
     assert "full: 40 intents written" in done.stdout
     assert IntentStore(db, WINDOW).count() == 40
+    again, _ = run_sync_command(tmp_path, "--once", ALMA_OPS_SANDBOX_URL=sandbox.base_url)
+    assert "refresh: 0 intents written, 0 events" in again.stdout
+
+
+def test_command_line_starts_its_own_sandbox_in_local_mode(tmp_path: Path) -> None:
+    done, db = run_sync_command(tmp_path, "--once", ALMA_OPS_DEMO_INTENTS="30")
+    assert done.returncode == 0, done.stderr
+    assert "full: 30 intents written" in done.stdout
+    assert "sk_test_" not in done.stdout + done.stderr  # the key is shown masked only
+
+
+def test_command_line_refuses_a_bad_key(tmp_path: Path) -> None:
+    done, _ = run_sync_command(tmp_path, "--once", STRIPE_SECRET_KEY="pk_test_publishable")
+    assert done.returncode == 2 and "STRIPE_SECRET_KEY" in done.stderr
