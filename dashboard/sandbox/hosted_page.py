@@ -47,7 +47,7 @@ def render_payment_page(intent: PaymentIntent, action_path: str) -> str:
     body = (
         "<span class='badge'>TEST MODE</span>"
         f"<h1>{escape(MERCHANT_NAME)}</h1>"
-        f"<p class='muted'>asks you to pay with Alma</p>"
+        "<p class='muted'>asks you to pay with Alma</p>"
         f"<div class='amount'>{euros(intent.amount)}</div>{description}"
         f"<form method='post' action='{escape(action_path)}'>"
         f"<fieldset><legend>Installments</legend>{choices}</fieldset>"

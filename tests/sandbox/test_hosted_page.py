@@ -1,0 +1,46 @@
+"""Alma's customer page as the sandbox serves it: plain HTML, merchant and amount, two buttons."""
+from __future__ import annotations
+
+import re
+
+import stripe
+
+from tests.sandbox.support import RETURN_URL, hosted_page, raw_request, submit_hosted_page
+
+SEND_TO_ALMA = {"amount": 123_456, "currency": "eur", "payment_method_types": ["alma"], "description": "Order #9 <b>",
+                "payment_method_data": {"type": "alma"}, "confirm": True, "return_url": RETURN_URL}
+
+
+def test_page_shows_merchant_amount_and_the_two_buttons_without_scripts(client: stripe.StripeClient) -> None:
+    intent = client.v1.payment_intents.create(SEND_TO_ALMA)
+    answer = hosted_page(intent.next_action.redirect_to_url.url)
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/html")
+    html = answer.body.decode()
+    assert "Alma Ops test shop" in html and "1\u202f234,56\u00a0€" in html
+    assert "Order #9 &lt;b&gt;" in html  # the description is escaped
+    assert ">Authorize test payment</button>" in html and ">Fail test payment</button>" in html
+    assert "<form method='post'" in html
+    assert "<script" not in html.lower()
+    assert not re.search(r"(src|href)=['\"]?https?:", html)  # no outside assets
+    assert intent.client_secret not in html
+
+
+def test_a_malformed_submission_changes_nothing(client: stripe.StripeClient) -> None:
+    intent = client.v1.payment_intents.create(SEND_TO_ALMA)
+    url = intent.next_action.redirect_to_url.url
+    assert submit_hosted_page(url, "maybe").status == 400
+    assert submit_hosted_page(url, "authorize", installments=12).status == 400
+    assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
+
+
+def test_unknown_token_is_404(client: stripe.StripeClient) -> None:
+    intent = client.v1.payment_intents.create(SEND_TO_ALMA)
+    base = intent.next_action.redirect_to_url.url.rsplit("/", 1)[0]
+    assert hosted_page(base + "/not-a-token").status == 404
+
+
+def test_page_needs_no_api_key_but_the_api_does(client: stripe.StripeClient) -> None:
+    intent = client.v1.payment_intents.create(SEND_TO_ALMA)
+    url = intent.next_action.redirect_to_url.url
+    assert hosted_page(url).status == 200
+    assert raw_request(url.split("/alma/")[0], "GET", f"/v1/payment_intents/{intent.id}", key=None).status == 401
