@@ -30,7 +30,7 @@ from .errors import (
 from .faults import FaultInjector, FaultSettings, FaultSettingsError
 from .forms import nest
 from .handlers import Call, Handler
-from .hosted_page import render_link_gone, render_payment_page, return_location
+from .hosted_page import DEFAULT_INSTALLMENTS, render_link_gone, render_payment_page, return_location
 from .model import FAILED_CODE, INSTALLMENT_COUNTS, RequestRef
 from .serializers import API_VERSION, dumps
 from .service import HOSTED_PAGE_PATH, SandboxService, StoredResponse
@@ -84,7 +84,10 @@ def authenticate(authorization: str | None) -> None:
         raise invalid_api_key(key)
 
 
-def stripe_endpoint(service: SandboxService, template: str, by_method: dict[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def stripe_endpoint(service: SandboxService, template: str, by_method: dict[str, Handler]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         method = request.method
         service.stats[f"{method} {template}"] += 1
@@ -134,11 +137,11 @@ def run_handler(
         return error.status, dumps(error.body())
     except Exception:  # a sandbox bug must still answer as Stripe's 500 does, not as a dropped request
         log.exception("handler %s failed", handler.__name__)
-        return 500, dumps(server_fault().body())
+        return 500, dumps(server_fault(injected=False).body())
 
 
 # ---- Alma's customer page ----------------------------------------------------------------------------------
-def hosted_page_endpoint(service: SandboxService) -> Callable[[Request], Awaitable[Response]]:
+def hosted_page_endpoint(service: SandboxService) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         token = request.path_params["token"]
         intent = service.sandbox.intent_for_token(token)
@@ -148,7 +151,7 @@ def hosted_page_endpoint(service: SandboxService) -> Callable[[Request], Awaitab
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token))
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         decision = form.get("decision")
-        installments = int(form["installments"]) if form.get("installments", "").isdigit() else 3
+        installments = int(form["installments"]) if form.get("installments", "").isdigit() else DEFAULT_INSTALLMENTS
         if decision not in ("authorize", "fail") or installments not in INSTALLMENT_COUNTS:
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token), status_code=400)
         assert intent.redirect is not None

@@ -39,7 +39,9 @@ class StripeApiError(Exception):
         return {"error": error}
 
 
-def invalid_request(message: str, *, code: str | None = None, param: str | None = None, status: int = 400) -> StripeApiError:
+def invalid_request(
+    message: str, *, code: str | None = None, param: str | None = None, status: int = 400
+) -> StripeApiError:
     return StripeApiError(status, "invalid_request_error", message, code=code, param=param)
 
 
@@ -120,5 +122,6 @@ def rate_limited() -> StripeApiError:
     )
 
 
-def server_fault() -> StripeApiError:
-    return StripeApiError(500, "api_error", "Something went wrong on the sandbox's end (injected fault).")
+def server_fault(injected: bool = True) -> StripeApiError:
+    cause = "an injected fault" if injected else "a sandbox bug; its log has the traceback"
+    return StripeApiError(500, "api_error", f"Something went wrong on the sandbox's end ({cause}).")

@@ -20,6 +20,7 @@ from .index import CreatedIndex
 CAPTURE_WINDOW_SECONDS = 7 * 24 * 3600
 ALMA = "alma"
 ALMA_CURRENCY = "eur"
+ALMA_SCOPE = "Alma payments"  # as amount errors name whose limits apply
 STRIPE_MINIMUM_EUR_CENTS = 50
 CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
@@ -227,7 +228,9 @@ class Sandbox:
         if draft.confirm:
             if draft.payment_method_type is None:
                 raise _missing_payment_method()
-            self._check_confirmable(draft.amount, draft.payment_method_types, draft.payment_method_type, draft.return_url)
+            self._check_confirmable(
+                draft.amount, draft.payment_method_types, draft.payment_method_type, draft.return_url
+            )
         intent_id = self.ids.new("pi_")
         payment_method = self._new_payment_method(draft.payment_method_type, at) if draft.payment_method_type else None
         intent = PaymentIntent(
@@ -251,7 +254,9 @@ class Sandbox:
             intent = self.confirm(intent_id, Attempt(None, draft.return_url), at, request)
         return intent
 
-    def update_intent(self, intent_id: str, description: str | None, metadata: Mapping[str, str] | None) -> PaymentIntent:
+    def update_intent(
+        self, intent_id: str, description: str | None, metadata: Mapping[str, str] | None
+    ) -> PaymentIntent:
         intent = self.intent(intent_id)
         updated = replace(
             intent,
@@ -337,7 +342,9 @@ class Sandbox:
         )
         return self._save(failed, at, None, "payment_intent.payment_failed")
 
-    def capture(self, intent_id: str, amount_to_capture: int | None, at: int, request: RequestRef | None) -> PaymentIntent:
+    def capture(
+        self, intent_id: str, amount_to_capture: int | None, at: int, request: RequestRef | None
+    ) -> PaymentIntent:
         intent = self._guarded(intent_id, "capture")
         amount = intent.amount_capturable if amount_to_capture is None else amount_to_capture
         if amount > intent.amount_capturable or amount < 1:
@@ -378,7 +385,8 @@ class Sandbox:
             intent = self.intents.get(intent_id)
             if intent is None:
                 continue
-            if kind == "auth_expiry" and intent.status == "requires_action" and intent.redirect and intent.redirect.token == marker:
+            attempt_open = intent.redirect is not None and intent.redirect.token == marker
+            if kind == "auth_expiry" and intent.status == "requires_action" and attempt_open:
                 self.fail_attempt(intent_id, EXPIRED_CODE, deadline)
                 applied += 1
             elif kind == "capture_expiry" and intent.status == "requires_capture" and intent.latest_charge == marker:
@@ -395,7 +403,9 @@ class Sandbox:
         finally:
             pending, self._bulk = self._bulk, None
             for index in (self.intent_index, self.event_index):
-                index.add_many_unsorted([(created, object_id) for target, created, object_id in pending if target is index])
+                index.add_many_unsorted(
+                    [(created, object_id) for target, created, object_id in pending if target is index]
+                )
 
     # ---- internals ---------------------------------------------------------------------------------------
     def _guarded(self, intent_id: str, transition_name: str) -> PaymentIntent:
@@ -425,9 +435,9 @@ class Sandbox:
                 param="payment_method_data[type]",
             )
         if amount < self.rules.min_amount:
-            raise _amount_error("amount_too_small", "at least", self.rules.min_amount, ALMA_CURRENCY, "Alma payments")
+            raise _amount_error("amount_too_small", "at least", self.rules.min_amount, ALMA_CURRENCY, ALMA_SCOPE)
         if amount > self.rules.max_amount:
-            raise _amount_error("amount_too_large", "no more than", self.rules.max_amount, ALMA_CURRENCY, "Alma payments")
+            raise _amount_error("amount_too_large", "no more than", self.rules.max_amount, ALMA_CURRENCY, ALMA_SCOPE)
         if not return_url:
             raise invalid_request(
                 "A `return_url` must be specified because this PaymentIntent is confirmed with alma, which "

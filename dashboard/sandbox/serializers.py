@@ -239,7 +239,10 @@ class Serializer:
 
     def event_json(self, event: Event) -> bytes:
         snapshot = event.object
-        data_object = self.intent_json(snapshot) if isinstance(snapshot, PaymentIntent) else dumps(self.charge(snapshot))
+        if isinstance(snapshot, PaymentIntent):
+            data_object = self.intent_json(snapshot)
+        else:
+            data_object = dumps(self.charge(snapshot))
         envelope = dumps(
             {
                 "id": event.id,

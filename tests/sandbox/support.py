@@ -88,7 +88,8 @@ class Api:
         )
 
     def send_to_alma(self, amount: int = 15_000, **params: Any) -> stripe.PaymentIntent:
-        return self.create(amount, **{"payment_method_data": {"type": "alma"}, "confirm": True, "return_url": RETURN_URL, **params})
+        confirm = {"payment_method_data": {"type": "alma"}, "confirm": True, "return_url": RETURN_URL}
+        return self.create(amount, **{**confirm, **params})
 
     def customer_decides(self, intent: stripe.PaymentIntent, decision: str, installments: int = 3) -> RawAnswer:
         self.hosted()

@@ -52,7 +52,8 @@ def test_reset_empties_everything(sandbox: SandboxServer, client: stripe.StripeC
 def test_reset_can_seed_demo_data_and_takes_json(sandbox: SandboxServer, client: stripe.StripeClient) -> None:
     answer = post_json(sandbox, "/_sandbox/reset", {"seed_demo": 40})
     assert answer["intents"] == 40
-    assert sandbox.control("GET", "/_sandbox/health") == {"status": "ok", "intents": 40, "events": answer_events(client)}
+    health = sandbox.control("GET", "/_sandbox/health")
+    assert health == {"status": "ok", "intents": 40, "events": answer_events(client)}
     assert post_json(sandbox, "/_sandbox/clock/advance", {"seconds": 30})["offset"] == 30
 
 

@@ -12,7 +12,9 @@ DAY = 24 * 3600
 
 
 @pytest.fixture
-def seeded(sandbox: SandboxServer, client: stripe.StripeClient) -> tuple[list[stripe.PaymentIntent], list[stripe.Event]]:
+def seeded(
+    sandbox: SandboxServer, client: stripe.StripeClient
+) -> tuple[list[stripe.PaymentIntent], list[stripe.Event]]:
     sandbox.reset(seed_demo=400)
     intents = list(client.v1.payment_intents.list({"limit": 100, "expand": ["data.latest_charge"]}).auto_paging_iter())
     events = list(client.v1.events.list({"limit": 100}).auto_paging_iter())

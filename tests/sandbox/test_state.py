@@ -37,7 +37,8 @@ def test_state_file_survives_a_restart_with_the_clock_offset(tmp_path: Path) -> 
         restored = client.v1.payment_intents.retrieve(waiting.id)
         assert restored.status == "requires_action"
         # same attempt token; the host part follows the new process's port
-        assert urlsplit(restored.next_action.redirect_to_url.url).path == urlsplit(waiting.next_action.redirect_to_url.url).path
+        restored_page = urlsplit(restored.next_action.redirect_to_url.url).path
+        assert restored_page == urlsplit(waiting.next_action.redirect_to_url.url).path
         submit_hosted_page(restored.next_action.redirect_to_url.url, "authorize")  # the open attempt still works
         assert client.v1.payment_intents.retrieve(waiting.id).status == "succeeded"
         second.advance(3600)  # and deadlines still fire after a restart
