@@ -63,16 +63,6 @@ if links.notna().any():
     table["stripe"] = links
 st.session_state["intents_table_ids"] = list(table["id"])
 
-summary, download = st.columns([4, 1])
-summary.caption(f"{len(table):,} intents match.")
-download.download_button(
-    "Download CSV",
-    data=lambda: analytics.csv_export(filtered, tz=settings.timezone),  # built only when clicked
-    file_name="alma-intents.csv",
-    mime="text/csv",
-    on_click="ignore",
-    width="stretch",
-)
 st.dataframe(
     table,
     key="intents_table",
@@ -97,6 +87,16 @@ st.dataframe(
         "metadata": "Metadata",
         "stripe": st.column_config.LinkColumn("Stripe", display_text="Open ↗"),
     },
+)
+summary, download = st.columns([4, 1], vertical_alignment="center")
+summary.caption(f"{len(table):,} intents match the filters.")
+download.download_button(
+    "Download CSV",
+    data=lambda: analytics.csv_export(filtered, tz=settings.timezone),  # built only when clicked
+    file_name="alma-intents.csv",
+    mime="text/csv",
+    on_click="ignore",
+    width="stretch",
 )
 
 picked = st.selectbox(

@@ -1,6 +1,6 @@
 """Where Stripe sends the customer back after Alma (settings.return_url). Reads the intent id and client
 secret from the query, checks the secret against the intent through the gateway (never shown), shows the
-outcome, then drops the parameters from the address bar so the secret does not linger in history."""
+outcome, and drops the parameters from the address bar and the history so the secret does not linger."""
 from __future__ import annotations
 
 import re
@@ -24,6 +24,7 @@ OUTCOMES = {
 }
 UNKNOWN_OUTCOME = (st.warning, "Something went wrong.")
 REDIRECT_STATUS = re.compile(r"[a-z_]{1,40}")
+FORGET_QUERY_SCRIPT = "<script>history.replaceState(history.state, '', location.pathname)</script>"
 
 app = ui.services()
 
@@ -56,13 +57,22 @@ def check_return(intent_id: str | None, client_secret: str | None) -> ReturnChec
 
 params = st.query_params
 if "payment_intent" in params or "payment_intent_client_secret" in params:
-    st.session_state["return_check"] = check_return(
-        params.get("payment_intent"), params.get("payment_intent_client_secret")
-    )
-    redirect_status = params.get("redirect_status", "")
-    st.session_state["return_redirect_status"] = redirect_status if REDIRECT_STATUS.fullmatch(redirect_status) else None
-    params.clear()  # the client secret must not stay in the address bar or the history
-    ui.sync_after_write()  # the redirect usually follows a state change: bring it into the store
+    landing = params.get("payment_intent", "")
+    if st.session_state.get("return_checked") == landing:
+        # A rerun of this landing: the browser still sends the query it loaded with. Clearing it now only
+        # adds a clean history entry, since the one holding the secret was already overwritten (below).
+        params.clear()
+    else:
+        st.session_state["return_checked"] = landing
+        st.session_state["return_check"] = check_return(
+            params.get("payment_intent"), params.get("payment_intent_client_secret")
+        )
+        status = params.get("redirect_status", "")
+        st.session_state["return_redirect_status"] = status if REDIRECT_STATUS.fullmatch(status) else None
+        # Overwrite the history entry that holds the client secret. st.query_params.clear() would push a
+        # new entry and leave that one behind for the back button and the browser's history.
+        st.html(FORGET_QUERY_SCRIPT, unsafe_allow_javascript=True)
+        ui.sync_after_write()  # the redirect usually follows a state change: bring it into the store
 
 check: ReturnCheck = st.session_state.get(
     "return_check", ReturnCheck(None, "No payment to show: open this page through Stripe's return link.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from dashboard.local_sandbox import LocalSandbox, free_port
 from tests.conftest import ROOT
@@ -22,6 +24,9 @@ DEMO_INTENTS = 60
 REFRESH_SECONDS = 5
 VIEWPORT = {"width": 1400, "height": 2200}  # tall, so one screenshot holds a whole page
 DOCS = ROOT / "docs"
+TIMEOUT_MS = 30_000
+CLIENT_SECRET = re.compile(r"pi_[A-Za-z0-9]+_secret_[A-Za-z0-9]+")
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
@@ -97,3 +102,32 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         except subprocess.TimeoutExpired:
             process.kill()
         sandbox.stop()
+
+
+# --- steps shared by the browser tests ---------------------------------------------------------------
+
+
+def visit(page: Page, app: AppServer, path: str, heading: str) -> None:
+    page.goto(f"{app.url}/{path}")
+    expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+
+
+def create_test_intent(page: Page, app: AppServer, amount: str, capture: str = "automatic") -> str:
+    visit(page, app, "test_lab", "Test lab")
+    page.get_by_role("textbox", name="Amount (EUR)").fill(amount)
+    page.get_by_role("radiogroup", name="Capture").get_by_text(capture, exact=True).click()
+    page.get_by_role("button", name="Create test intent").click()
+    created = page.get_by_text(re.compile(r"^Created pi_\w+ for"))
+    expect(created).to_be_visible()
+    found = re.search(r"pi_\w+", created.inner_text())
+    assert found
+    return found.group(0)
+
+
+def open_alma_page(page: Page) -> Page:
+    """The link button opens the hosted approve/decline page in a new tab."""
+    with page.context.expect_page() as popup:
+        page.get_by_role("link", name="Open approve/decline page").click()
+    alma = popup.value
+    expect(alma.get_by_role("button", name="Authorize test payment")).to_be_visible()
+    return alma

@@ -1,0 +1,114 @@
+"""What QA testers and ops do, in a real browser: create, approve or fail on the sandbox's Alma page, land on
+the return page, see it counted; watch an intent expire without reloading; capture a manual one.
+
+The tests share one app and one sandbox and run in file order; each works on intents it creates itself."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.conftest import CLIENT_SECRET, DOCS, AppServer, create_test_intent, open_alma_page, visit
+
+pytestmark = pytest.mark.e2e
+
+
+def metric(page: Page, label: str) -> Locator:
+    return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
+
+
+def eur(text: str) -> Decimal:
+    return Decimal(text.replace("€", "").replace(",", ""))
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Into docs/ for the README, once every table on the page has drawn its rows."""
+    page.bring_to_front()  # a background tab gets no animation frames, so its table canvases stay blank
+    for grid in page.get_by_test_id("stDataFrame").all():
+        expect(grid.locator("[role=gridcell]").first).to_be_attached()
+    page.wait_for_timeout(500)  # glide paints its canvas a frame after the DOM mirror
+    page.screenshot(path=DOCS / name)
+
+
+def assert_secret_gone_from_history(landing: Page) -> None:
+    expect(landing).not_to_have_url(CLIENT_SECRET)
+    landing.go_back()
+    assert not CLIENT_SECRET.search(landing.url), "the back button must not lead to the client secret"
+
+
+def test_1_authorize_lands_on_success_and_overview_counts_it(page: Page, app_server: AppServer) -> None:
+    visit(page, app_server, "", "Overview")
+    volume_before = eur(metric(page, "Volume succeeded").inner_text())
+
+    intent_id = create_test_intent(page, app_server, "123.45")
+    alma = open_alma_page(page)
+    alma.get_by_role("button", name="Authorize test payment").click()
+
+    expect(alma.get_by_text("Success! Payment received.")).to_be_visible()
+    expect(alma.get_by_text(intent_id)).to_be_visible()
+    assert_secret_gone_from_history(alma)
+
+    visit(page, app_server, "", "Overview")
+    expect(metric(page, "Volume succeeded")).to_have_text(f"€{volume_before + Decimal('123.45'):,.2f}")
+    screenshot(page, "overview.png")
+
+
+def test_2_fail_shows_the_failure_and_intents_shows_it_declined(page: Page, app_server: AppServer) -> None:
+    intent_id = create_test_intent(page, app_server, "88")
+    alma = open_alma_page(page)
+    alma.get_by_role("button", name="Fail test payment").click()
+
+    expect(alma.get_by_text("Payment failed. Please try another payment method.")).to_be_visible()
+    alma.get_by_role("link", name="Open this intent's detail").click()
+
+    expect(alma.get_by_role("heading", name=f"Intent {intent_id}")).to_be_visible()
+    expect(alma.get_by_text("requires_payment_method (declined)")).to_be_visible()
+    expect(alma.get_by_text("payment_intent_payment_attempt_failed")).to_be_visible()
+
+
+def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_server: AppServer) -> None:
+    intent_id = create_test_intent(page, app_server, "77")
+    watch = page.context.new_page()
+    visit(watch, app_server, "expiry_watch", "Expiry watch")
+    waiting = watch.get_by_test_id("stMarkdownContainer").filter(has_text=intent_id)
+    expect(waiting).to_be_visible()
+    navigations: list[str] = []
+    watch.on("framenavigated", lambda frame: navigations.append(frame.url))
+
+    page.get_by_role("button", name="+61 min").click()  # in the Test lab tab
+
+    # Recently expired is the first table; glide's grid mirrors its cells in the DOM for accessibility.
+    expired_row = watch.get_by_test_id("stDataFrame").first.locator("[role=row]").filter(has_text=intent_id)
+    expect(expired_row.locator("[role=gridcell]").nth(2)).to_have_text("requires_payment_method")
+    expect(waiting).to_have_count(0)
+    assert navigations == [], "the watch tab must update in place"
+
+    # For the screenshot: three customers on Alma's page with 30, 45 and 60 minutes left.
+    for amount in ("240", "99.90", "1200"):
+        create_test_intent(page, app_server, amount)
+        if amount != "1200":
+            sandbox_time = page.get_by_text(re.compile(r"^Sandbox time:"))
+            shown = sandbox_time.inner_text()
+            page.get_by_role("button", name="+15 min").click()
+            expect(sandbox_time).not_to_have_text(shown)
+    expect(watch.get_by_text(re.compile(r"^Awaiting customer \(3\)"))).to_be_visible()
+    screenshot(watch, "expiry_watch.png")
+
+
+def test_4_manual_capture(page: Page, app_server: AppServer) -> None:
+    intent_id = create_test_intent(page, app_server, "210", capture="manual")
+    alma = open_alma_page(page)
+    alma.get_by_role("button", name="Authorize test payment").click()
+    expect(alma.get_by_text("Payment authorised. It will be received once captured.")).to_be_visible()
+    alma.close()
+
+    page.get_by_role("button", name="Sync now").click()
+    card = (page.get_by_test_id("stVerticalBlock").filter(has_text=intent_id)
+            .filter(has=page.get_by_role("button", name="Capture")).last)
+    expect(card.get_by_role("textbox", name="Amount to capture (EUR)")).to_have_value("210.00")
+    card.get_by_role("button", name="Capture").click()
+
+    expect(page.get_by_text("Captured €210.00 — status succeeded.")).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"{intent_id} · succeeded"))).to_be_visible()
