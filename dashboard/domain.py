@@ -107,7 +107,7 @@ class AlmaIntent:
             amount=int(payload["amount"]),
             currency=payload["currency"],
             created=int(payload["created"]),
-            capture_method=payload.get("capture_method") or "automatic",
+            capture_method=_alma_capture_method(payload),
             amount_received=int(payload.get("amount_received") or 0),
             amount_capturable=int(payload.get("amount_capturable") or 0),
             description=payload.get("description"),
@@ -136,6 +136,12 @@ class AlmaIntent:
             alma_transaction_id=expanded.alma_transaction_id,
             authorized_at=expanded.authorized_at,
         )
+
+
+def _alma_capture_method(payload: Mapping[str, Any]) -> str:
+    """payment_method_options.alma.capture_method, when set, overrides the intent's own for Alma payments."""
+    alma_options = (payload.get("payment_method_options") or {}).get("alma") or {}
+    return alma_options.get("capture_method") or payload.get("capture_method") or "automatic"
 
 
 def is_alma(intent: AlmaIntent) -> bool:

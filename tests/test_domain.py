@@ -135,6 +135,13 @@ class TestPayload:
         assert AlmaIntent.from_stripe(payload(status="requires_action", payment_method="pm_1")).sent_to_alma_at is None
         assert AlmaIntent.from_stripe(payload(status="succeeded", payment_method=method)).sent_to_alma_at is None
 
+    def test_alma_capture_option_overrides_the_intent_capture_method(self) -> None:
+        options = {"alma": {"capture_method": "manual"}}
+        overridden = payload(capture_method="automatic_async", payment_method_options=options)
+        assert AlmaIntent.from_stripe(overridden).capture_method == "manual"
+        assert AlmaIntent.from_stripe(payload(capture_method="automatic_async")).capture_method == "automatic_async"
+        assert AlmaIntent.from_stripe(payload()).capture_method == "automatic"
+
     def test_redirect_url_from_next_action(self) -> None:
         next_action = {"type": "redirect_to_url", "redirect_to_url": {"url": "http://x/alma/tok", "return_url": "r"}}
         intent = AlmaIntent.from_stripe(payload(status="requires_action", next_action=next_action))
