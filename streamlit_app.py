@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
+from dashboard.local_sandbox import SandboxStartError
 from dashboard.settings import SettingsError
 
 st.set_page_config(page_title="Alma Ops", layout="wide")
@@ -32,7 +33,11 @@ pages += [
 ]
 page = st.navigation(pages)
 
-app = ui.services()
+try:
+    app = ui.services()
+except SandboxStartError as error:
+    st.error(f"The local sandbox did not start: {error}")
+    st.stop()
 ui.mode_banner(settings)
 st.title(page.title)  # the heading is the navigation name, by construction
 ui.wait_for_first_sync(app)

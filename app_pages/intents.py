@@ -89,7 +89,8 @@ st.dataframe(
     },
 )
 summary, download = st.columns([4, 1], vertical_alignment="center")
-summary.caption(f"{len(table):,} intents match the filters.")
+summary.caption(f"{len(table):,} intent matches the filters." if len(table) == 1
+                else f"{len(table):,} intents match the filters.")
 download.download_button(
     "Download CSV",
     data=lambda: analytics.csv_export(filtered, tz=settings.timezone),  # built only when clicked
@@ -149,7 +150,8 @@ def show_detail(intent: AlmaIntent) -> None:
     if intent.last_error is not None:
         st.error(f"Last payment error `{intent.last_error.code}`: {intent.last_error.message}")
     buttons = st.columns(3)
-    if intent.status == "requires_action" and intent.redirect_url:
+    # In live mode this is a real customer's payment page: staff must not act on it for them.
+    if intent.status == "requires_action" and intent.redirect_url and settings.mode.can_write:
         buttons[0].link_button("Open approve/decline page", intent.redirect_url)
     if (dashboard_link := app.gateway.dashboard_url(intent.id)) is not None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)

@@ -26,7 +26,7 @@ from dashboard.clock import Clock, SystemClock
 from dashboard.gateway import GatewayError, StripeGateway
 from dashboard.local_sandbox import LocalSandbox, SandboxClock
 from dashboard.money import AmountError, parse_eur
-from dashboard.settings import Mode, Settings, SettingsError, load_settings
+from dashboard.settings import Mode, Settings, load_settings
 from dashboard.store import IntentStore
 from dashboard.sync import AlmaSync, SyncResult
 

@@ -32,6 +32,14 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=DOCS / name)
 
 
+def click_table_row(page: Page, index: int) -> None:
+    """Rows are drawn on a canvas: click the row-selection margin at the row's height (st.dataframe's
+    default header and row height are 35 px)."""
+    box = page.get_by_test_id("stDataFrame").first.bounding_box()
+    assert box
+    page.mouse.click(box["x"] + 15, box["y"] + 35 * (index + 1) + 17)
+
+
 def assert_secret_gone_from_history(landing: Page) -> None:
     expect(landing).not_to_have_url(CLIENT_SECRET)
     landing.go_back()
@@ -66,6 +74,16 @@ def test_2_fail_shows_the_failure_and_intents_shows_it_declined(page: Page, app_
     expect(alma.get_by_role("heading", name=f"Intent {intent_id}")).to_be_visible()
     expect(alma.get_by_text("requires_payment_method (declined)")).to_be_visible()
     expect(alma.get_by_text("payment_intent_payment_attempt_failed")).to_be_visible()
+
+    # The mouse path to the same detail: search, then click the table row.
+    visit(page, app_server, "intents", "Intents")
+    page.get_by_role("textbox", name="Search").fill(intent_id)
+    page.get_by_role("textbox", name="Search").press("Enter")
+    expect(page.get_by_text("1 intent matches the filters.")).to_be_visible()
+    row = page.get_by_test_id("stDataFrame").first.locator("[role=row]").filter(has_text=intent_id)
+    expect(row.locator("[role=gridcell]").filter(has_text="declined")).to_be_attached()
+    click_table_row(page, 0)
+    expect(page.get_by_role("heading", name=f"Intent {intent_id}")).to_be_visible()
 
 
 def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_server: AppServer) -> None:

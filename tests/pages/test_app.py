@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.gateway import StripeGateway
 from dashboard.settings import load_settings
+from dashboard.store import IntentStore
 from tests.conftest import ROOT, TEST_KEY, SandboxServer
 from tests.pages.conftest import create_intent, open_app
 
@@ -100,7 +101,11 @@ def test_test_mode_masks_the_key_and_links_to_the_stripe_dashboard(stripe_mode: 
     assert TEST_KEY not in rendered_text(at)
 
 
-def test_live_mode_is_read_only(stripe_mode: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_mode_is_read_only(stripe_mode: SandboxServer, monkeypatch: pytest.MonkeyPatch,
+                                gateway: StripeGateway, store: IntentStore) -> None:
+    # The store already holds an intent waiting on its customer (e.g. synced before a key rotation).
+    waiting = create_intent(gateway, 5_000).intent
+    store.upsert_intents([gateway.retrieve_intent(waiting.id)])
     monkeypatch.setenv("STRIPE_SECRET_KEY", LIVE_KEY)
     before = stripe_mode.stats()
 
@@ -116,6 +121,11 @@ def test_live_mode_is_read_only(stripe_mode: SandboxServer, monkeypatch: pytest.
         assert not labels(at) & WRITE_LABELS, path
         assert not at.get("form"), path
         assert LIVE_KEY not in rendered_text(at)
+    at.switch_page("app_pages/intents.py")
+    at.query_params["intent"] = waiting.id
+    at.run()
+    assert [h.value for h in at.subheader] == [f"Intent {waiting.id}"]
+    assert not labels(at) & WRITE_LABELS, "a live customer's payment page is not for staff to open"
     assert "sk_live_…9876" in " ".join(c.value for c in at.sidebar.caption)
     writes = {route for route in stripe_mode.stats() if route.startswith("POST")} - set(before)
     assert not writes

@@ -3,6 +3,8 @@ the charts carry the fixed status colours."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from streamlit.testing.v1 import AppTest
 
@@ -35,6 +37,12 @@ def expected_kpis(intents: list[AlmaIntent]) -> dict[str, str]:
     }
 
 
+def assert_kpis_match(at: AppTest, intents: list[AlmaIntent]) -> None:
+    expected = expected_kpis(intents)
+    shown = metrics(at)
+    assert {label: shown[label] for label in expected} == expected
+
+
 def choose_period(at: AppTest, period: str) -> AppTest:
     at.button_group(key="overview_period").set_value(period)
     return at.run()
@@ -49,10 +57,24 @@ def test_kpis_equal_the_store_for_each_period(app_env: SandboxServer, store: Int
 
     for period, days in (("90 d", 90), ("24 h", 1), ("7 d", 7)):
         choose_period(at, period)
-        in_period = [i for i in stored if now - days * DAY <= i.created <= now]
-        shown = metrics(at)
-        assert {k: shown[k] for k in expected_kpis(in_period)} == expected_kpis(in_period), period
+        assert_kpis_match(at, [i for i in stored if now - days * DAY <= i.created <= now])
     assert metrics(at)["Intents"] != metrics(choose_period(at, "90 d"))["Intents"]  # the periods differ
+
+
+def test_custom_period_covers_whole_local_days(app_env: SandboxServer, store: IntentStore) -> None:
+    app_env.reset(seed_demo=80)
+    at = choose_period(open_app(), "Custom")
+    paris = ZoneInfo("Europe/Paris")
+    today = datetime.fromtimestamp(app_env.now(), paris).date()
+    first, last = today - timedelta(days=3), today - timedelta(days=1)
+
+    at.date_input(key="overview_custom").set_value((first, last)).run()
+
+    start = datetime.combine(first, time(0), paris).timestamp()
+    end = datetime.combine(last + timedelta(days=1), time(0), paris).timestamp()
+    in_days = [i for i in store.all_intents() if start <= i.created < end]
+    assert_kpis_match(at, in_days)
+    assert 0 < len(in_days) < 80
 
 
 def test_conversion_is_succeeded_over_sent_to_alma(app_env: SandboxServer, store: IntentStore) -> None:
