@@ -20,25 +20,8 @@ lookback = st.segmented_control("Expired and declined in the last", list(LOOKBAC
 
 def failures_table(failures: pd.DataFrame, frame: pd.DataFrame) -> None:
     """Expired or declined rows with the status the store holds for each."""
-    status = frame.set_index("id")["status"]
-    st.dataframe(
-        failures.assign(
-            status=failures["id"].map(status),
-            amount=failures["amount"].map(format_eur),
-            updated_at=analytics.to_local(failures["updated_at"], settings.timezone),
-            waited=failures["waited_seconds"].map(ui.duration_text),
-        ),
-        hide_index=True,
-        column_order=("updated_at", "id", "status", "amount", "waited", "reason"),
-        column_config={
-            "updated_at": st.column_config.DatetimeColumn("At", format="YYYY-MM-DD HH:mm:ss"),
-            "id": "Intent",
-            "status": "Status",
-            "amount": "Amount",
-            "waited": st.column_config.TextColumn("Waited", help="From the Alma redirect to the end"),
-            "reason": st.column_config.TextColumn("Reason", width="large"),
-        },
-    )
+    with_status = failures.assign(status=failures["id"].map(frame.set_index("id")["status"]))
+    ui.failures_table(with_status, ("updated_at", "id", "status", "amount", "waited", "reason"), settings)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -64,20 +47,16 @@ def watch() -> None:
     if len(waiting) > SHOWN_WAITING:
         st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
 
-    within = LOOKBACK[lookback]
-    st.subheader("Recently expired")
-    expired = analytics.recently_expired(frame, now, within)
-    if expired.empty:
-        st.caption(f"No intent expired in the last {lookback}.")
-    else:
-        failures_table(expired, frame)
-
-    st.subheader("Declined")
-    declined = analytics.recent_declines(frame, now, within)
-    if declined.empty:
-        st.caption(f"No decline in the last {lookback}.")
-    else:
-        failures_table(declined, frame)
+    for title, recent, nothing in (
+        ("Recently expired", analytics.recently_expired, "No intent expired"),
+        ("Declined", analytics.recent_declines, "No decline"),
+    ):
+        st.subheader(title)
+        failures = recent(frame, now, LOOKBACK[lookback])
+        if failures.empty:
+            st.caption(f"{nothing} in the last {lookback}.")
+        else:
+            failures_table(failures, frame)
 
 
 watch()

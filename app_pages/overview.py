@@ -55,22 +55,7 @@ def data_block() -> None:
     if failures.empty:
         st.caption("No expired or declined intents in this period.")
         return
-    st.dataframe(
-        failures.assign(
-            amount=failures["amount"].map(format_eur),
-            updated_at=analytics.to_local(failures["updated_at"], settings.timezone),
-        ),
-        hide_index=True,
-        column_order=("updated_at", "id", "failure_kind", "reason", "error_code", "amount"),
-        column_config={
-            "updated_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
-            "id": "Intent",
-            "failure_kind": "Kind",
-            "reason": st.column_config.TextColumn("Reason", width="large"),
-            "error_code": "Code",
-            "amount": "Amount",
-        },
-    )
+    ui.failures_table(failures, ("updated_at", "id", "failure_kind", "reason", "error_code", "amount"), settings)
 
 
 data_block()

@@ -121,7 +121,8 @@ if submitted:
 created: CreatedIntent | None = st.session_state.get("lab_created")
 if created is not None:
     with st.container(border=True):
-        intent = created.intent
+        # The store's copy once synced: the customer may have approved or failed it since.
+        intent = app.store.get_intent(created.intent.id) or created.intent
         st.success(f"Created `{intent.id}` for {format_eur(intent.amount)} — status **{intent.status}**.")
         cols = st.columns(3)
         if created.redirect_url and intent.status == "requires_action":

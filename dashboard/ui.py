@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Callable
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -25,7 +25,7 @@ from dashboard import analytics
 from dashboard.clock import Clock, SystemClock
 from dashboard.gateway import GatewayError, StripeGateway
 from dashboard.local_sandbox import LocalSandbox, SandboxClock
-from dashboard.money import AmountError, parse_eur
+from dashboard.money import AmountError, format_eur, parse_eur
 from dashboard.settings import Mode, Settings, load_settings
 from dashboard.store import IntentStore
 from dashboard.sync import AlmaSync, SyncResult
@@ -234,19 +234,15 @@ def mode_banner(settings: Settings) -> None:
 
 
 def sidebar(app: Services) -> None:
-    state = app.sync_loop.state()
     with st.sidebar:
         key = "embedded sandbox, no Stripe key" if app.settings.mode is Mode.LOCAL else f"`{app.settings.masked_key}`"
         st.caption(f"Mode: **{app.settings.mode.value}** · key: {key}")
+        if st.button("Sync now", key="sync_now", width="stretch") and app.sync_loop.sync_now():
+            st.toast("Synced." if app.sync_loop.state().last_error is None else "Sync failed.")
         synced_at = app.store.last_synced_at()
         st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
-        if st.button("Sync now", key="sync_now", width="stretch"):
-            finished = app.sync_loop.sync_now()
-            state = app.sync_loop.state()
-            if finished and state.last_error is None:
-                st.toast("Synced.")
-        if state.last_error:
-            st.error(f"Sync failed — {state.last_error}")
+        if error := app.sync_loop.state().last_error:
+            st.error(f"Sync failed — {error}")
 
 
 def wait_for_first_sync(app: Services) -> None:
@@ -291,6 +287,31 @@ def duration_text(seconds: int | None) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
+
+
+_FAILURE_COLUMNS = {
+    "updated_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
+    "id": "Intent",
+    "status": "Status",
+    "failure_kind": "Kind",
+    "amount": "Amount",
+    "waited": st.column_config.TextColumn("Waited", help="From the Alma redirect to the end"),
+    "reason": st.column_config.TextColumn("Reason", width="large"),
+    "error_code": "Code",
+}
+
+
+def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Settings) -> None:
+    """Expired or declined intents (analytics.recent_failures / recently_expired / recent_declines rows):
+    EUR amounts, local times, and how long the customer waited when known."""
+    shown = failures.assign(
+        amount=failures["amount"].map(format_eur),
+        updated_at=analytics.to_local(failures["updated_at"], settings.timezone),
+    )
+    if "waited_seconds" in failures:
+        shown = shown.assign(waited=failures["waited_seconds"].map(duration_text))
+    st.dataframe(shown, hide_index=True, column_order=columns,
+                 column_config={column: _FAILURE_COLUMNS[column] for column in columns})
 
 
 def gateway_error_text(error: GatewayError, doing: str) -> str:

@@ -105,12 +105,19 @@ def test_cancel_from_recent_test_intents(gateway: StripeGateway) -> None:
     assert not [b for b in at.button if b.label == "Cancel"]  # nothing left to cancel
 
 
-def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
-    at = submit_form(open_app(PAGE), "200", capture="manual")
+def authorised_manual_intent(gateway: StripeGateway, amount: str) -> tuple[AppTest, AlmaIntent]:
+    """Created in the lab with manual capture, approved on the hosted page, synced: ready to capture."""
+    at = submit_form(open_app(PAGE), amount, capture="manual")
     [intent] = sandbox_intents(gateway)
     press_hosted_button(intent.redirect_url or "", "Authorize test payment")
     button(at, "Sync now").click()
-    at.run()
+    return at.run(), intent
+
+
+def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
+    at, intent = authorised_manual_intent(gateway, "200")
+    assert "status **requires_capture**" in at.success[0].value  # the store's state, not the first answer
+    assert not at.get("link_button")  # nothing left to approve
 
     amount = at.text_input(key=f"capture_amount:{intent.id}")
     assert amount.value == "200.00"  # the full authorised amount by default
@@ -129,11 +136,7 @@ def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
 
 
 def test_capture_of_an_intent_no_longer_capturable_shows_stripes_code(gateway: StripeGateway) -> None:
-    at = submit_form(open_app(PAGE), "90", capture="manual")
-    [intent] = sandbox_intents(gateway)
-    press_hosted_button(intent.redirect_url or "", "Authorize test payment")
-    button(at, "Sync now").click()
-    at.run()
+    at, intent = authorised_manual_intent(gateway, "90")
     gateway.cancel_intent(intent.id, "cancel-behind-the-page")  # someone else acts first
 
     button(at, "Capture").click()
