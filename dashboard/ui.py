@@ -174,12 +174,20 @@ def _release(services: Services) -> None:
 
 
 def _sandbox_for(settings: Settings) -> LocalSandbox:
+    """The embedded sandbox keeps its account in a file next to the store, so the two survive a restart
+    together. A store found without that file mirrors a sandbox that is gone: it starts over."""
     if settings.sandbox_url:
         return LocalSandbox.attach(settings.sandbox_url)
+    store_files = [settings.db_path.with_name(settings.db_path.name + suffix) for suffix in ("", "-wal", "-shm")]
+    state_file = settings.db_path.with_name(settings.db_path.name + ".sandbox.json")
+    if not state_file.exists():
+        for stale in store_files:
+            stale.unlink(missing_ok=True)
     return LocalSandbox.start(
         port=settings.sandbox_port,
         seed_demo=settings.demo_intents,
         auth_window_seconds=settings.auth_window_seconds,
+        state_file=state_file,
     )
 
 
@@ -187,10 +195,10 @@ def _sandbox_for(settings: Settings) -> LocalSandbox:
 def services() -> Services:
     """Built once per process and shared by every session: one gateway, one store, one sync thread."""
     settings = app_settings()
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     sandbox = _sandbox_for(settings) if settings.mode is Mode.LOCAL else None
     gateway = StripeGateway(settings, api_base=sandbox.base_url if sandbox else settings.api_base)
     clock: Clock = SandboxClock(sandbox) if sandbox else SystemClock()
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     store = IntentStore(settings.db_path, settings.auth_window_seconds)
     sync = AlmaSync(
         gateway,

@@ -8,11 +8,12 @@ from typing import Any, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import ui
 from dashboard.gateway import StripeGateway
 from dashboard.settings import load_settings
 from dashboard.store import IntentStore
 from tests.conftest import ROOT, TEST_KEY, SandboxServer
-from tests.pages.conftest import create_intent, open_app
+from tests.pages.conftest import clear_app_caches, create_intent, open_app
 
 PAGES = {
     "app_pages/overview.py": "Overview",
@@ -42,6 +43,11 @@ def labels(at: AppTest) -> set[str]:
             if hasattr(node, "proto") and hasattr(node.proto, "label")}
 
 
+def choose_90_days(at: AppTest) -> AppTest:
+    at.button_group(key="overview_period").set_value("90 d")
+    return at.run()
+
+
 def test_each_page_heading_is_its_navigation_name(app_env: SandboxServer) -> None:
     at = open_app()
     for path, title in PAGES.items():
@@ -57,6 +63,41 @@ def test_local_mode_banner_and_sidebar(app_env: SandboxServer) -> None:
     sidebar = " ".join(c.value for c in at.sidebar.caption)
     assert "Mode: **local**" in sidebar and "embedded sandbox" in sidebar
     assert "Last sync: never" not in sidebar  # the first sync finished before the page drew
+
+
+def test_local_mode_starts_its_own_sandbox_and_keeps_it_with_the_store(
+    app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` with no key: a demo sandbox of the app's own, whose account outlives a restart."""
+    monkeypatch.delenv("ALMA_OPS_SANDBOX_URL")
+    monkeypatch.setenv("ALMA_OPS_DEMO_INTENTS", "25")
+    at = choose_90_days(open_app())
+    assert at.metric[0].value == "25"
+    started = ui.services()
+    assert started.sandbox is not None and started.sandbox.base_url != app_env.base_url
+    create_intent(started.gateway, 5_000)  # one more than any fresh demo seed would have
+    next(b for b in at.sidebar.button if b.label == "Sync now").click()
+    assert at.run().metric[0].value == "26"
+
+    clear_app_caches()  # a restart: the sandbox process stops, its account stays in the state file
+    assert started.sandbox.process is not None and started.sandbox.process.poll() is not None
+    at = choose_90_days(open_app())
+    assert at.metric[0].value == "26"
+
+
+def test_a_store_left_by_another_sandbox_starts_over(app_env: SandboxServer, gateway: StripeGateway,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    for amount in (5_000, 6_000, 7_000):
+        create_intent(gateway, amount)
+    at = choose_90_days(open_app())
+    assert at.metric[0].value == "3"
+    clear_app_caches()
+
+    monkeypatch.delenv("ALMA_OPS_SANDBOX_URL")  # now the app's own demo sandbox, which never saw those three
+    monkeypatch.setenv("ALMA_OPS_DEMO_INTENTS", "10")
+    at = choose_90_days(open_app())
+
+    assert at.metric[0].value == "10"
 
 
 def test_sync_now_brings_new_intents(app_env: SandboxServer, gateway: StripeGateway,
