@@ -11,6 +11,9 @@ from dashboard.money import format_eur
 
 app = ui.services()
 settings = app.settings
+# The browser gets the newest rows only: 100k rows re-sent on every filter change would stall it. The CSV
+# export always holds every matching row.
+TABLE_ROWS = 5_000
 # The picker lists the newest rows; any other id can still be typed or pasted (accept_new_options).
 PICKER_OPTIONS = 500
 # No upper bound of its own: the filter takes whatever amounts exist.
@@ -56,7 +59,7 @@ filtered = analytics.filter_intents(
     max_cents=max_cents,
     text=text,
 )
-table = analytics.intents_table(filtered, now, tz=settings.timezone)
+table = analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS)
 table["expires_in"] = table["expires_in_seconds"].map(ui.duration_text)
 links = table["id"].map(app.gateway.dashboard_url)
 if links.notna().any():
@@ -89,8 +92,9 @@ st.dataframe(
     },
 )
 summary, download = st.columns([4, 1], vertical_alignment="center")
-summary.caption(f"{len(table):,} intent matches the filters." if len(table) == 1
-                else f"{len(table):,} intents match the filters.")
+matches = f"{len(filtered):,} intent matches" if len(filtered) == 1 else f"{len(filtered):,} intents match"
+shown = f" (showing the newest {len(table):,}; the CSV has them all)" if len(table) < len(filtered) else ""
+summary.caption(f"{matches} the filters{shown}.")
 download.download_button(
     "Download CSV",
     data=lambda: analytics.csv_export(filtered, tz=settings.timezone),  # built only when clicked
