@@ -169,78 +169,90 @@ def hosted_page_endpoint(service: SandboxService) -> Endpoint:
 
 
 # ---- /_sandbox control -------------------------------------------------------------------------------------
+class ControlError(ValueError):
+    """A control request the sandbox refuses: answered 400 with the reason."""
+
+
 async def control_params(request: Request) -> dict[str, Any]:
     params: dict[str, Any] = dict(request.query_params)
     body = await request.body()
     if body:
         if request.headers.get("content-type", "").startswith("application/json"):
-            loaded = json.loads(body)
-            if isinstance(loaded, dict):
-                params.update(loaded)
+            try:
+                loaded = json.loads(body)
+            except ValueError:
+                raise ControlError("The body is not valid JSON.") from None
+            if not isinstance(loaded, dict):
+                raise ControlError("A JSON body must be an object of parameters.")
+            params.update(loaded)
         else:
             params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     return params
 
 
-def control_error(message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=400)
+def whole_number(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ControlError(f"{name} must be a whole number, got {value!r}.") from None
+
+
+ControlEndpoint = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def control_endpoint(answer: ControlEndpoint) -> Endpoint:
+    """Parameters in (query, form or JSON), JSON out; a refused request answers 400 with the reason."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return JSONResponse(await answer(await control_params(request)))
+        except (ControlError, FaultSettingsError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+
+    return endpoint
 
 
 def control_routes(service: SandboxService, spawn: Callable[[Coroutine[Any, Any, None]], None]) -> list[Route]:
-    def whole_number(value: Any, name: str) -> int:
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a whole number, got {value!r}.") from None
+    def clock_now() -> dict[str, Any]:
+        return {"now": service.now(), "offset": service.clock.offset}
 
-    async def health(request: Request) -> JSONResponse:
+    async def health(params: dict[str, Any]) -> dict[str, Any]:
         sandbox = service.sandbox
-        return JSONResponse({"status": "ok", "intents": len(sandbox.intents), "events": len(sandbox.events)})
+        return {"status": "ok", "intents": len(sandbox.intents), "events": len(sandbox.events)}
 
-    async def clock(request: Request) -> JSONResponse:
-        return JSONResponse({"now": service.now(), "offset": service.clock.offset})
+    async def clock(params: dict[str, Any]) -> dict[str, Any]:
+        return clock_now()
 
-    async def advance(request: Request) -> JSONResponse:
-        params = await control_params(request)
-        try:
-            seconds = whole_number(params.get("seconds"), "seconds")
-        except ValueError as error:
-            return control_error(str(error))
+    async def advance(params: dict[str, Any]) -> dict[str, Any]:
+        seconds = whole_number(params.get("seconds"), "seconds")
         if seconds < 0:
-            return control_error("seconds must not be negative: the sandbox clock only moves forward.")
+            raise ControlError("seconds must not be negative: the sandbox clock only moves forward.")
         service.clock.offset += seconds
         service.dirty = True
         service.sweep()
-        return JSONResponse({"now": service.now(), "offset": service.clock.offset})
+        return clock_now()
 
-    async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({"requests": dict(service.stats)})
+    async def stats(params: dict[str, Any]) -> dict[str, Any]:
+        return {"requests": dict(service.stats)}
 
-    async def faults(request: Request) -> JSONResponse:
-        try:
-            settings = FaultSettings.from_params(await control_params(request))
-        except FaultSettingsError as error:
-            return control_error(str(error))
+    async def faults(params: dict[str, Any]) -> dict[str, Any]:
+        settings = FaultSettings.from_params(params)
         service.faults = FaultInjector(settings)
-        return JSONResponse(settings.as_json())
+        return settings.as_json()
 
-    async def reset(request: Request) -> JSONResponse:
-        params = await control_params(request)
-        try:
-            count = whole_number(params.get("seed_demo", 0) or 0, "seed_demo")
-        except ValueError as error:
-            return control_error(str(error))
+    async def reset(params: dict[str, Any]) -> dict[str, Any]:
+        count = whole_number(params.get("seed_demo", 0) or 0, "seed_demo")
         service.reset(count)
         spawn(warm_encodings(service))
-        return JSONResponse({"status": "reset", "intents": len(service.sandbox.intents), "now": service.now()})
+        return {"status": "reset", "intents": len(service.sandbox.intents), "now": service.now()}
 
     return [
-        Route("/_sandbox/health", health),
-        Route("/_sandbox/clock", clock),
-        Route("/_sandbox/clock/advance", advance, methods=["POST"]),
-        Route("/_sandbox/stats", stats),
-        Route("/_sandbox/faults", faults, methods=["POST"]),
-        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/health", control_endpoint(health)),
+        Route("/_sandbox/clock", control_endpoint(clock)),
+        Route("/_sandbox/clock/advance", control_endpoint(advance), methods=["POST"]),
+        Route("/_sandbox/stats", control_endpoint(stats)),
+        Route("/_sandbox/faults", control_endpoint(faults), methods=["POST"]),
+        Route("/_sandbox/reset", control_endpoint(reset), methods=["POST"]),
     ]
 
 

@@ -67,14 +67,17 @@ def check_known(params: Mapping[str, Any], schema: Schema, prefix: str = "") -> 
             if not isinstance(value, dict):
                 raise parameter_invalid(name, "Invalid hash")
             check_known(value, rule, name)
-        elif rule == LIST and not isinstance(value, list):
+        elif rule == LIST and not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
             raise parameter_invalid(name, "Invalid array")
         elif rule == SCALAR and not isinstance(value, str):
             raise parameter_invalid(name, f"Invalid {name}: expected a single value")
         elif rule == FREE_HASH and not (isinstance(value, (dict, list)) or value == ""):
             raise parameter_invalid(name, "Invalid hash")
-        elif rule == RANGE and isinstance(value, dict):
-            check_known(value, dict.fromkeys(_RANGE_KEYS, SCALAR), name)
+        elif rule == RANGE:
+            if isinstance(value, dict):
+                check_known(value, dict.fromkeys(_RANGE_KEYS, SCALAR), name)
+            elif not isinstance(value, str):
+                raise parameter_invalid(name, f"Invalid {name}: expected an integer or a hash of gt, gte, lt, lte")
 
 
 def required(params: Mapping[str, Any], name: str) -> Any:

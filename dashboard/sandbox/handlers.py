@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -243,7 +242,7 @@ def list_events(call: Call) -> bytes:
     events = call.sandbox.events
     accept = None
     if patterns:
-        type_matches = re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns)).match
+        type_matches = _event_type_matcher(patterns)
         accept = lambda event_id: type_matches(events[event_id].type) is not None  # noqa: E731
     ids, has_more = _page(call.sandbox.event_index, params, "event", accept)
     items = [call.serializer.event_json(events[event_id]) for event_id in ids]
@@ -321,6 +320,12 @@ def _page(
         if object_id is not None and object_id not in index:
             raise resource_missing(noun, object_id, cursor)
     return index.page(request, accept)
+
+
+def _event_type_matcher(patterns: list[str]) -> Callable[[str], re.Match[str] | None]:
+    """Event types as Stripe filters them: exact names, where `*` alone is a wildcard (any run of characters)."""
+    alternatives = (re.escape(pattern).replace(r"\*", ".*") for pattern in patterns)
+    return re.compile("|".join(alternatives)).fullmatch
 
 
 def _page_cursor(page: Any, intents: Mapping[str, PaymentIntent]) -> str | None:

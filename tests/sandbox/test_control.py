@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
+import pytest
 import stripe
 
 from tests.conftest import SandboxServer
@@ -59,3 +61,27 @@ def test_reset_can_seed_demo_data_and_takes_json(sandbox: SandboxServer, client:
 
 def answer_events(client: stripe.StripeClient) -> int:
     return sum(1 for _ in client.v1.events.list({"limit": 100}).auto_paging_iter())
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        ("/_sandbox/clock/advance", b'{"seconds": ', "not valid JSON"),
+        ("/_sandbox/clock/advance", b"[30]", "object of parameters"),
+        ("/_sandbox/clock/advance", b'{"seconds": "soon"}', "whole number"),
+        ("/_sandbox/clock/advance", b'{"seconds": -5}', "only moves forward"),
+        ("/_sandbox/reset", b'{"seed_demo": "many"}', "whole number"),
+        ("/_sandbox/faults", b'{"rate": 3}', "between 0 and 1"),
+    ],
+)
+def test_refused_control_requests_answer_400_with_the_reason_and_change_nothing(
+    sandbox: SandboxServer, path: str, body: bytes, reason: str
+) -> None:
+    request = urllib.request.Request(
+        sandbox.base_url + path, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 400
+    assert reason in json.loads(caught.value.read())["error"]
+    assert sandbox.control("GET", "/_sandbox/clock")["offset"] == 0

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, Callable
 
 import pytest
 import stripe
+from starlette.requests import Request
 
+from dashboard.sandbox.app import run_handler
+from dashboard.sandbox.handlers import Call
+from dashboard.sandbox.model import RequestRef
+from dashboard.sandbox.service import SandboxConfig, SandboxService
 from tests.conftest import TEST_KEY, SandboxServer
 from tests.sandbox.support import RETURN_URL, raw_request
 
@@ -136,6 +142,25 @@ def test_invalid_list_parameters_are_named(client: stripe.StripeClient, params: 
     assert invalid_request(lambda: client.v1.payment_intents.list(params)).param == param
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "form", "param"),
+    [
+        ("GET", "/v1/payment_intents?created[0]=5", None, "created"),
+        ("GET", "/v1/payment_intents?expand[0][x]=y", None, "expand"),
+        ("GET", "/v1/events?types[0][a]=b", None, "types"),
+        ("POST", "/v1/payment_intents", {"amount": "15000", "currency": "eur", "payment_method_types[0][x]": "alma"},
+         "payment_method_types"),
+    ],
+)
+def test_malformed_shapes_are_refused_not_crashed_on(
+    sandbox: SandboxServer, method: str, path: str, form: dict[str, Any] | None, param: str
+) -> None:
+    answer = raw_request(sandbox.base_url, method, path, form=form)
+    assert answer.status == 400, answer.body
+    assert answer.json()["error"]["param"] == param
+    assert raw_request(sandbox.base_url, "GET", "/v1/payment_intents").json()["data"] == []
+
+
 def test_non_integer_amount(client: stripe.StripeClient) -> None:
     error = invalid_request(lambda: client.v1.payment_intents.create({**ALMA, "amount": "ten"}))
     assert (error.code, error.param) == ("parameter_invalid_integer", "amount")
@@ -154,13 +179,19 @@ def test_missing_key_is_401(sandbox: SandboxServer) -> None:
     assert "did not provide an API key" in answer.json()["error"]["message"]
 
 
-def test_invalid_key_is_401_with_the_key_masked(sandbox: SandboxServer) -> None:
-    key = "pk_test_secretpart4242"
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("pk_test_secretpart4242", "pk_test_**********4242"),
+        ("sk_test_", "sk_test_"),
+        ("not-a-stripe-key-4242", "*****************4242"),
+    ],
+)
+def test_invalid_key_is_401_with_the_key_masked(sandbox: SandboxServer, key: str, masked: str) -> None:
     answer = raw_request(sandbox.base_url, "GET", "/v1/payment_intents", key=key)
     assert answer.status == 401
-    message = answer.json()["error"]["message"]
-    assert message == "Invalid API Key provided: pk_test_**********4242"
-    assert "secretpart" not in message
+    error = answer.json()["error"]
+    assert (error["type"], error["message"]) == ("invalid_request_error", f"Invalid API Key provided: {masked}")
 
 
 @pytest.mark.parametrize("key", ["sk_live_abcdefgh4242", "rk_live_abcdefgh4242"])
@@ -170,6 +201,7 @@ def test_live_keys_are_refused(sandbox: SandboxServer, key: str) -> None:
         live.v1.payment_intents.list()
     assert caught.value.http_status == 401
     assert "test keys only" in caught.value.user_message and "abcdefgh" not in caught.value.user_message
+    assert caught.value.user_message.endswith(f"{key[:8]}********4242")
     assert sandbox.stats() == {"GET /v1/payment_intents": 1}
 
 
@@ -202,3 +234,18 @@ def test_server_fault_answers_500_api_error(sandbox: SandboxServer, client: stri
 def test_every_response_has_a_request_id(sandbox: SandboxServer, method: str, path: str, key: str | None) -> None:
     answer = raw_request(sandbox.base_url, method, path, key=key)
     assert answer.headers["request-id"].startswith("req_")
+
+
+def test_a_handler_bug_answers_stripes_500_not_a_dropped_request(caplog: pytest.LogCaptureFixture) -> None:
+    """No request reaches a crashing handler on purpose, so the wrapper is driven in-process."""
+
+    def crashing(call: Call) -> bytes:
+        raise RuntimeError("boom")
+
+    service = SandboxService(SandboxConfig())
+    request = Request({"type": "http", "path_params": {}})
+    status, body = run_handler(service, crashing, request, [], RequestRef("req_test"))
+    error = json.loads(body)["error"]
+    assert (status, error["type"]) == (500, "api_error")
+    assert "sandbox bug" in error["message"] and "boom" not in error["message"]
+    assert "boom" in caplog.text  # the traceback goes to the sandbox's log

@@ -54,7 +54,14 @@ def test_unknown_keys_are_named_by_their_full_path(params: dict[str, object], pa
 
 
 @pytest.mark.parametrize(
-    ("params", "param"), [({"types": "alma"}, "types"), ({"data": "x"}, "data"), ({"amount": ["1"]}, "amount")]
+    ("params", "param"),
+    [
+        ({"types": "alma"}, "types"),
+        ({"types": [{"a": "b"}]}, "types"),
+        ({"data": "x"}, "data"),
+        ({"amount": ["1"]}, "amount"),
+        ({"created": ["1"]}, "created"),
+    ],
 )
 def test_wrong_shapes_are_refused(params: dict[str, object], param: str) -> None:
     with pytest.raises(StripeApiError) as caught:

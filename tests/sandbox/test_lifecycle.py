@@ -64,7 +64,7 @@ def test_authorize_succeeds_with_a_charge_carrying_the_installments(api: Api) ->
 def test_manual_capture_holds_then_captures_the_full_amount(api: Api) -> None:
     intent = api.send_to_alma(25_000, payment_method_options={"alma": {"capture_method": "manual"}})
     assert intent.payment_method_options.alma.capture_method == "manual"
-    redirect_query(api.customer_decides(intent, "authorize"))
+    assert redirect_query(api.customer_decides(intent, "authorize"))["redirect_status"] == ["succeeded"]
     held = api.client.v1.payment_intents.retrieve(intent.id)
     assert (held.status, held.amount_capturable, held.amount_received) == ("requires_capture", 25_000, 0)
     captured = api.client.v1.payment_intents.capture(intent.id)

@@ -48,6 +48,7 @@ def test_starting_after_walks_to_the_oldest(client: stripe.StripeClient, sandbox
     ids = create_spaced(client, sandbox, 7)[::-1]
     assert page(client, limit=3) == (ids[0:3], True)
     assert page(client, limit=3, starting_after=ids[2]) == (ids[3:6], True)
+    assert page(client, limit=3, starting_after=ids[3]) == (ids[4:7], False)  # exactly the rest: no more
     assert page(client, limit=3, starting_after=ids[5]) == (ids[6:7], False)
     assert page(client, limit=3, starting_after=ids[6]) == ([], False)
 
@@ -55,7 +56,8 @@ def test_starting_after_walks_to_the_oldest(client: stripe.StripeClient, sandbox
 def test_ending_before_walks_back_to_the_newest(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
     ids = create_spaced(client, sandbox, 7)[::-1]
     assert page(client, limit=3, ending_before=ids[6]) == (ids[3:6], True)
-    assert page(client, limit=3, ending_before=ids[3]) == (ids[0:3], False)
+    assert page(client, limit=3, ending_before=ids[4]) == (ids[1:4], True)
+    assert page(client, limit=3, ending_before=ids[3]) == (ids[0:3], False)  # exactly the rest: no more
     assert page(client, limit=3, ending_before=ids[2]) == (ids[0:2], False)
     assert page(client, limit=3, ending_before=ids[0]) == ([], False)
 
@@ -109,6 +111,8 @@ def test_events_filtered_by_type_wildcard_and_types(client: stripe.StripeClient)
     assert types(type="payment_intent.*") == ["payment_intent.succeeded", "payment_intent.requires_action",
                                               "payment_intent.created"]
     assert types(types=["payment_intent.created", "charge.*"]) == ["charge.succeeded", "payment_intent.created"]
+    assert types(type="*") == types()
+    assert types(type="payment_intent.create?") == [] and types(type="charge.[s]ucceeded") == []  # `*` only
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.events.list({"type": "charge.*", "types": ["charge.succeeded"]})
 
@@ -139,8 +143,13 @@ def test_search_by_status_amount_and_metadata_pages(client: stripe.StripeClient,
         {"query": "metadata['shop']:'lyon' AND amount>=20000", "limit": 3, "page": found.next_page}
     )
     assert [intent.amount for intent in rest.data] == [20_000] and rest.has_more is False and rest.next_page is None
+    exact = client.v1.payment_intents.search({"query": "metadata['shop']:'lyon' AND amount>=20000", "limit": 4})
+    assert len(exact.data) == 4 and exact.has_more is False and exact.next_page is None  # no empty last page
     either = client.v1.payment_intents.search({"query": "amount:90000 OR amount:10000"})
     assert sorted(intent.amount for intent in either.data) == [10_000, 90_000]
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.payment_intents.search({"query": "status:"})
     assert caught.value.param == "query"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.search({"query": "amount>0", "page": "not-a-page"})
+    assert caught.value.param == "page"
