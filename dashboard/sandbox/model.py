@@ -12,7 +12,7 @@ import random
 import string
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Literal, Mapping
+from typing import Any, Iterator, Literal, Mapping
 
 from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing, unexpected_state
 from .index import CreatedIndex
@@ -23,7 +23,8 @@ ALMA_CURRENCY = "eur"
 ALMA_SCOPE = "Alma payments"  # as amount errors name whose limits apply
 STRIPE_MINIMUM_EUR_CENTS = 50
 CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
-CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")  # a caller's
+AUTOMATIC_CANCELLATION = "automatic"  # Stripe's own, when the capture window lapses
 INSTALLMENT_COUNTS = (2, 3, 4)
 FAILED_CODE = "payment_intent_payment_attempt_failed"
 EXPIRED_CODE = "payment_intent_payment_attempt_expired"
@@ -277,21 +278,18 @@ class Sandbox:
         payment_method_id = (
             self._new_payment_method(new_method_type, at).id if new_method_type else intent.payment_method
         )
-        self._close_attempt(intent)
-        token = self.ids.new("", 32)
-        redirect = Redirect(token=token, return_url=return_url, deadline=at + self.rules.auth_window)
-        self.tokens[token] = intent_id
-        self._schedule(redirect.deadline, "auth_expiry", intent_id, token)
-        confirmed = replace(
+        return self._transition(
             intent,
+            "payment_intent.requires_action",
+            at,
+            request,
             status="requires_action",
             payment_method=payment_method_id,
             capture_method=attempt.capture_method or intent.capture_method,
             alma_capture_method=attempt.alma_capture_method or intent.alma_capture_method,
-            redirect=redirect,
+            redirect=Redirect(token=self.ids.new("", 32), return_url=return_url, deadline=at + self.rules.auth_window),
             last_payment_error=None,
         )
-        return self._save(confirmed, at, request, "payment_intent.requires_action")
 
     def authorize(self, intent_id: str, installments: int, at: int) -> PaymentIntent:
         """The customer approved on Alma's page."""
@@ -312,15 +310,26 @@ class Sandbox:
             captured=not manual,
             amount_captured=0 if manual else intent.amount,
         )
-        self._close_attempt(intent)
         self._save_charge(charge, at, None, "charge.succeeded")
-        authorized = replace(intent, latest_charge=charge.id, redirect=None)
         if manual:
-            self._schedule(at + CAPTURE_WINDOW_SECONDS, "capture_expiry", intent.id, charge.id)
-            authorized = replace(authorized, status="requires_capture", amount_capturable=intent.amount)
-            return self._save(authorized, at, None, "payment_intent.amount_capturable_updated")
-        authorized = replace(authorized, status="succeeded", amount_received=intent.amount)
-        return self._save(authorized, at, None, "payment_intent.succeeded")
+            return self._transition(
+                intent,
+                "payment_intent.amount_capturable_updated",
+                at,
+                None,
+                status="requires_capture",
+                latest_charge=charge.id,
+                amount_capturable=intent.amount,
+            )
+        return self._transition(
+            intent,
+            "payment_intent.succeeded",
+            at,
+            None,
+            status="succeeded",
+            latest_charge=charge.id,
+            amount_received=intent.amount,
+        )
 
     def fail_attempt(self, intent_id: str, code: str, at: int) -> PaymentIntent:
         """Declined on Alma's page, or left there past the auth window: the PaymentMethod is detached and the
@@ -332,15 +341,15 @@ class Sandbox:
             if code == EXPIRED_CODE
             else "The customer declined or failed the Alma payment."
         )
-        self._close_attempt(intent)
-        failed = replace(
+        return self._transition(
             intent,
+            "payment_intent.payment_failed",
+            at,
+            None,
             status="requires_payment_method",
             payment_method=None,
-            redirect=None,
             last_payment_error=PaymentError(code=code, message=message, payment_method=intent.payment_method),
         )
-        return self._save(failed, at, None, "payment_intent.payment_failed")
 
     def capture(
         self, intent_id: str, amount_to_capture: int | None, at: int, request: RequestRef | None
@@ -357,24 +366,35 @@ class Sandbox:
         charge = self.charges[intent.latest_charge]
         captured = replace(charge, captured=True, amount_captured=amount, amount_refunded=charge.amount - amount)
         self._save_charge(captured, at, request, "charge.captured")
-        succeeded = replace(intent, status="succeeded", amount_received=amount, amount_capturable=0)
-        return self._save(succeeded, at, request, "payment_intent.succeeded")
+        return self._transition(
+            intent,
+            "payment_intent.succeeded",
+            at,
+            request,
+            status="succeeded",
+            amount_received=amount,
+            amount_capturable=0,
+        )
 
     def cancel(self, intent_id: str, reason: str | None, at: int, request: RequestRef | None) -> PaymentIntent:
         intent = self._guarded(intent_id, "cancel")
         if intent.status == "requires_capture" and intent.latest_charge:
-            charge = self.charges[intent.latest_charge]  # the authorisation is released
-            self.charges[charge.id] = replace(charge, amount_refunded=charge.amount)
-        self._close_attempt(intent)
-        canceled = replace(
+            # Stripe refunds what was held on the uncaptured charge: `charge.refunded` when the merchant
+            # cancels, `charge.expired` when the capture window lapsed.
+            charge = self.charges[intent.latest_charge]
+            released = replace(charge, amount_refunded=charge.amount_refunded + intent.amount_capturable)
+            lapsed = reason == AUTOMATIC_CANCELLATION
+            self._save_charge(released, at, request, "charge.expired" if lapsed else "charge.refunded")
+        return self._transition(
             intent,
+            "payment_intent.canceled",
+            at,
+            request,
             status="canceled",
             canceled_at=at,
             cancellation_reason=reason,
             amount_capturable=0,
-            redirect=None,
         )
-        return self._save(canceled, at, request, "payment_intent.canceled")
 
     # ---- the clock's doing -------------------------------------------------------------------------------
     def sweep(self, now: int) -> int:
@@ -390,7 +410,7 @@ class Sandbox:
                 self.fail_attempt(intent_id, EXPIRED_CODE, deadline)
                 applied += 1
             elif kind == "capture_expiry" and intent.status == "requires_capture" and intent.latest_charge == marker:
-                self.cancel(intent_id, "automatic", deadline, None)
+                self.cancel(intent_id, AUTOMATIC_CANCELLATION, deadline, None)
                 applied += 1
         return applied
 
@@ -456,9 +476,25 @@ class Sandbox:
         self.payment_methods[payment_method.id] = payment_method
         return payment_method
 
-    def _close_attempt(self, intent: PaymentIntent) -> None:
+    def _transition(
+        self, intent: PaymentIntent, event_type: str, at: int, request: RequestRef | None, **changes: Any
+    ) -> PaymentIntent:
+        """Every status change: the open Alma attempt (if any) closes unless `changes` open a new one, the new
+        version is saved with its event, and its deadline (if it now waits on one) is scheduled."""
         if intent.redirect is not None:
             self.tokens.pop(intent.redirect.token, None)
+        changed = self._save(replace(intent, **{"redirect": None, **changes}), at, request, event_type)
+        self._track_deadline(changed)
+        return changed
+
+    def _track_deadline(self, intent: PaymentIntent) -> None:
+        """What the clock will do to an intent waiting on the customer (auth window) or on a capture (7 days)."""
+        if intent.redirect is not None:
+            self.tokens[intent.redirect.token] = intent.id
+            self._schedule(intent.redirect.deadline, "auth_expiry", intent.id, intent.redirect.token)
+        elif intent.status == "requires_capture" and intent.latest_charge is not None:
+            authorized_at = self.charges[intent.latest_charge].created
+            self._schedule(authorized_at + CAPTURE_WINDOW_SECONDS, "capture_expiry", intent.id, intent.latest_charge)
 
     def _schedule(self, deadline: int, kind: DeadlineKind, intent_id: str, marker: str) -> None:
         self._deadline_sequence += 1

@@ -85,6 +85,12 @@ def test_uncaptured_authorisation_is_canceled_after_seven_days(
     assert canceled.canceled_at == held.latest_charge.created + WEEK
     event = events_for(client, intent.id, "payment_intent.canceled")[0]
     assert event.created == held.latest_charge.created + WEEK
+    # the held amount is released as Stripe does for a lapsed authorisation: charge.expired, not .refunded
+    expired = [e for e in client.v1.events.list({"type": "charge.*"}).data if e.type == "charge.expired"]
+    assert [e.data.object.id for e in expired] == [held.latest_charge.id]
+    assert expired[0].created == event.created and expired[0].request.id is None
+    assert (expired[0].data.object.refunded, expired[0].data.object.captured) == (True, False)
+    assert client.v1.events.list({"type": "charge.refunded"}).data == []
 
 
 def test_captured_intent_is_left_alone_by_the_capture_deadline(

@@ -128,6 +128,12 @@ def test_cancel_an_authorisation_releases_the_charge(api: Api) -> None:
     assert (canceled.status, canceled.amount_capturable) == ("canceled", 0)
     charge = api.client.v1.charges.retrieve(canceled.latest_charge)
     assert (charge.captured, charge.amount_refunded, charge.refunded) == (False, 15_000, True)
+    # Stripe refunds the held amount and says so with charge.refunded, beside payment_intent.canceled
+    refunded = api.client.v1.events.list({"type": "charge.refunded"}).data
+    released = next(event.data.object for event in refunded if event.data.object.id == charge.id)
+    assert (released.captured, released.amount_refunded, released.refunded) == (False, 15_000, True)
+    canceled_events = api.client.v1.events.list({"type": "payment_intent.canceled"}).data
+    assert any(event.data.object.id == intent.id for event in canceled_events)
 
 
 def test_update_sets_description_and_merges_metadata(api: Api) -> None:
