@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from dashboard.local_sandbox import stop_process  # noqa: E402
 LOCALSTRIPE_VENV = ROOT / "benchmarks" / ".venv-localstripe"
 LOCALSTRIPE_REQUIREMENTS = ROOT / "benchmarks" / "requirements.txt"
 LOCALSTRIPE_PICKLE = Path("/tmp/localstripe.pickle")  # where localstripe dumps its store on every write
@@ -227,12 +229,7 @@ def start_server(name: str, command: list[str], port: int, ready_path: str) -> R
 
 
 def stop_server(server: RunningServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process)
 
 
 class Started:

@@ -17,13 +17,23 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from dashboard.settings import Settings
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class SandboxStartError(RuntimeError):
     pass
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Ask a server process we started to end (SIGTERM), and kill it if it has not within `timeout`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:
@@ -81,17 +91,6 @@ class LocalSandbox:
         """A sandbox someone else started (e.g. ALMA_OPS_SANDBOX_URL); stop() leaves it running."""
         return cls(base_url)
 
-    @classmethod
-    def for_settings(cls, settings: Settings) -> "LocalSandbox":
-        """Local mode's sandbox: the shared one at ALMA_OPS_SANDBOX_URL, else one started with the demo seed."""
-        if settings.sandbox_url:
-            return cls.attach(settings.sandbox_url)
-        return cls.start(
-            port=settings.sandbox_port,
-            seed_demo=settings.demo_intents,
-            auth_window_seconds=settings.auth_window_seconds,
-        )
-
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -114,13 +113,8 @@ class LocalSandbox:
     def stop(self) -> None:
         """Ends the process this object started (idempotent); an attached sandbox is left running."""
         atexit.unregister(self.stop)
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         if self._log is not None:
             self._log.close()
             self._log = None
