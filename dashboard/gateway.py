@@ -149,8 +149,8 @@ def _stripe_error(error: stripe.StripeError) -> GatewayError:
     return GatewayError(message, **fields)
 
 
-def _header(error: stripe.StripeError, name: str) -> str | None:
-    return next((value for key, value in (error.headers or {}).items() if key.lower() == name), None)
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    return next((value for key, value in (headers or {}).items() if key.lower() == name), None)
 
 
 @dataclass(frozen=True)
@@ -158,15 +158,16 @@ class RateLimitBackoff:
     """stripe-python 16.1.0 retries a 429 only when Stripe adds `Stripe-Should-Retry: true` and never reads
     Retry-After, so rate-limited calls get this bounded backoff on top of its own retries."""
 
-    retries: int = 6
+    retries: int = 6  # so a call sends at most retries + 1 requests and waits at most retries * max_delay
     base_delay: float = 0.25
     max_delay: float = 8.0
 
-    def delay(self, error: stripe.StripeError, attempt: int) -> float | None:
-        """Seconds to wait before retry number attempt + 1, or None to give up."""
-        if attempt >= self.retries or _header(error, "stripe-should-retry") == "false":
+    def delay(self, headers: Mapping[str, str] | None, attempt: int) -> float | None:
+        """Seconds to wait before retry number attempt + 1 of a 429 with these response headers, or None to
+        give up. A Retry-After is honoured up to max_delay."""
+        if attempt >= self.retries or _header(headers, "stripe-should-retry") == "false":
             return None
-        return min(max(_seconds(_header(error, "retry-after")) or self._exponential(attempt), 0.0), self.max_delay)
+        return min(max(_seconds(_header(headers, "retry-after")) or self._exponential(attempt), 0.0), self.max_delay)
 
     def _exponential(self, attempt: int) -> float:
         return self.base_delay * 2**attempt * random.uniform(0.5, 1.0)  # jitter: clients do not stampede
@@ -225,7 +226,7 @@ class StripeGateway:
             try:
                 return self._client.raw_request(method, path, **params).data
             except stripe.RateLimitError as error:
-                delay = self._backoff.delay(error, attempt)
+                delay = self._backoff.delay(error.headers, attempt)
                 if delay is None:
                     raise _stripe_error(error) from None
                 time.sleep(delay)

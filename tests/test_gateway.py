@@ -96,6 +96,8 @@ class TestLifecycle:
         paid = gateway.retrieve_intent(intent.id)
         assert (paid.status, paid.amount_received, paid.installments) == ("succeeded", 12_000, 4)
         assert paid.charge_method_type == "alma" and paid.alma_transaction_id and paid.authorized_at
+        listed = [i for page in gateway.list_intents(0) for i in page]
+        assert listed == [paid]  # the list expands latest_charge and payment_method as retrieve does
 
     def test_return_page_secret_check(self, gateway: StripeGateway) -> None:
         intent = create(gateway)
@@ -123,14 +125,17 @@ class TestLifecycle:
         assert expired.last_error is not None and expired.last_error.code == EXPIRED_CODE
         assert failure_kind(expired, WINDOW) == "expired"
 
-    def test_manual_capture_partial(self, gateway: StripeGateway) -> None:
+    @pytest.mark.parametrize(("amount_to_capture", "received"), [(10_000, 10_000), (None, 12_000)])
+    def test_manual_capture_partial_or_full(self, gateway: StripeGateway, amount_to_capture: int | None,
+                                            received: int) -> None:
         intent = create(gateway, capture_method="manual")
-        answer_alma_page(intent.redirect_url, "authorize")
+        answer_alma_page(intent.redirect_url, "authorize", installments=2)
         authorised = gateway.retrieve_intent(intent.id)
         assert (authorised.status, authorised.amount_capturable) == ("requires_capture", 12_000)
-        captured = gateway.capture_intent(intent.id, 10_000, submission_idempotency_key("capture", "c1"))
-        assert (captured.status, captured.amount_received) == ("succeeded", 10_000)
-        assert captured.installments in (2, 3, 4)
+        key = submission_idempotency_key("capture", "c1", amount=amount_to_capture)
+        captured = gateway.capture_intent(intent.id, amount_to_capture, key)
+        assert (captured.status, captured.amount_received, captured.amount_capturable) == ("succeeded", received, 0)
+        assert captured.installments == 2
 
     def test_cancel_then_wrong_state(self, gateway: StripeGateway) -> None:
         intent = create(gateway)
@@ -265,7 +270,18 @@ class TestFaults:
         with pytest.raises(RateLimitedError) as raised:
             impatient.latest_event()
         assert raised.value.code == "rate_limit" and raised.value.http_status == 429
-        assert sandbox.request_count() - before >= 3
+        assert sandbox.request_count() - before == 3  # the first try and exactly `retries` more: bounded
+        assert impatient.requests_made == 3
+
+    def test_rate_limited_calls_succeed_once_the_limit_lifts(self, sandbox: LocalSandbox) -> None:
+        gateway = StripeGateway(Settings(), api_base=sandbox.base_url,
+                                rate_limit_backoff=RateLimitBackoff(base_delay=0.01, max_delay=0.05))
+        create(gateway)
+        sandbox.faults(0.5, kinds="429", seed=3)
+        listed = [[i.id for i in page] for _ in range(10) for page in gateway.list_intents(0)]
+        sandbox.faults(0)
+        assert len(listed) == 10 and len(set(map(tuple, listed))) == 1
+        assert gateway.requests_made > 11  # 429s were met (1 create + 10 lists) and waited out
 
     def test_unavailable_after_network_retries(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
         sandbox.faults(1.0, kinds="500,drop")
@@ -276,3 +292,24 @@ class TestFaults:
         sandbox.faults(0)
         assert gateway.latest_event() is None
 
+
+class TestRateLimitBackoff:
+    backoff = RateLimitBackoff(retries=4, base_delay=0.5, max_delay=3.0)
+
+    def test_retry_after_is_honoured_up_to_the_cap(self) -> None:
+        assert self.backoff.delay({"Retry-After": "2"}, 0) == 2.0
+        assert self.backoff.delay({"retry-after": "1.5"}, 3) == 1.5
+        assert self.backoff.delay({"Retry-After": "3600"}, 0) == 3.0
+
+    def test_exponential_with_jitter_when_no_retry_after(self) -> None:
+        for attempt in range(4):
+            for headers in ({}, {"Retry-After": "soon"}, None):
+                delay = self.backoff.delay(headers, attempt)
+                assert delay is not None
+                assert 0.5 * 2**attempt * 0.5 <= delay <= min(0.5 * 2**attempt, 3.0)
+
+    def test_gives_up_after_the_retries_or_when_told_not_to_retry(self) -> None:
+        assert self.backoff.delay({}, 4) is None
+        assert self.backoff.delay({"Retry-After": "1"}, 4) is None
+        assert self.backoff.delay({"Stripe-Should-Retry": "false", "Retry-After": "1"}, 0) is None
+        assert self.backoff.delay({"Stripe-Should-Retry": "true"}, 0) is not None
