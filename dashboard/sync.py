@@ -23,7 +23,7 @@ from dashboard.clock import Clock, SystemClock
 from dashboard.domain import AlmaIntent, is_alma
 from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, NotFoundError, StripeEvent, StripeGateway
 from dashboard.local_sandbox import LocalSandbox, SandboxClock
-from dashboard.settings import Mode, SettingsError, load_settings
+from dashboard.settings import Mode, Settings, SettingsError, load_settings
 from dashboard.store import IntentStore, StoredEvent, SyncState
 
 DAY_SECONDS = 86_400
@@ -138,7 +138,7 @@ class AlmaSync:
 
     def first_sync(self, progress: Progress | None = None) -> SyncResult:
         with self._lock:
-            return self._list_window("full", progress)
+            return self._list_window("full", progress, self.clock.now())
 
     def refresh(self, progress: Progress | None = None) -> SyncResult:
         """Events since the cursor; falls back to listing when there is no usable cursor (progress is then
@@ -146,21 +146,23 @@ class AlmaSync:
         return self.sync_once(progress)
 
     def _refresh_or_list(self, progress: Progress | None) -> SyncResult:
+        # One reading of the injected clock (the sandbox's in local mode) dates the whole sync, so the sidebar's
+        # "last sync" agrees with the pages' "now".
+        now = self.clock.now()
         state = self.store.sync_state()
         if state is None:
-            return self._list_window("full", progress)
-        if self.clock.now() - state.cursor_created > EVENT_RETENTION_SECONDS - RETENTION_SAFETY_SECONDS:
-            return self._list_window("relist", progress)
-        return self._refresh(state)
+            return self._list_window("full", progress, now)
+        if now - state.cursor_created > EVENT_RETENTION_SECONDS - RETENTION_SAFETY_SECONDS:
+            return self._list_window("relist", progress, now)
+        return self._refresh(state, now)
 
-    def _result(self, kind: SyncKind, written: int, applied: int, requests_before: int) -> SyncResult:
-        return SyncResult(kind, written, applied, self.gateway.requests_made - requests_before, self.clock.now())
+    def _result(self, kind: SyncKind, written: int, applied: int, requests_before: int, synced_at: int) -> SyncResult:
+        return SyncResult(kind, written, applied, self.gateway.requests_made - requests_before, synced_at)
 
     # -- listing (first sync, re-list) ----------------------------------------------------------------------
 
-    def _list_window(self, kind: SyncKind, progress: Progress | None) -> SyncResult:
+    def _list_window(self, kind: SyncKind, progress: Progress | None, now: int) -> SyncResult:
         requests_before = self.gateway.requests_made
-        now = self.clock.now()
         window_start = now - self.lookback_days * DAY_SECONDS
         # The cursor is taken before listing: whatever happens during the listing is in the events after it.
         recent = self.gateway.recent_events()
@@ -179,26 +181,23 @@ class AlmaSync:
             if progress:
                 progress(listed, _estimated_total(listed, oldest_created, now, window_start))
         cursor_id = latest.id if latest and latest.created >= cursor_created else None
-        self.store.save(
-            events=_stored_events(reflected), state=SyncState(cursor_id, cursor_created, self.clock.now(), window_start)
-        )
+        self.store.save(events=_stored_events(reflected), state=SyncState(cursor_id, cursor_created, now, window_start))
         if progress:
             progress(listed, listed)
-        return self._result(kind, written, 0, requests_before)
+        return self._result(kind, written, 0, requests_before, now)
 
     # -- refresh from events ---------------------------------------------------------------------------------
 
-    def _refresh(self, state: SyncState) -> SyncResult:
+    def _refresh(self, state: SyncState, now: int) -> SyncResult:
         requests_before = self.gateway.requests_made
-        asked_at = self.clock.now()
-        events, newest = self._events_since(state)
+        events, newest = self._events_since(state)  # read after `now`: the store is at least that fresh
         cursor = (newest.id, newest.created) if newest else (state.cursor_event_id, state.cursor_created)
-        idle_floor = asked_at - CLOCK_SKEW_ALLOWANCE_SECONDS
+        idle_floor = now - CLOCK_SKEW_ALLOWANCE_SECONDS
         if cursor[1] < idle_floor:  # nothing happened for a while: keep the cursor young anyway
             cursor = (None, idle_floor)
-        new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=self.clock.now())
+        new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=now)
         written, applied = self.apply_events(events, state=new_state)
-        return self._result("refresh", written, applied, requests_before)
+        return self._result("refresh", written, applied, requests_before, now)
 
     def _events_since(self, state: SyncState) -> tuple[list[StripeEvent], StripeEvent | None]:
         """The events to apply (oldest first) and the newest new one, the next cursor."""
@@ -274,35 +273,51 @@ def _print_progress(done: int, total: int | None) -> None:
         print(f"  listed {done:,} of ~{total if total is not None else '?'} intents", flush=True)
 
 
+def _source(settings: Settings) -> tuple[StripeGateway, Clock]:
+    """Stripe modes: the key and STRIPE_API_BASE, system time. Local mode: a sandbox someone else runs (the
+    dashboard's or `python -m dashboard.sandbox`), and its clock. A sandbox of our own would be one nobody
+    else sees, and the shared store would end up mixing two accounts."""
+    if settings.mode is not Mode.LOCAL:
+        return StripeGateway(settings), SystemClock()
+    if not settings.sandbox_url:
+        raise SettingsError(
+            "local mode (no STRIPE_SECRET_KEY) syncs from a running sandbox: set ALMA_OPS_SANDBOX_URL to its"
+            " address, or STRIPE_API_BASE and an sk_test_ key."
+        )
+    sandbox = LocalSandbox.attach(settings.sandbox_url)
+    return StripeGateway(settings, api_base=sandbox.base_url), SandboxClock(sandbox)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard.sync", description="Sync Alma intents into the store.")
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--once", action="store_true", help="one sync, then exit")
     when.add_argument("--every", type=int, metavar="SECONDS", help="sync forever, pausing SECONDS between runs")
     args = parser.parse_args(argv)
+    if args.every is not None and args.every < 1:
+        parser.error("--every takes a whole number of seconds, at least 1")
     try:
         settings = load_settings(os.environ)
+        gateway, clock = _source(settings)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops a sandbox we started
-    # Local mode syncs from the sandbox: the shared one if configured, else one started for this run.
-    sandbox = LocalSandbox.for_settings(settings) if settings.mode is Mode.LOCAL else None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a supervisor's stop is a normal end, not a crash
+    sync = AlmaSync(
+        gateway,
+        IntentStore(settings.db_path, settings.auth_window_seconds),
+        clock,
+        lookback_days=settings.lookback_days,
+        auth_window_seconds=settings.auth_window_seconds,
+    )
+    print(f"Alma Ops sync: {settings!r}, store {settings.db_path}", flush=True)
     try:
-        sync = AlmaSync(
-            StripeGateway(settings, api_base=sandbox.base_url if sandbox else None),
-            IntentStore(settings.db_path, settings.auth_window_seconds),
-            SandboxClock(sandbox) if sandbox else SystemClock(),
-            lookback_days=settings.lookback_days,
-            auth_window_seconds=settings.auth_window_seconds,
-        )
-        print(f"Alma Ops sync: {settings!r}, store {settings.db_path}", flush=True)
         while True:
             try:
                 result = sync.sync_once(_print_progress)
                 print(f"{result.kind}: {result.intents_written} intents written, {result.events_applied} events,"
                       f" {result.requests} requests", flush=True)
-            except GatewayError as error:
+            except (GatewayError, OSError) as error:  # OSError: the sandbox clock did not answer
                 print(f"sync failed: {error}", file=sys.stderr, flush=True)
                 if args.once:
                     return 1
@@ -312,8 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if sandbox is not None:
-            sandbox.stop()
+        sync.store.close()
 
 
 if __name__ == "__main__":

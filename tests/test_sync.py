@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -284,10 +286,15 @@ class TestResilience:
         assert b"_secret_" not in data and b"client_secret" not in data
 
 
-def run_sync_command(tmp_path: Path, *args: str, **env_vars: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def sync_command_env(tmp_path: Path, **env_vars: str) -> tuple[dict[str, str], Path]:
     db = tmp_path / "cli.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "ALMA_OPS_"))}
     env.update(ALMA_OPS_DB=str(db), **env_vars)
+    return env, db
+
+
+def run_sync_command(tmp_path: Path, *args: str, **env_vars: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    env, db = sync_command_env(tmp_path, **env_vars)
     done = subprocess.run([sys.executable, "-m", "dashboard.sync", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     return done, db
@@ -295,19 +302,60 @@ def run_sync_command(tmp_path: Path, *args: str, **env_vars: str) -> tuple[subpr
 
 def test_command_line_once_against_a_shared_sandbox(sandbox: LocalSandbox, tmp_path: Path) -> None:
     sandbox.reset(seed_demo=40)
+    sandbox.advance(3 * DAY)  # the sandbox clock, not the machine's, dates the sync in local mode
     done, db = run_sync_command(tmp_path, "--once", ALMA_OPS_SANDBOX_URL=sandbox.base_url)
     assert done.returncode == 0, done.stderr
     assert "full: 40 intents written" in done.stdout
-    assert IntentStore(db, WINDOW).count() == 40
+    store = IntentStore(db, WINDOW)
+    assert store.count() == 40
+    synced_at = store.last_synced_at()
+    assert synced_at is not None and synced_at <= sandbox.now() < synced_at + DAY
     again, _ = run_sync_command(tmp_path, "--once", ALMA_OPS_SANDBOX_URL=sandbox.base_url)
     assert "refresh: 0 intents written, 0 events" in again.stdout
 
 
-def test_command_line_starts_its_own_sandbox_in_local_mode(tmp_path: Path) -> None:
-    done, db = run_sync_command(tmp_path, "--once", ALMA_OPS_DEMO_INTENTS="30")
+def test_command_line_test_mode_key_and_api_base(sandbox: LocalSandbox, gateway: StripeGateway,
+                                                 tmp_path: Path) -> None:
+    created = create(gateway, "cli-test-mode")
+    done, db = run_sync_command(tmp_path, "--once", STRIPE_SECRET_KEY=TEST_KEY, STRIPE_API_BASE=sandbox.base_url)
     assert done.returncode == 0, done.stderr
-    assert "full: 30 intents written" in done.stdout
-    assert "sk_test_" not in done.stdout + done.stderr  # the key is shown masked only
+    assert "full: 1 intents written" in done.stdout and "mode=test" in done.stdout
+    assert TEST_KEY not in done.stdout + done.stderr  # shown masked only
+    assert [i.id for i in IntentStore(db, WINDOW).all_intents()] == [created.id]
+
+
+def test_command_line_every_keeps_syncing_until_stopped(sandbox: LocalSandbox, gateway: StripeGateway,
+                                                        tmp_path: Path) -> None:
+    env, db = sync_command_env(tmp_path, ALMA_OPS_SANDBOX_URL=sandbox.base_url)
+    worker = subprocess.Popen([sys.executable, "-m", "dashboard.sync", "--every", "1"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in worker.stdout], daemon=True).start()
+
+    def next_result() -> str:
+        while not (line := lines.get(timeout=60)).startswith(("full:", "refresh:")):
+            pass
+        return line
+
+    try:
+        assert next_result().startswith("full: 0 intents written")
+        newcomer = create(gateway, "while-running")
+        while (line := next_result()).startswith("refresh: 0 intents"):
+            pass  # a refresh may start before the create lands
+        assert line.startswith("refresh: 1 intents written, 2 events")
+    finally:
+        worker.terminate()  # SIGTERM, as a supervisor stops it
+        worker.wait(timeout=30)
+    assert worker.returncode == 0, worker.stderr.read() if worker.stderr else ""
+    assert [i.id for i in IntentStore(db, WINDOW).all_intents()] == [newcomer.id]
+
+
+def test_command_line_local_mode_needs_a_running_sandbox(tmp_path: Path) -> None:
+    """Without ALMA_OPS_SANDBOX_URL a local-mode worker would sync a private sandbox nobody else sees."""
+    done, db = run_sync_command(tmp_path, "--once", ALMA_OPS_DEMO_INTENTS="30")
+    assert done.returncode == 2
+    assert "ALMA_OPS_SANDBOX_URL" in done.stderr and "Traceback" not in done.stderr
+    assert not db.exists()
 
 
 def test_command_line_refuses_a_bad_key(tmp_path: Path) -> None:
