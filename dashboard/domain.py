@@ -1,8 +1,18 @@
-"""What an Alma PaymentIntent is, and the facts derived from it. Pure: no I/O, no clock reads."""
+"""What an Alma PaymentIntent is, and the facts derived from it. Pure: no I/O, no clock reads.
+
+Timeline (the Intents detail page): `intent_milestones(intent, auth_window_seconds) -> list[Milestone]` says
+what the intent itself proves happened (created, sent to Alma, authorised, succeeded/captured, canceled,
+expired/declined with the code), so intents from the first sync, which has no events for them, still get a
+timeline; `intent_timeline(intent, events, auth_window_seconds) -> list[TimelineEntry]` merges those with the
+stored events (oldest first, Stripe's order within a second) into one list in which an event and the milestone
+it proves are a single entry. `IntentStore.intent_timeline(intent_id)` does both for a stored intent.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Protocol, Sequence
+
+from dashboard.money import format_eur
 
 STATUSES: tuple[str, ...] = (
     "requires_payment_method",
@@ -26,6 +36,8 @@ class PaymentError:
     message: str | None
     type: str | None
     payment_method_type: str | None  # from last_payment_error.payment_method.type
+    # last_payment_error.payment_method.created: that attempt's method is made when the customer is sent to Alma
+    payment_method_created: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,9 +83,14 @@ class AlmaIntent:
         either ids or expanded objects."""
         pm = payload.get("payment_method")
         pm_id, pm_type = (pm.get("id"), pm.get("type")) if isinstance(pm, Mapping) else (pm, None)
-        # The method is created by the confirmation that sends the customer to Alma (payment_method_data),
-        # so an expanded one dates the wait even when its requires_action event is out of reach.
-        sent_at = pm.get("created") if isinstance(pm, Mapping) and payload["status"] == "requires_action" else None
+        # An Alma method is created by the confirmation that sends the customer to Alma (payment_method_data),
+        # so an expanded one still attached dates that redirect even when its requires_action event is out of
+        # reach (intents listed by the first sync). Before confirmation it proves nothing.
+        sent_at = (
+            pm.get("created")
+            if isinstance(pm, Mapping) and pm_type == "alma" and payload["status"] != "requires_confirmation"
+            else None
+        )
         charge = payload.get("latest_charge")
         charge_fields: dict[str, Any] = {}
         if isinstance(charge, Mapping):
@@ -97,6 +114,7 @@ class AlmaIntent:
                 message=err.get("message"),
                 type=err.get("type"),
                 payment_method_type=err_pm.get("type") if isinstance(err_pm, Mapping) else None,
+                payment_method_created=err_pm.get("created") if isinstance(err_pm, Mapping) else None,
             )
         next_action = payload.get("next_action") or {}
         redirect = (next_action.get("redirect_to_url") or {}).get("url")
@@ -196,3 +214,147 @@ def capture_deadline(intent: AlmaIntent) -> int | None:
         return None
     start = intent.authorized_at or intent.updated_at or intent.created
     return start + CAPTURE_WINDOW_SECONDS
+
+
+# -- timeline -------------------------------------------------------------------------------------------------
+
+MilestoneKind = Literal[
+    "created", "sent_to_alma", "authorized", "succeeded", "captured", "canceled", "expired", "declined"
+]
+
+
+@dataclass(frozen=True)
+class Milestone:
+    at: int | None  # unix seconds; None: the intent proves it happened but not when (the event, if stored, will)
+    label: str
+    kind: MilestoneKind
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: int | None
+    label: str
+    kind: str  # a MilestoneKind, or "event" for an event that proves no milestone
+    event_id: str | None = None  # None: known from the intent only (no stored event says it)
+    event_type: str | None = None
+
+
+class EventRecord(Protocol):
+    """What the timeline needs of an event (store.StoredEvent is one)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def created(self) -> int: ...
+
+
+# event type -> (the milestones it can prove, its label when it proves none); other types prove nothing
+_EVENT_MEANINGS: dict[str, tuple[frozenset[str], str]] = {
+    "payment_intent.created": (frozenset({"created"}), "Created"),
+    "payment_intent.requires_action": (frozenset({"sent_to_alma"}), "Sent to Alma"),
+    "payment_intent.amount_capturable_updated": (frozenset({"authorized"}), "Authorised, awaiting capture"),
+    "charge.succeeded": (frozenset({"authorized"}), "Charge authorised"),
+    "payment_intent.succeeded": (frozenset({"succeeded", "captured"}), "Succeeded"),
+    "charge.captured": (frozenset({"captured"}), "Charge captured"),
+    "payment_intent.canceled": (frozenset({"canceled"}), "Canceled"),
+    "payment_intent.payment_failed": (frozenset({"expired", "declined"}), "Payment failed"),
+    "payment_intent.processing": (frozenset(), "Processing"),
+    "payment_intent.partially_funded": (frozenset(), "Partially funded"),
+    "charge.updated": (frozenset(), "Charge updated"),
+}
+
+
+def _event_meaning(event_type: str) -> tuple[frozenset[str], str]:
+    return _EVENT_MEANINGS.get(event_type, (frozenset(), event_type))
+
+
+# Milestones that can recur (a customer sent to Alma again after a decline) are matched by time; the others
+# describe the current state, which the latest event of their kind brought.
+_MATCHED_BY_TIME = frozenset({"created", "sent_to_alma", "authorized"})
+MILESTONE_MATCH_SECONDS = 60  # the intent's own times and its events' can differ by a moment
+# Lifecycle order, for entries of the same second that come from different sources.
+_RANK = {"created": 0, "sent_to_alma": 1, "event": 2, "authorized": 3}
+_LAST_RANK = 4
+
+
+def intent_milestones(intent: AlmaIntent, auth_window_seconds: int) -> list[Milestone]:
+    """What the intent proves happened, oldest first; times unknown to the intent (None) come last."""
+    error = intent.last_error
+    sent_at = intent.sent_to_alma_at
+    if sent_at is None and error is not None and error.payment_method_type == "alma":
+        sent_at = error.payment_method_created
+    milestones = [Milestone(intent.created, "Created", "created")]
+    if sent_at is not None:
+        milestones.append(Milestone(sent_at, "Sent to Alma", "sent_to_alma"))
+    if intent.authorized_at is not None:
+        plan = f" — {intent.installments} installments" if intent.installments else ""
+        milestones.append(Milestone(intent.authorized_at, f"Authorised by Alma{plan}", "authorized"))
+    if intent.status == "succeeded":
+        if intent.capture_method == "manual":
+            partial = intent.amount_received < intent.amount
+            amount = f" {format_eur(intent.amount_received)} of {format_eur(intent.amount)}" if partial else ""
+            milestones.append(Milestone(None, f"Captured{amount}", "captured"))
+        else:
+            milestones.append(Milestone(intent.authorized_at, "Succeeded", "succeeded"))
+    if intent.status == "canceled":
+        reason = f" ({intent.cancellation_reason})" if intent.cancellation_reason else ""
+        milestones.append(Milestone(intent.canceled_at, f"Canceled{reason}", "canceled"))
+    kind = failure_kind(intent, auth_window_seconds)
+    if kind is not None:
+        code = f" ({error.code})" if error is not None and error.code else ""
+        window_end = sent_at + auth_window_seconds if sent_at is not None and kind == "expired" else None
+        milestones.append(Milestone(window_end, f"{kind.capitalize()}{code}", kind))
+    return sorted(milestones, key=_milestone_order)
+
+
+def _milestone_order(milestone: Milestone) -> tuple[bool, int, int]:
+    return (milestone.at is None, *_lifecycle_order(milestone.at, milestone.kind))
+
+
+def _lifecycle_order(at: int | None, kind: str) -> tuple[int, int]:
+    return (at or 0, _RANK.get(kind, _LAST_RANK))
+
+
+def intent_timeline(
+    intent: AlmaIntent, events: Sequence[EventRecord], auth_window_seconds: int
+) -> list[TimelineEntry]:
+    """The intent's milestones and its stored events (oldest first, Stripe's order within a second) as one
+    list: an event that proves a milestone is one entry with the milestone's label and the event's time;
+    milestones no stored event proves keep the intent's time; events keep their order."""
+    meanings = [_event_meaning(event.type) for event in events]
+    proven: dict[int, Milestone] = {}  # event index -> the milestone it proves
+    unproven: list[Milestone] = []
+    for milestone in intent_milestones(intent, auth_window_seconds):
+        candidates = [i for i, (kinds, _) in enumerate(meanings) if milestone.kind in kinds and i not in proven]
+        if milestone.kind in _MATCHED_BY_TIME and milestone.at is not None:
+            at = milestone.at
+            near = [i for i in candidates if abs(events[i].created - at) <= MILESTONE_MATCH_SECONDS]
+            candidates = [min(near, key=lambda i: abs(events[i].created - at))] if near else []
+        if candidates:
+            proven[candidates[-1]] = milestone
+        else:
+            unproven.append(milestone)
+    event_entries = [
+        TimelineEntry(event.created, proven[i].label, proven[i].kind, event.id, event.type)
+        if i in proven
+        else TimelineEntry(event.created, meanings[i][1], "event", event.id, event.type)
+        for i, event in enumerate(events)
+    ]
+    return _merge(event_entries, [TimelineEntry(m.at, m.label, m.kind) for m in unproven])
+
+
+def _merge(events: list[TimelineEntry], milestones: list[TimelineEntry]) -> list[TimelineEntry]:
+    """Slot the milestones (sorted, unknown times last) between the events without reordering the events."""
+    merged: list[TimelineEntry] = []
+    pending = list(milestones)
+    for event in events:
+        while pending and pending[0].at is not None and (
+            _lifecycle_order(pending[0].at, pending[0].kind) < _lifecycle_order(event.at, event.kind)
+        ):
+            merged.append(pending.pop(0))
+        merged.append(event)
+    return merged + pending

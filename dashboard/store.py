@@ -3,7 +3,11 @@
 Each intent row holds the typed columns of `intent_frame.COLUMNS` (what pages filter and chart on, filled by
 `intent_row`), the intent's full state as JSON (so `get_intent` returns exactly what was stored) and the last
 raw Stripe payload (for the detail view; client_secret never reaches it). Events are kept by id so a refresh
-can tell new events from ones it already applied.
+can tell new events from ones it already applied, with their position in Stripe's stream (`sequence`, given
+as they are saved, oldest first) so same-second events read back in Stripe's order.
+
+For the Intents detail page: `IntentStore.intent_timeline(intent_id) -> list[domain.TimelineEntry]`, the
+intent's milestones merged with its stored events (see domain.intent_timeline).
 """
 from __future__ import annotations
 
@@ -17,11 +21,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from dashboard.domain import AlmaIntent, PaymentError
+from dashboard.domain import AlmaIntent, PaymentError, TimelineEntry, intent_timeline
 from dashboard.intent_frame import COLUMNS, intent_row, typed_frame
 
 _SQL_TYPES = {"string": "TEXT", "int64": "INTEGER", "Int64": "INTEGER", "bool": "INTEGER"}
 _ID_CHUNK = 500  # keeps `IN (?, ...)` well under SQLite's variable limit
+# Event sequences advance in steps, leaving room to slot an event that Stripe listed late before the stored
+# events it precedes (about 20 such arrivals between two neighbours).
+SEQUENCE_STEP = 1 << 20
 # Which derivation the typed columns were computed with; a change means they are recomputed on open.
 _DERIVED_WITH_KEY = "derived_with_auth_window_seconds"
 
@@ -32,6 +39,7 @@ class StoredEvent:
     type: str
     created: int
     intent_id: str | None
+    sequence: int = 0  # position in Stripe's event stream, given by the store when saved (0: not saved yet)
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,18 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    """Events get an explicit stream position. Version 1 read same-second events in rowid order, which is no
+    contract (VACUUM may renumber rowids), so that order becomes their sequence."""
+    conn.execute("ALTER TABLE events ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0")
+    conn.execute("UPDATE events SET sequence = rowid * ?", (SEQUENCE_STEP,))
+    conn.execute("DROP INDEX events_intent")
+    conn.execute("CREATE INDEX events_intent ON events (intent_id, created, sequence)")
+    conn.execute("CREATE INDEX events_sequence ON events (sequence)")  # MAX(sequence) on every save
+
+
 # Index i migrates a database from version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1, _migrate_to_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -188,12 +206,15 @@ class IntentStore:
         state: SyncState | None = None,
     ) -> int:
         """One transaction: intents, the events that produced them, and the cursor move together or not at
-        all. Returns how many intents were inserted or changed."""
+        all. `events` are a listing in Stripe's stream order (oldest first), stored ones included: those keep
+        their place and the new ones are stored in theirs (see _new_sequences). Returns how many intents
+        were inserted or changed."""
         with self._transaction() as conn:
             written = self._upsert(conn, intents)
+            listing = list(events)
             conn.executemany(
-                "INSERT OR IGNORE INTO events (id, type, created, intent_id) VALUES (?, ?, ?, ?)",
-                [(e.id, e.type, e.created, e.intent_id) for e in events],
+                "INSERT INTO events (id, type, created, intent_id, sequence) VALUES (?, ?, ?, ?, ?)",
+                [(e.id, e.type, e.created, e.intent_id, sequence) for e, sequence in _new_sequences(conn, listing)],
             )
             if state is not None:
                 conn.execute(
@@ -251,12 +272,20 @@ class IntentStore:
         return known
 
     def intent_events(self, intent_id: str) -> list[StoredEvent]:
-        """Oldest first; same-second events in the order the sync applied them."""
+        """Oldest first; same-second events in Stripe's stream order."""
         rows = self._conn().execute(
-            "SELECT id, type, created, intent_id FROM events WHERE intent_id = ? ORDER BY created, rowid",
+            "SELECT id, type, created, intent_id, sequence FROM events WHERE intent_id = ?"
+            " ORDER BY created, sequence",
             (intent_id,),
         )
         return [StoredEvent(*row) for row in rows]
+
+    def intent_timeline(self, intent_id: str) -> list[TimelineEntry]:
+        """The stored intent's milestones and events as one list, oldest first ([] for an unknown intent)."""
+        intent = self.get_intent(intent_id)
+        if intent is None:
+            return []
+        return intent_timeline(intent, self.intent_events(intent_id), self.auth_window_seconds)
 
     def count(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM intents").fetchone()[0])
@@ -270,6 +299,42 @@ class IntentStore:
     def last_synced_at(self) -> int | None:
         state = self.sync_state()
         return state.last_synced_at if state else None
+
+
+def _new_sequences(conn: sqlite3.Connection, listing: list[StoredEvent]) -> list[tuple[StoredEvent, int]]:
+    """The events of `listing` not stored yet, each with its stream position: after the listing's previous
+    event and before its next stored one, so an event listed late still reads back in Stripe's order; past
+    every stored event, the sequence simply goes on."""
+    if not listing:
+        return []
+    stored: dict[str, int] = {}
+    for chunk in _chunks([e.id for e in listing]):
+        query = f"SELECT id, sequence FROM events WHERE id IN ({', '.join('?' * len(chunk))})"
+        stored.update(conn.execute(query, chunk).fetchall())
+    next_stored: list[int | None] = []  # for each position, the sequence of the next stored event after it
+    upcoming: int | None = None
+    for event in reversed(listing):
+        next_stored.append(upcoming)
+        upcoming = stored.get(event.id, upcoming)
+    next_stored.reverse()
+    last = int(conn.execute("SELECT COALESCE(MAX(sequence), 0) FROM events").fetchone()[0])
+    previous: int | None = None
+    placed: list[tuple[StoredEvent, int]] = []
+    for event, upper in zip(listing, next_stored):
+        if event.id in stored:
+            previous = stored[event.id]
+            continue
+        if upper is None:
+            last += SEQUENCE_STEP
+            sequence = last
+        else:
+            if previous is None:
+                below = conn.execute("SELECT COALESCE(MAX(sequence), 0) FROM events WHERE sequence < ?", (upper,))
+                previous = int(below.fetchone()[0])
+            sequence = (previous + upper) // 2
+        stored[event.id] = previous = sequence
+        placed.append((event, sequence))
+    return placed
 
 
 class _Transaction:

@@ -216,14 +216,15 @@ class AlmaSync:
         return events, (events[-1] if events and events[-1].created >= state.cursor_created else None)
 
     def apply_events(self, events: Sequence[StripeEvent], *, state: SyncState | None = None) -> tuple[int, int]:
-        """Apply the events not seen before, oldest first (same second: the given order), in one
-        transaction with the new sync state. Returns (intents written, events applied)."""
-        known = self.store.known_event_ids(event.id for event in events)
-        fresh: dict[str, StripeEvent] = {}
+        """Apply the events not seen before, oldest first (same second: the given order, which is Stripe's
+        when they come from the gateway), in one transaction with the new sync state. Returns (intents
+        written, events applied)."""
+        unique: dict[str, StripeEvent] = {}
         for event in events:
-            if event.id not in known:
-                fresh.setdefault(event.id, event)
-        ordered = sorted(fresh.values(), key=lambda event: event.created)  # stable: keeps same-second order
+            unique.setdefault(event.id, event)
+        listing = sorted(unique.values(), key=lambda event: event.created)  # stable: keeps same-second order
+        known = self.store.known_event_ids(unique)
+        ordered = [event for event in listing if event.id not in known]
         intent_ids = {event.intent_id for event in ordered if event.intent_id}
         # Non-Alma intents stay in memory for this batch: a later event may reveal Alma (multi-method intents).
         stored = self.store.get_intents(intent_ids)
@@ -247,7 +248,8 @@ class AlmaSync:
             states[i] for i in changed
             if is_alma(states[i]) and (i not in stored or _facts(states[i]) != _facts(stored[i]))
         ]
-        written = self.store.save(updated, events=_stored_events(ordered), state=state)
+        # Known events go along so the new ones are stored in their place among them (store.save).
+        written = self.store.save(updated, events=_stored_events(listing), state=state)
         return written, len(ordered)
 
 

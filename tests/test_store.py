@@ -9,7 +9,7 @@ import pytest
 
 from dashboard.domain import DECLINED_CODE, AlmaIntent, PaymentError
 from dashboard.intent_frame import COLUMNS, frame_from_intents
-from dashboard.store import SCHEMA_VERSION, IntentStore, StoredEvent, SyncState
+from dashboard.store import MIGRATIONS, SCHEMA_VERSION, SEQUENCE_STEP, IntentStore, StoredEvent, SyncState
 
 WINDOW = 3600
 T0 = 1_790_000_000
@@ -99,6 +99,46 @@ def test_events_are_kept_once_in_applied_order(store: IntentStore) -> None:
     assert store.known_event_ids(["evt_a", "evt_x", "evt_new"]) == {"evt_a", "evt_x"}
 
 
+def test_same_second_events_keep_stream_order_across_saves(store: IntentStore) -> None:
+    """Ids and save batches say nothing about order; the sequence given at save time does."""
+    store.save(events=[StoredEvent("evt_z", "payment_intent.created", T0, "pi_1")])
+    store.save(events=[
+        StoredEvent("evt_z", "payment_intent.created", T0, "pi_1"),  # seen again (overlap): keeps its place
+        StoredEvent("evt_m", "payment_intent.requires_action", T0, "pi_1"),
+        StoredEvent("evt_a", "payment_intent.payment_failed", T0, "pi_1"),
+    ])
+    events = store.intent_events("pi_1")
+    assert [e.id for e in events] == ["evt_z", "evt_m", "evt_a"]
+    assert events[0].sequence < events[1].sequence < events[2].sequence
+
+
+def test_an_event_listed_late_is_stored_in_its_place(store: IntentStore) -> None:
+    """Stripe listed `created` only after `requires_action` (same second) was stored; a later listing shows
+    both, in Stripe's order, and the late one is slotted before its successor."""
+    def event(event_id: str, event_type: str, created: int) -> StoredEvent:
+        return StoredEvent(event_id, event_type, created, "pi_1")
+
+    acted = event("evt_2", "payment_intent.requires_action", T0)
+    failed = event("evt_4", "payment_intent.payment_failed", T0)
+    store.save(events=[acted, failed])
+    created = event("evt_1", "payment_intent.created", T0)
+    retried = event("evt_3", "payment_intent.requires_action", T0)
+    store.save(events=[created, acted, retried, failed, event("evt_5", "charge.updated", T0 + 1)])
+    assert [e.id for e in store.intent_events("pi_1")] == ["evt_1", "evt_2", "evt_3", "evt_4", "evt_5"]
+    store.save(events=[event("evt_0", "payment_intent.processing", T0), created])  # before every stored one
+    assert [e.id for e in store.intent_events("pi_1")][:2] == ["evt_0", "evt_1"]
+
+
+def test_timeline_of_a_stored_intent(store: IntentStore) -> None:
+    intent = make_intent(1)  # succeeded, automatic capture, charge at T0 + 31
+    store.save([intent], events=[StoredEvent("evt_s", "payment_intent.succeeded", T0 + 31, intent.id)])
+    timeline = store.intent_timeline(intent.id)
+    assert [(e.kind, e.at, e.event_id) for e in timeline] == [
+        ("created", T0 + 1, None), ("authorized", T0 + 31, None), ("succeeded", T0 + 31, "evt_s"),
+    ]
+    assert store.intent_timeline("pi_missing") == []
+
+
 def test_sync_state(store: IntentStore) -> None:
     assert store.sync_state() is None and store.last_synced_at() is None
     store.save(state=SyncState("evt_1", T0, T0 + 3, T0 - 90 * 86400))
@@ -129,6 +169,30 @@ def test_schema_version_and_reopen(tmp_path: Path) -> None:
     again = IntentStore(path, WINDOW)
     assert again.schema_version() == SCHEMA_VERSION
     assert again.count() == 1
+
+
+def test_a_version_1_database_is_migrated_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "alma.sqlite3"
+    with sqlite3.connect(path) as conn:  # exactly what version 1 made and wrote (shipped steps never change)
+        MIGRATIONS[0](conn)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.executemany("INSERT INTO events (id, type, created, intent_id) VALUES (?, ?, ?, ?)", [
+            ("evt_z", "payment_intent.created", T0, "pi_00001"),
+            ("evt_y", "payment_intent.requires_action", T0, "pi_00001"),
+            ("evt_x", "payment_intent.succeeded", T0 + 30, "pi_00001"),
+        ])
+        conn.execute("INSERT INTO sync_state VALUES (1, 'evt_x', ?, ?, ?)", (T0 + 30, T0 + 31, T0 - 90 * 86_400))
+    migrated = IntentStore(path, WINDOW)
+    assert migrated.schema_version() == SCHEMA_VERSION == 2
+    assert migrated.sync_state() == SyncState("evt_x", T0 + 30, T0 + 31, T0 - 90 * 86_400)
+    migrated.save([make_intent(1)], events=[StoredEvent("evt_a", "charge.succeeded", T0, "pi_00001")])
+    events = migrated.intent_events("pi_00001")
+    assert [e.id for e in events] == ["evt_z", "evt_y", "evt_a", "evt_x"]
+    # Version 1's order became the sequence; new events follow.
+    assert [e.sequence // SEQUENCE_STEP for e in events] == [1, 2, 4, 3]
+    migrated.close()
+    assert IntentStore(path, WINDOW).count() == 1  # reopening a migrated file runs no step again
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:

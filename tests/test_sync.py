@@ -101,6 +101,17 @@ class TestFirstSync:
         assert sent == waiting.created  # the requires_action event of a create-and-confirm
         assert frame.loc[waiting.id, "expires_at"] == sent + WINDOW
 
+    def test_last_sync_is_dated_by_the_injected_clock(self, sandbox: LocalSandbox, syncer: AlmaSync,
+                                                      store: IntentStore) -> None:
+        """The sidebar's "last sync" must agree with the pages' "now": in local mode both are sandbox time."""
+        sandbox.advance(10 * DAY)
+        for kind in ("full", "refresh"):
+            before = sandbox.now()
+            result = syncer.sync_once()
+            assert result.kind == kind
+            assert before <= store.last_synced_at() == result.finished_at <= sandbox.now()
+            sandbox.advance(2 * DAY)
+
     def test_lists_only_the_lookback_window(self, sandbox: LocalSandbox, gateway: StripeGateway,
                                             store: IntentStore) -> None:
         old = create(gateway, "old")
@@ -216,6 +227,21 @@ class TestRefresh:
         assert syncer.apply_events(events) == (0, 0)
         assert len(store.intent_events(intent.id)) == 4
 
+    def test_an_event_listed_late_is_applied_once_and_read_back_in_stripes_order(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        start = sandbox.now()
+        intent = create(gateway, "late")  # created and requires_action in the same second
+        sandbox.advance(30)
+        answer_alma_page(intent.redirect_url, "authorize", installments=2)
+        events = gateway.list_events(start)
+        assert [e.created for e in events[:2]] == [intent.created] * 2
+        assert syncer.apply_events(events[1:]) == (1, 3)  # payment_intent.created was not listable yet
+        assert syncer.apply_events(events) == (0, 1)  # the next listing has it, among ones already applied
+        assert [e.id for e in store.intent_events(intent.id)] == [e.id for e in events]
+        stored = store.get_intent(intent.id)
+        assert stored is not None and stored.status == "succeeded" and stored.installments == 2
+
     def test_cursor_older_than_event_retention_relists(self, sandbox: LocalSandbox, syncer: AlmaSync,
                                                        store: IntentStore, gateway: StripeGateway) -> None:
         kept = [create(gateway, f"r{n}") for n in range(3)]
@@ -228,6 +254,47 @@ class TestRefresh:
         assert result.kind == "relist"
         assert_store_equals_sandbox(store, gateway)
         assert syncer.sync_once().kind == "refresh"
+
+
+class TestTimeline:
+    def test_first_synced_intents_get_their_milestones_and_later_events_join_them(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        held = create(gateway, "held", capture_method="manual")
+        sandbox.advance(40)
+        answer_alma_page(held.redirect_url, "authorize", installments=3)
+        declined = create(gateway, "declined")
+        answer_alma_page(declined.redirect_url, "fail")
+        sandbox.advance(3_600)
+        syncer.sync_once()  # the first sync stores no events for these
+        assert store.intent_events(held.id) == []
+        timeline = store.intent_timeline(held.id)
+        assert [(e.kind, e.at, e.event_id) for e in timeline] == [
+            ("created", held.created, None),
+            ("sent_to_alma", held.created, None),
+            ("authorized", store.get_intent(held.id).authorized_at, None),  # type: ignore[union-attr]
+        ]
+        assert timeline[2].label == "Authorised by Alma — 3 installments"
+        assert [e.kind for e in store.intent_timeline(declined.id)] == ["created", "sent_to_alma", "declined"]
+
+        sandbox.advance(60)
+        gateway.capture_intent(held.id, 9_000, submission_idempotency_key("capture", held.id))
+        newcomer = create(gateway, "newcomer")
+        sandbox.advance(20)
+        answer_alma_page(newcomer.redirect_url, "authorize", installments=4)
+        syncer.sync_once()
+
+        timeline = store.intent_timeline(held.id)
+        assert [e.kind for e in timeline][:3] == ["created", "sent_to_alma", "authorized"]
+        captured = [e for e in timeline if e.kind == "captured"]
+        assert len(captured) == 1 and captured[0].event_id is not None  # the event said when
+        assert captured[0].label == "Captured €90.00 of €120.00"
+        assert [e.at for e in timeline] == sorted(e.at for e in timeline)
+
+        timeline = store.intent_timeline(newcomer.id)  # every step came as an event: one entry each
+        assert all(e.event_id is not None for e in timeline)
+        assert [e.event_id for e in timeline] == [e.id for e in store.intent_events(newcomer.id)]
+        assert [e.kind for e in timeline] == ["created", "sent_to_alma", "authorized", "succeeded"]
 
 
 def sync_until_done(syncer: AlmaSync, attempts: int = 5) -> SyncResult:
