@@ -346,11 +346,16 @@ class TestResilience:
         intent = create(gateway, "s")
         answer_alma_page(intent.redirect_url, "authorize")
         syncer.sync_once()
+
+        def database_bytes() -> bytes:  # the main file and, while open, its WAL
+            files = [p for p in store.path.parent.iterdir() if p.name.startswith(store.path.name)]
+            return b"".join(p.read_bytes() for p in files)
+
+        while_open = database_bytes()
         store.close()
-        files = [p for p in store.path.parent.iterdir() if p.name.startswith(store.path.name)]
-        data = b"".join(p.read_bytes() for p in files)
-        assert intent.id.encode() in data
-        assert b"_secret_" not in data and b"client_secret" not in data
+        for data in (while_open, database_bytes()):
+            assert intent.id.encode() in data
+            assert b"_secret_" not in data and b"client_secret" not in data
 
 
 def sync_command_env(tmp_path: Path, **env_vars: str) -> tuple[dict[str, str], Path]:
