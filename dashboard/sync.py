@@ -45,6 +45,8 @@ class SyncResult:
     intents_written: int
     events_applied: int
     requests: int
+    # The sync's date on the injected clock, read once as it starts (the store is at least that fresh); the
+    # same value becomes store.last_synced_at().
     finished_at: int
 
 
