@@ -2,8 +2,9 @@
 
 Every function takes a frame with exactly `dashboard.intent_frame.COLUMNS` (what `IntentStore.intents_frame`
 returns) and never reads the clock: "now" is always a parameter, in unix seconds. Money stays int cents;
-EUR text appears only in the display/export helpers, made by `dashboard.money`. All work is vectorised
-(column operations, groupby), because the pages call these on every Streamlit rerun, on up to 100k rows.
+EUR appears only in the display/export helpers: text made by `dashboard.money`, or an exact Decimal for
+a table to format and sort. All work is vectorised (column operations, groupby), because the pages call
+these on every Streamlit rerun, on up to 100k rows.
 
 Public API (times are unix seconds unless a name ends in `_at` inside `intents_table`, where they are
 tz-aware local timestamps):
@@ -19,13 +20,20 @@ tz-aware local timestamps):
 - `awaiting_customer(frame, now)`, `awaiting_capture(frame, now)`
 - `time_to_authorise(frame) -> [id, status, seconds]`,
   `time_to_authorise_buckets(durations, bucket_seconds=60) -> [bucket_start, bucket_end, status, count]`
-- `intents_table(frame, now, tz=DEFAULT_TZ)`, `csv_export(frame, tz=DEFAULT_TZ) -> bytes`
+- `intents_table(frame, now, tz=DEFAULT_TZ)`, `csv_export(frame, tz=DEFAULT_TZ) -> bytes`,
+  `defuse_formulas(text) -> Series`, `CSV_COLUMNS`, `CSV_TEXT_COLUMNS`, `MONEY_COLUMNS`
 - `to_local(seconds, tz=DEFAULT_TZ) -> Series[datetime64 tz-aware]`
+
+CSV export safety: the export holds text anyone creating an intent controls (description, metadata) and
+Stripe's messages. A cell starting with =, +, -, @, tab or carriage return is a formula to a spreadsheet,
+so such cells in the text columns get a leading apostrophe (shown as text, not run). Amount, time,
+installments and livemode columns are never touched: "-12.50" must stay a number.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -33,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.domain import STATUSES
-from dashboard.money import cents_to_decimal_text, format_eur
+from dashboard.money import cents_to_decimal_text
 
 DEFAULT_TZ = "Europe/Paris"
 PERIOD_CHOICES: tuple[str, ...] = ("24 h", "7 d", "30 d", "90 d", "Custom")
@@ -269,25 +277,42 @@ def time_to_authorise_buckets(durations: pd.DataFrame, bucket_seconds: int = 60)
     )
 
 
-def _cents_text(cents: pd.Series, formatter: Callable[[int], str]) -> pd.Series:
-    """Apply a money.py formatter once per distinct amount (real shops repeat their prices)."""
+def _per_amount(cents: pd.Series, convert: Callable[[int], object]) -> pd.Series:
+    """Apply a cents converter once per distinct amount (real shops repeat their prices)."""
     codes, distinct = pd.factorize(cents)
-    texts = np.array([formatter(int(value)) for value in distinct], dtype=object)
-    return pd.Series(texts[codes], index=cents.index, dtype="string")
+    values = np.array([convert(int(value)) for value in distinct], dtype=object)
+    return pd.Series(values[codes], index=cents.index, dtype=object)
+
+
+def _exact_eur(cents: int) -> Decimal:
+    """1234 -> Decimal("12.34"): exact, and a table sorts it as a number (EUR text would sort as text)."""
+    return Decimal(cents).scaleb(-2)
+
+
+MONEY_COLUMNS: tuple[str, ...] = ("amount", "amount_received", "amount_capturable")
+
+
+def _money_pairs(frame: pd.DataFrame, to_eur: Callable[[int], object]) -> dict[str, pd.Series]:
+    """Each money column twice, `<column>_eur` (to_eur of the cents) then `<column>_cents` (the int)."""
+    pairs: dict[str, pd.Series] = {}
+    for column in MONEY_COLUMNS:
+        pairs[f"{column}_eur"] = _per_amount(frame[column], to_eur)
+        pairs[f"{column}_cents"] = frame[column]
+    return pairs
 
 
 def intents_table(frame: pd.DataFrame, now: int, tz: str = DEFAULT_TZ) -> pd.DataFrame:
-    """Display-ready rows for the Intents page, newest first. `amount_eur` is exact EUR text
-    (money.format_eur) and `amount_cents` stays an int for sorting; no float money anywhere.
-    `*_at` columns are tz-aware timestamps in `tz`; expires_in_seconds is set while requires_action."""
+    """Display-ready rows for the Intents page, newest first. Money as `<column>_eur` (exact Decimal
+    EUR, for a number column formatted as euros) and `<column>_cents` (int) for amount, amount_received
+    and amount_capturable; no float money anywhere. `*_at` columns are tz-aware timestamps in `tz`;
+    expires_in_seconds is set while requires_action."""
     ordered = frame.sort_values(["created", "id"], ascending=False, kind="stable")
     waiting = _flag(ordered["status"] == "requires_action")
     table = pd.DataFrame(
         {
             "id": ordered["id"],
             "status": ordered["status"],
-            "amount_eur": _cents_text(ordered["amount"], format_eur),
-            "amount_cents": ordered["amount"],
+            **_money_pairs(ordered, _exact_eur),
             "created_at": to_local(ordered["created"], tz),
             "updated_at": to_local(ordered["updated_at"], tz),
             "expires_in_seconds": (ordered["expires_at"] - now).clip(lower=0).where(waiting),
@@ -318,34 +343,42 @@ def _iso(seconds: pd.Series, tz: str) -> pd.Series:
 
 
 # The export's columns, in order. redirect_url is left out: not a secret, but a live payment link.
+_CSV_TIMES: tuple[str, ...] = ("created", "updated_at", "sent_to_alma_at", "expires_at", "authorized_at",
+                               "capture_deadline", "canceled_at")
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "status", "amount_eur", "amount_cents", "amount_received_eur", "amount_received_cents",
-    "amount_capturable_eur", "amount_capturable_cents", "currency", "capture_method", "created",
-    "updated_at", "sent_to_alma_at", "expires_at", "authorized_at", "capture_deadline", "canceled_at",
-    "failure_kind", "error_code", "error_message", "cancellation_reason", "installments",
-    "alma_transaction_id", "latest_charge_id", "payment_method_types", "description", "metadata",
-    "livemode",
+    "id", "status", *(f"{c}_{unit}" for c in MONEY_COLUMNS for unit in ("eur", "cents")), "currency",
+    "capture_method", *_CSV_TIMES, "failure_kind", "error_code", "error_message", "cancellation_reason",
+    "installments", "alma_transaction_id", "latest_charge_id", "payment_method_types", "description",
+    "metadata", "livemode",
 )
+# Free text from Stripe or from whoever created the intent (description, metadata, messages...). Money,
+# instants, installments and livemode are ours and numeric or fixed-form, and stay exactly as written.
+CSV_TEXT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CSV_COLUMNS if not c.endswith(("_eur", "_cents")) and c not in (*_CSV_TIMES, "installments", "livemode")
+)
+# A spreadsheet runs a cell starting with one of these as a formula (e.g. "=HYPERLINK(...)").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse_formulas(text: pd.Series) -> pd.Series:
+    """Prefix an apostrophe to cells a spreadsheet would run as a formula; the rest stay as they are."""
+    risky = _flag(text.astype("string").str.startswith(_FORMULA_STARTS))
+    return text.where(~risky, "'" + text.astype("string"))
 
 
 def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
     """UTF-8 CSV of exactly the given rows, in their order, columns CSV_COLUMNS. Amounts appear twice:
-    EUR with 2 decimals (plain "1234.56") and int cents; instants as ISO 8601 with offset in `tz`."""
-    times = ("created", "updated_at", "sent_to_alma_at", "expires_at", "authorized_at",
-             "capture_deadline", "canceled_at")
+    EUR with 2 decimals (plain "1234.56") and int cents; instants as ISO 8601 with offset in `tz`.
+    Text columns (CSV_TEXT_COLUMNS) pass through defuse_formulas, against formula injection. Lines end
+    in CRLF (RFC 4180): with a bare LF, Python's csv would leave a field holding a lone CR unquoted."""
     export = pd.DataFrame(
         {
             "id": frame["id"],
             "status": frame["status"],
-            "amount_eur": _cents_text(frame["amount"], cents_to_decimal_text),
-            "amount_cents": frame["amount"],
-            "amount_received_eur": _cents_text(frame["amount_received"], cents_to_decimal_text),
-            "amount_received_cents": frame["amount_received"],
-            "amount_capturable_eur": _cents_text(frame["amount_capturable"], cents_to_decimal_text),
-            "amount_capturable_cents": frame["amount_capturable"],
+            **_money_pairs(frame, cents_to_decimal_text),
             "currency": frame["currency"],
             "capture_method": frame["capture_method"],
-            **{column: _iso(frame[column], tz) for column in times},
+            **{column: _iso(frame[column], tz) for column in _CSV_TIMES},
             "failure_kind": frame["failure_kind"],
             "error_code": frame["error_code"],
             "error_message": frame["error_message"],
@@ -360,4 +393,5 @@ def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
         },
         columns=list(CSV_COLUMNS),
     )
-    return export.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    export[list(CSV_TEXT_COLUMNS)] = export[list(CSV_TEXT_COLUMNS)].apply(defuse_formulas)
+    return export.to_csv(index=False, lineterminator="\r\n").encode("utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -373,7 +374,10 @@ def test_intents_table_is_display_ready(mixed: pd.DataFrame) -> None:
     table = analytics.intents_table(mixed, NOW)
     assert table["id"].iloc[0] == "pi_new01"  # newest first
     row = table.set_index("id").loc["pi_ok02"]
-    assert (row["amount_eur"], row["amount_cents"], row["installments"]) == ("€4,999.99", 499_999, 2)
+    assert (row["amount_eur"], row["amount_cents"], row["installments"]) == (Decimal("4999.99"), 499_999, 2)
+    assert str(row["amount_received_eur"]) == "4999.99" and row["amount_capturable_cents"] == 0
+    held_row = table.set_index("id").loc["pi_hold1"]
+    assert (held_row["amount_capturable_eur"], held_row["amount_received_eur"]) == (Decimal("800.00"), Decimal("0.00"))
     assert row["created_at"] == pd.Timestamp(NOW - 90_000, unit="s", tz=PARIS)
     assert str(table["created_at"].dt.tz) == "Europe/Paris"
     expires_in = table.set_index("id")["expires_in_seconds"].dropna().to_dict()
@@ -412,6 +416,39 @@ def test_csv_export_has_stable_columns_and_no_redirect_links(mixed: pd.DataFrame
     assert "redirect_url" not in header and b"checkout.sandbox.getalma.eu" not in data
     assert not [c for c in header if "secret" in c]
     assert parse_csv(analytics.csv_export(mixed.iloc[:0])) == []
+
+
+def test_csv_export_defuses_formulas_in_text_but_never_in_amounts() -> None:
+    hostile = alma_intent(
+        "pi_evil", "canceled", 5_000, NOW, description='=HYPERLINK("http://evil.example","Refund")',
+        metadata=(("note", "x"),), cancellation_reason="abandoned",
+    )
+    frame = frame_of(hostile, alma_intent("pi_plus", "canceled", 5_000, NOW, description="+33 6 12 34 56 78"),
+                     alma_intent("pi_at", "canceled", 5_000, NOW, description="@SUM(A1:A9)"),
+                     alma_intent("pi_tab", "canceled", 5_000, NOW, description="\t=1+1"),
+                     alma_intent("pi_cr", "canceled", 5_000, NOW, description="\r=1+1"),
+                     alma_intent("pi_minus", "canceled", 5_000, NOW, description="-2+3",
+                                 metadata=(("=cmd", "|calc"),)),
+                     alma_intent("pi_fine", "canceled", 5_000, NOW, description="Order 1 = paid"))
+    # A negative amount would be a bug upstream, but it must still leave as a number, not as text.
+    frame.loc[frame["id"] == "pi_minus", "amount_received"] = -1_250
+    rows = {r["id"]: r for r in parse_csv(analytics.csv_export(frame))}
+
+    assert rows["pi_evil"]["description"] == """'=HYPERLINK("http://evil.example","Refund")"""
+    assert rows["pi_plus"]["description"] == "'+33 6 12 34 56 78"
+    assert rows["pi_at"]["description"] == "'@SUM(A1:A9)"
+    assert rows["pi_tab"]["description"] == "'\t=1+1"
+    assert rows["pi_cr"]["description"] == "'\r=1+1"
+    assert rows["pi_minus"]["description"] == "'-2+3" and rows["pi_minus"]["metadata"] == "'=cmd=|calc"
+    assert rows["pi_fine"]["description"] == "Order 1 = paid"  # only a leading character is a formula
+    assert (rows["pi_minus"]["amount_received_eur"], rows["pi_minus"]["amount_received_cents"]) == ("-12.50", "-1250")
+    assert rows["pi_evil"]["created"][0].isdigit() and rows["pi_evil"]["cancellation_reason"] == "abandoned"
+
+
+def test_csv_text_columns_are_every_free_text_column() -> None:
+    assert set(analytics.CSV_TEXT_COLUMNS) >= {"description", "metadata", "error_message", "id", "alma_transaction_id"}
+    assert not [c for c in analytics.CSV_TEXT_COLUMNS if c.endswith(("_eur", "_cents"))]
+    assert "created" not in analytics.CSV_TEXT_COLUMNS and "installments" not in analytics.CSV_TEXT_COLUMNS
 
 
 def test_summer_instants_export_with_the_summer_offset() -> None:
