@@ -11,12 +11,7 @@ app = ui.services()
 settings = app.settings
 MEASURES = {"count": "Count", "amount": "EUR"}
 
-controls = st.columns([3, 1])
-with controls[0]:
-    period_of = ui.period_picker("overview", "30 d", app)
-with controls[1]:
-    measure = st.segmented_control("Daily chart", list(MEASURES), format_func=MEASURES.get, default="count",
-                                   required=True, key="overview_measure")
+period_of = ui.period_picker("overview", "30 d", app)
 
 if period_of is None:
     st.stop()
@@ -41,21 +36,25 @@ def data_block() -> None:
         st.info("No Alma intents in this period.")
         return
 
-    left, right = st.columns(2)
+    left, right = st.columns([2, 3], gap="large")
     with left:
         st.subheader("Intents by status")
-        st.altair_chart(charts.status_bar_chart(analytics.status_counts(frame)))
+        st.altair_chart(charts.status_bar_chart(analytics.status_counts(frame)), width="stretch")
     with right:
-        st.subheader("Per day")
+        heading, control = st.columns([3, 2], vertical_alignment="bottom")
+        heading.subheader("Per day")
+        measure = control.segmented_control("Daily chart", list(MEASURES), format_func=MEASURES.get,
+                                            default="count", required=True, key="overview_measure",
+                                            label_visibility="collapsed")
         daily = analytics.daily_by_status(frame, tz=settings.timezone)
-        st.altair_chart(charts.daily_status_chart(daily, measure))
+        st.altair_chart(charts.daily_status_chart(daily, measure), width="stretch")
 
     st.subheader("Recent failures")
     failures = analytics.recent_failures(frame)
     if failures.empty:
         st.caption("No expired or declined intents in this period.")
         return
-    ui.failures_table(failures, ("updated_at", "id", "failure_kind", "reason", "error_code", "amount"), settings)
+    ui.failures_table(failures, ("updated_at", "id", "amount", "failure_kind", "reason"), settings)
 
 
 data_block()

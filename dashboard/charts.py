@@ -37,12 +37,18 @@ Measure = Literal["count", "amount"]
 _EUR_FORMAT = ",.2f"
 
 
+# Full status names: Vega's default label limit (160 px) cut "requires_payment_method". Kept on the right,
+# where it takes a fixed width whatever the container's, and the plot fits what is left.
+_STATUS_LEGEND = alt.Legend(labelLimit=0)
+_TEXT_COLOUR = "#31333F"  # Streamlit's body text, readable on white and on the dark theme's grey alike
+
+
 def status_scale() -> alt.Scale:
     return alt.Scale(domain=list(STATUSES), range=[STATUS_COLOURS[s] for s in STATUSES])
 
 
-def _status_colour() -> alt.Color:
-    return alt.Color("status:N", title="Status", scale=status_scale())
+def _status_colour(legend: alt.Legend | None = _STATUS_LEGEND) -> alt.Color:
+    return alt.Color("status:N", title="Status", scale=status_scale(), legend=legend)
 
 
 def _with_status_rank(frame: pd.DataFrame) -> pd.DataFrame:
@@ -55,47 +61,67 @@ def _with_amount_eur(chart: alt.Chart) -> alt.Chart:
     return chart.transform_calculate(amount_eur="datum.amount_cents / 100")
 
 
-def status_bar_chart(counts: pd.DataFrame) -> alt.Chart:
-    """One bar per status present: height = number of intents; tooltip adds the EUR amount."""
-    chart = alt.Chart(_with_status_rank(counts)).mark_bar()
+def status_bar_chart(counts: pd.DataFrame) -> alt.LayerChart:
+    """One horizontal bar per status present, labelled with its count: the status names read level on the
+    axis (no legend needed), and the width follows the container. The tooltip adds the EUR amount."""
+    bars = alt.Chart().mark_bar()
+    labels = alt.Chart().mark_text(align="left", dx=4).encode(text="count:Q", color=alt.value(_TEXT_COLOUR))
+    chart = alt.layer(bars, labels, data=_with_status_rank(counts))
     return _with_amount_eur(chart).encode(
-        x=alt.X("status:N", title="Status", sort=list(STATUSES)),
-        y=alt.Y("count:Q", title="Intents"),
-        color=_status_colour(),
+        y=alt.Y("status:N", title=None, sort=list(STATUSES), axis=alt.Axis(labelLimit=0)),
+        x=alt.X("count:Q", title="Intents"),
+        color=_status_colour(legend=None),
         tooltip=[
             alt.Tooltip("status:N", title="Status"),
             alt.Tooltip("count:Q", title="Intents"),
             alt.Tooltip("amount_eur:Q", title="Amount (EUR)", format=_EUR_FORMAT),
         ],
-    )
+    ).properties(width="container", height=alt.Step(28))
+
+
+def _every_day(days: np.ndarray) -> list[str]:
+    """Each "YYYY-MM-DD" from the first day shown to the last, so a day without intents keeps its gap."""
+    if len(days) == 0:
+        return []
+    first, last = days.min(), days.max()
+    return list(np.datetime_as_string(np.arange(first, last + np.timedelta64(1, "D")), unit="D"))
 
 
 def daily_status_chart(daily: pd.DataFrame, measure: Measure = "count") -> alt.Chart:
     """Stacked bars per local day: intents, or EUR amount, by status.
 
-    Days travel as "YYYY-MM-DD" read as UTC dates, so the browser's own timezone cannot shift a bar
-    to the neighbouring day (the day itself was already cut in the dashboard's timezone)."""
+    Days are a band axis (one bar-wide slot per calendar day, empty days included), travelling as
+    "YYYY-MM-DD" and formatted as UTC dates, so the browser's own timezone cannot shift a bar to the
+    neighbouring day (the day itself was already cut in the dashboard's timezone)."""
     if measure not in ("count", "amount"):
         raise ValueError(f"measure must be 'count' or 'amount', not {measure!r}")
-    days = np.datetime_as_string(daily["day"].dt.tz_localize(None).to_numpy(), unit="D")
-    data = _with_status_rank(daily).assign(day=days)
+    day_values = daily["day"].dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    data = _with_status_rank(daily).assign(day=np.datetime_as_string(day_values, unit="D"))
     y = (
         alt.Y("count:Q", title="Intents", stack="zero")
         if measure == "count"
         else alt.Y("amount_eur:Q", title="Amount (EUR)", stack="zero", axis=alt.Axis(format=",.0f"))
     )
-    return _with_amount_eur(alt.Chart(data).mark_bar()).encode(
-        x=alt.X("utcyearmonthdate(day):T", title="Day", axis=alt.Axis(format="%d %b")),
+    day_axis = alt.Axis(labelExpr="utcFormat(toDate(datum.value), '%d %b')", labelAngle=0, labelOverlap="greedy",
+                        labelSeparation=6)
+    # Any temporal use of `day` (a tooltip timeUnit, say) would make Vega-Lite parse the column into dates,
+    # which no longer match the band domain's strings: the label is derived text instead.
+    chart = _with_amount_eur(alt.Chart(data).mark_bar()).transform_calculate(
+        day_label="utcFormat(toDate(datum.day), '%a %d %b %Y')"
+    )
+    return chart.encode(
+        x=alt.X("day:O", title=None, axis=day_axis,
+                scale=alt.Scale(domain=_every_day(day_values), paddingInner=0.15)),
         y=y,
         color=_status_colour(),
         order=alt.Order("status_rank:Q"),
         tooltip=[
-            alt.Tooltip("utcyearmonthdate(day):T", title="Day", format="%a %d %b %Y"),
+            alt.Tooltip("day_label:N", title="Day"),
             alt.Tooltip("status:N", title="Status"),
             alt.Tooltip("count:Q", title="Intents"),
             alt.Tooltip("amount_eur:Q", title="Amount (EUR)", format=_EUR_FORMAT),
         ],
-    )
+    ).properties(width="container", height=300)
 
 
 def time_to_authorise_chart(durations: pd.DataFrame, bucket_seconds: int = 60) -> alt.Chart:

@@ -56,9 +56,30 @@ def test_status_bar_chart_data_equals_status_counts(mixed: pd.DataFrame) -> None
     spec = charts.status_bar_chart(counts).to_dict()
     shipped = [{k: row[k] for k in ("status", "count", "amount_cents")} for row in chart_data(spec)]
     assert shipped == counts.to_dict("records")
-    assert spec["encoding"]["x"]["sort"] == list(STATUSES)
-    assert spec["encoding"]["y"]["field"] == "count"
+    assert spec["encoding"]["y"]["sort"] == list(STATUSES)
+    assert spec["encoding"]["x"]["field"] == "count"
     assert {"calculate": "datum.amount_cents / 100", "as": "amount_eur"} in spec["transform"]
+
+
+def test_status_bar_chart_reads_without_a_legend(mixed: pd.DataFrame) -> None:
+    """Full status names on the axis (Vega's default label limit cut requires_payment_method), each bar
+    labelled with its count, so the legend would only repeat the axis."""
+    spec = charts.status_bar_chart(analytics.status_counts(mixed)).to_dict()
+    assert spec["encoding"]["y"]["axis"]["labelLimit"] == 0
+    assert spec["encoding"]["color"]["legend"] is None
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "text"]
+    assert spec["layer"][1]["encoding"]["text"]["field"] == "count"
+    assert spec["width"] == "container"
+
+
+def temporal_fields(node: Any) -> set[str]:
+    """Fields any part of a spec reads as dates (encodings, tooltips, layers)."""
+    if isinstance(node, dict):
+        own = {node["field"]} if node.get("type") == "temporal" and "field" in node else set()
+        return own.union(*(temporal_fields(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(temporal_fields(v) for v in node))
+    return set()
 
 
 def test_daily_chart_ships_paris_days_and_stacks_in_status_order() -> None:
@@ -73,7 +94,11 @@ def test_daily_chart_ships_paris_days_and_stacks_in_status_order() -> None:
         ("2026-11-29", "canceled", 1, 7_000),
         ("2026-11-29", "succeeded", 1, 6_000),
     ]
-    assert spec["encoding"]["x"]["timeUnit"] == "utcyearmonthdate"
+    assert spec["encoding"]["x"]["type"] == "ordinal"  # a band per day: bars as wide as the day allows
+    assert spec["encoding"]["x"]["scale"]["domain"] == ["2026-11-28", "2026-11-29"]
+    # Read as a date anywhere, `day` would be parsed for the whole chart and stop matching the band domain.
+    assert "day" not in temporal_fields(spec)
+    assert spec["encoding"]["color"]["legend"]["labelLimit"] == 0
     assert spec["encoding"]["order"]["field"] == "status_rank"
     assert [r["status_rank"] for r in chart_data(spec)] == [STATUSES.index("canceled"),
                                                             STATUSES.index("canceled"),
@@ -87,6 +112,16 @@ def test_daily_chart_measure_picks_the_axis(mixed: pd.DataFrame, measure: charts
     spec = charts.daily_status_chart(analytics.daily_by_status(mixed), measure).to_dict()
     assert (spec["encoding"]["y"]["field"], spec["encoding"]["y"]["title"]) == (field, title)
     assert sum(r["amount_cents"] for r in chart_data(spec)) == int(mixed["amount"].sum())
+
+
+def test_daily_chart_keeps_a_slot_for_days_without_intents() -> None:
+    frame = frame_of(
+        alma_intent("pi_fri", "succeeded", 5_000, paris(2026, 11, 27, 10, 0)),
+        alma_intent("pi_mon", "canceled", 6_000, paris(2026, 11, 30, 10, 0)),
+    )
+    spec = charts.daily_status_chart(analytics.daily_by_status(frame), "amount").to_dict()
+    assert spec["encoding"]["x"]["scale"]["domain"] == ["2026-11-27", "2026-11-28", "2026-11-29", "2026-11-30"]
+    assert [r["day"] for r in chart_data(spec)] == ["2026-11-27", "2026-11-30"]
 
 
 def test_daily_chart_rejects_an_unknown_measure(mixed: pd.DataFrame) -> None:

@@ -98,7 +98,7 @@ def test_status_chart_encodes_status_with_the_fixed_colours(app_env: SandboxServ
         assert colour["field"] == "status"
         assert colour["scale"]["domain"] == list(STATUSES)
         assert colour["scale"]["range"] == [STATUS_COLOURS[s] for s in STATUSES]
-    assert status_chart["encoding"]["y"]["field"] == "count"
+    assert status_chart["encoding"]["x"]["field"] == "count"
 
 
 def test_daily_chart_switches_to_eur(app_env: SandboxServer) -> None:
@@ -123,6 +123,7 @@ def test_recent_failures_carry_their_reason(app_env: SandboxServer, store: Inten
         intent = failed[row.id]
         assert row.failure_kind == failure_kind(intent, 3600)
         assert row.reason == intent.last_error.message  # type: ignore[union-attr]
+        assert row.detail == f"intents?intent={row.id}"  # drawn as the id, opening its detail
 
 
 def test_an_empty_store_says_so(app_env: SandboxServer) -> None:
