@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analytics, ui
-from dashboard.domain import STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind, seconds_left
+from dashboard.domain import STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.money import format_eur
 
 app = ui.services()
@@ -38,16 +38,17 @@ def select_row() -> None:
         st.session_state["intent"] = st.session_state["intents_table_ids"][rows[0]]
 
 
-filters = st.columns([3, 4, 1.3, 1.3, 2.5])
-with filters[0]:
+top = st.columns([2, 3])
+with top[0]:
     statuses = st.multiselect("Status", STATUSES, key="intents_status", placeholder="Any status")
-with filters[1]:
+with top[1]:
     period_of = ui.period_picker("intents", "90 d", app)
-with filters[2]:
+bottom = st.columns([1, 1, 3])
+with bottom[0]:
     min_cents = amount_bound("Min EUR", "intents_min")
-with filters[3]:
+with bottom[1]:
     max_cents = amount_bound("Max EUR", "intents_max")
-with filters[4]:
+with bottom[2]:
     text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata")
 
 now = app.clock.now()
@@ -72,20 +73,22 @@ st.dataframe(
     on_select=select_row,
     selection_mode="single-row",
     hide_index=True,
-    column_order=[c for c in ("id", "status", "amount_eur", "received_eur", "created_at", "expires_in",
-                              "installments", "capture_method", "failure_kind", "reason", "description",
+    placeholder="—",
+    column_order=[c for c in ("id", "status", "failure_kind", "amount_eur", "amount_received_eur", "created_at",
+                              "expires_in", "installments", "capture_method", "reason", "description",
                               "metadata", "stripe") if c in table],
     column_config={
         "id": st.column_config.TextColumn("Intent", pinned=True),
         "status": "Status",
-        "amount_eur": "Amount",
-        "received_eur": "Received",
+        # Exact Decimal EUR: formatted as euros and sorted as numbers (text would put €99 after €1,000).
+        "amount_eur": st.column_config.NumberColumn("Amount", format="euro"),
+        "amount_received_eur": st.column_config.NumberColumn("Received", format="euro"),
         "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm:ss"),
         "expires_in": st.column_config.TextColumn("Expires in", help="Time left on Alma's page"),
         "installments": st.column_config.NumberColumn("Installments", format="%d"),
         "capture_method": "Capture",
         "failure_kind": "Failure",
-        "reason": "Reason",
+        "reason": st.column_config.TextColumn("Reason", width="medium"),
         "description": "Description",
         "metadata": "Metadata",
         "stripe": st.column_config.LinkColumn("Stripe", display_text="Open ↗"),
@@ -120,37 +123,53 @@ def when(seconds: int | None) -> str:
     return ui.local_datetime(seconds, settings)
 
 
+def deadline(seconds: int | None) -> str | None:
+    """'2026-11-29 11:37:20 CET (59 min 57 s left)', or None when there is no deadline."""
+    return None if seconds is None else f"{when(seconds)} ({ui.duration_text(seconds - now)} left)"
+
+
+def code(value: str | None) -> str:
+    return f"`{value}`" if value else "—"
+
+
+def fact_lines(facts: dict[str, str | None]) -> str:
+    """'**Name:** value' lines; a fact that does not apply to this intent (None) is left out."""
+    return "  \n".join(f"**{name}:** {value}" for name, value in facts.items() if value is not None)
+
+
 def show_detail(intent: AlmaIntent) -> None:
     kind = failure_kind(intent, settings.auth_window_seconds)
-    deadline = expires_at(intent, settings.auth_window_seconds)
-    left_on_page = ui.duration_text(seconds_left(intent, now, settings.auth_window_seconds))
-    facts = {
-        "Status": f"**{intent.status}**" + (f" ({kind})" if kind else ""),
-        "Amount": format_eur(intent.amount),
-        "Received": format_eur(intent.amount_received),
-        "Capturable": format_eur(intent.amount_capturable),
-        "Currency": intent.currency.upper(),
-        "Capture method": intent.capture_method,
-        "Created": when(intent.created),
-        "Sent to Alma": when(intent.sent_to_alma_at),
-        "Alma page expires": f"{when(deadline)} ({left_on_page} left)" if deadline else "—",
-        "Authorised": when(intent.authorized_at),
-        "Capture deadline": when(capture_deadline(intent)),
-        "Canceled": f"{when(intent.canceled_at)} ({intent.cancellation_reason})" if intent.canceled_at else "—",
-        "Installments": str(intent.installments or "—"),
-        "Alma transaction": f"`{intent.alma_transaction_id}`" if intent.alma_transaction_id else "—",
-        "Charge": f"`{intent.latest_charge_id}`" if intent.latest_charge_id else "—",
-        "Payment method": f"`{intent.payment_method_id}`" if intent.payment_method_id else "—",
-        "Method types": ", ".join(intent.payment_method_types) or "—",
-        "Description": intent.description or "—",
-        "Metadata": "; ".join(f"{k}={v}" for k, v in intent.metadata) or "—",
-        "Last update": when(intent.updated_at),
+    canceled = f"{when(intent.canceled_at)} ({intent.cancellation_reason or 'no reason given'})"
+    sections = {
+        "Money": {
+            "Amount": format_eur(intent.amount),
+            "Received": format_eur(intent.amount_received),
+            "Capturable": format_eur(intent.amount_capturable),
+            "Capture method": intent.capture_method,
+            "Capture deadline": deadline(capture_deadline(intent)),
+            "Installments": str(intent.installments or "—"),
+        },
+        "Timing": {
+            "Created": when(intent.created),
+            "Sent to Alma": when(intent.sent_to_alma_at),
+            "Alma page expires": deadline(expires_at(intent, settings.auth_window_seconds)),
+            "Authorised": when(intent.authorized_at),
+            "Canceled": canceled if intent.canceled_at else None,
+            "Last update": when(intent.updated_at),
+        },
+        "References": {
+            "Alma transaction": code(intent.alma_transaction_id),
+            "Charge": code(intent.latest_charge_id),
+            "Payment method": code(intent.payment_method_id),
+            "Method types": ", ".join(intent.payment_method_types) or "—",
+            "Description": intent.description or "—",
+            "Metadata": "; ".join(f"{k}={v}" for k, v in intent.metadata) or "—",
+        },
     }
-    left, right = st.columns(2)
-    items = list(facts.items())
-    half = (len(items) + 1) // 2
-    for column, chunk in ((left, items[:half]), (right, items[half:])):
-        column.markdown("\n".join(f"- **{name}:** {value}" for name, value in chunk))
+    st.markdown(f"**Status:** {ui.status_badge(intent.status)}" + (f" ({kind})" if kind else ""))
+    for column, (title, facts) in zip(st.columns(len(sections)), sections.items()):
+        column.markdown(f"##### {title}")
+        column.markdown(fact_lines(facts))
     if intent.last_error is not None:
         st.error(f"Last payment error `{intent.last_error.code}`: {intent.last_error.message}")
     buttons = st.columns(3)
@@ -160,7 +179,7 @@ def show_detail(intent: AlmaIntent) -> None:
     if (dashboard_link := app.gateway.dashboard_url(intent.id)) is not None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)
 
-    st.markdown("**Event timeline**")
+    st.markdown("##### Timeline")
     events = app.store.intent_events(intent.id)
     if not events:
         st.caption("No events stored for this intent yet.")

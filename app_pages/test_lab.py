@@ -124,7 +124,7 @@ if created is not None:
         # The store's copy once synced: the customer may have approved or failed it since.
         intent = app.store.get_intent(created.intent.id) or created.intent
         st.success(f"Created `{intent.id}` for {format_eur(intent.amount)} — status **{intent.status}**.")
-        cols = st.columns(3)
+        cols = st.columns(3, vertical_alignment="center")
         if created.redirect_url and intent.status == "requires_action":
             cols[0].link_button("Open approve/decline page", created.redirect_url, type="primary")
         cols[1].page_link("app_pages/intents.py", label="Open in Intents", query_params={"intent": intent.id})
@@ -148,11 +148,18 @@ if recent.empty:
 for row in recent.itertuples(index=False):
     with st.container(border=True):
         info, actions = st.columns([3, 2])
-        info.markdown(f"`{row.id}` · **{row.status}** · {format_eur(row.amount)} · capture {row.capture_method}")
+        info.markdown(f"`{row.id}` · {ui.status_badge(row.status)} · {format_eur(row.amount)} · "
+                      f"{row.capture_method} capture")
         info.caption(f"Created {ui.local_datetime(row.created, settings)}"
                      + (f" · {row.description}" if not pd.isna(row.description) else ""))
+        buttons = actions.columns(2)
+        # The tester may have left the page that created it: the customer's page stays one click away
+        # (the intent just created has its link in the card above).
+        shown_above = created is not None and row.id == created.intent.id
+        if row.status == "requires_action" and not pd.isna(row.redirect_url) and not shown_above:
+            buttons[0].link_button("Open approve/decline page", row.redirect_url)
         if row.status in CANCELABLE:
-            actions.button("Cancel", key=f"cancel:{row.id}", on_click=_cancel, args=(row.id,))
+            buttons[1].button("Cancel", key=f"cancel:{row.id}", on_click=_cancel, args=(row.id,))
         if row.status == "requires_capture":
             with actions.form(f"capture:{row.id}", border=False):
                 st.text_input("Amount to capture (EUR)", key=f"capture_amount:{row.id}",

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # How long a page waits for a sync it asked for (after a write, or "Sync now") before drawing anyway.
 SYNC_WAIT_SECONDS = 15.0
+# How often the sidebar re-reads the last sync time: as often as the fastest self-refreshing page.
+SYNC_STATUS_SECONDS = 3
 
 
 # --- settings -----------------------------------------------------------------------------------------
@@ -247,10 +249,17 @@ def sidebar(app: Services) -> None:
         st.caption(f"Mode: **{app.settings.mode.value}** · key: {key}")
         if st.button("Sync now", key="sync_now", width="stretch") and app.sync_loop.sync_now():
             st.toast("Synced." if app.sync_loop.state().last_error is None else "Sync failed.")
-        synced_at = app.store.last_synced_at()
-        st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
-        if error := app.sync_loop.state().last_error:
-            st.error(f"Sync failed — {error}")
+        sync_status(app)
+
+
+@st.fragment(run_every=SYNC_STATUS_SECONDS)
+def sync_status(app: Services) -> None:
+    """Redrawn on its own: the pages' self-refreshing blocks and the background loop sync without a full
+    rerun, and the sidebar must not lag behind the "as of" time they show."""
+    synced_at = app.store.last_synced_at()
+    st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
+    if error := app.sync_loop.state().last_error:
+        st.error(f"Sync failed — {error}")
 
 
 def wait_for_first_sync(app: Services) -> None:
@@ -268,6 +277,23 @@ def wait_for_first_sync(app: Services) -> None:
 
 
 # --- display helpers ----------------------------------------------------------------------------------
+
+
+# Streamlit's badge colours nearest to charts.STATUS_COLOURS, so a status reads the same in text and charts.
+_STATUS_BADGE_COLOURS = {
+    "requires_payment_method": "red",
+    "requires_confirmation": "violet",
+    "requires_action": "orange",
+    "processing": "blue",
+    "requires_capture": "blue",
+    "canceled": "gray",
+    "succeeded": "green",
+}
+
+
+def status_badge(status: str) -> str:
+    """Markdown for a status as a coloured badge (its text stays the plain status)."""
+    return f":{_STATUS_BADGE_COLOURS.get(status, 'gray')}-badge[{status}]"
 
 
 def local_datetime(seconds: int | None, settings: Settings) -> str:
@@ -297,29 +323,37 @@ def duration_text(seconds: int | None) -> str:
     return f"{secs} s"
 
 
+# A relative link resolves next to whichever page shows it, so it survives a server.baseUrlPath.
+INTENT_DETAIL_LINK = "intents?intent="
+INTENT_LINK_COLUMN = st.column_config.LinkColumn(
+    "Intent", display_text=rf"{re.escape(INTENT_DETAIL_LINK)}(.+)", help="Opens the intent's detail in a new tab",
+)
+
 _FAILURE_COLUMNS = {
     "updated_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
-    "id": "Intent",
+    "id": INTENT_LINK_COLUMN,
     "status": "Status",
-    "failure_kind": "Kind",
-    "amount": "Amount",
-    "waited": st.column_config.TextColumn("Waited", help="From the Alma redirect to the end"),
+    "failure_kind": st.column_config.TextColumn("Kind", width="small"),
+    "amount": st.column_config.TextColumn("Amount", width="small"),
+    "waited": st.column_config.TextColumn("Waited", help="From the Alma redirect to the end", width="small"),
     "reason": st.column_config.TextColumn("Reason", width="large"),
-    "error_code": "Code",
+    "error_code": st.column_config.TextColumn("Code", width="medium"),
 }
 
 
 def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Settings) -> None:
     """Expired or declined intents (analytics.recent_failures / recently_expired / recent_declines rows):
-    EUR amounts, local times, and how long the customer waited when known."""
+    EUR amounts, local times, how long the customer waited when known, and each id linking to its detail.
+    The frame keeps the plain `id`; the link column is drawn in its place."""
     shown = failures.assign(
         amount=failures["amount"].map(format_eur),
         updated_at=analytics.to_local(failures["updated_at"], settings.timezone),
+        detail=INTENT_DETAIL_LINK + failures["id"],
     )
     if "waited_seconds" in failures:
         shown = shown.assign(waited=failures["waited_seconds"].map(duration_text))
-    st.dataframe(shown, hide_index=True, column_order=columns,
-                 column_config={column: _FAILURE_COLUMNS[column] for column in columns})
+    drawn = {"detail" if column == "id" else column: _FAILURE_COLUMNS[column] for column in columns}
+    st.dataframe(shown, hide_index=True, placeholder="—", column_order=list(drawn), column_config=drawn)
 
 
 def gateway_error_text(error: GatewayError, doing: str) -> str:

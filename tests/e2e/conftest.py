@@ -127,7 +127,8 @@ def create_test_intent(page: Page, app: AppServer, amount: str, capture: str = "
 def open_alma_page(page: Page) -> Page:
     """The link button opens the hosted approve/decline page in a new tab."""
     with page.context.expect_page() as popup:
-        page.get_by_role("link", name="Open approve/decline page").click()
+        # The card of the intent just created comes first; older waiting test intents have links below it.
+        page.get_by_role("link", name="Open approve/decline page").first.click()
     alma = popup.value
     expect(alma.get_by_role("button", name="Authorize test payment")).to_be_visible()
     return alma

@@ -94,6 +94,8 @@ def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_ser
     expect(waiting).to_be_visible()
     navigations: list[str] = []
     watch.on("framenavigated", lambda frame: navigations.append(frame.url))
+    last_sync = watch.get_by_test_id("stSidebar").get_by_text(re.compile(r"^Last sync:"))
+    synced_before = last_sync.inner_text()
 
     page.get_by_role("button", name="+61 min").click()  # in the Test lab tab
 
@@ -101,6 +103,8 @@ def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_ser
     expired_row = watch.get_by_test_id("stDataFrame").first.locator("[role=row]").filter(has_text=intent_id)
     expect(expired_row.locator("[role=gridcell]").nth(2)).to_have_text("requires_payment_method")
     expect(waiting).to_have_count(0)
+    # The sandbox clock jumped an hour: the sidebar's last sync follows the page's "as of", not the load time.
+    expect(last_sync).not_to_have_text(synced_before)
     assert navigations == [], "the watch tab must update in place"
 
     # For the screenshot: three customers on Alma's page with 30, 45 and 60 minutes left.

@@ -115,7 +115,7 @@ def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, g
 
     assert [h.value for h in at.subheader] == [f"Intent {created.intent.id}"]
     details = " ".join(m.value for m in at.markdown)
-    assert "requires_payment_method** (declined)" in details
+    assert "requires_payment_method] (declined)" in details
     assert "€123.45" in details and "Declined on purpose" in details
     assert any("payment_intent_payment_attempt_failed" in e.value for e in at.error)
     events = list(at.dataframe[1].value["Event"])

@@ -76,6 +76,18 @@ def test_create_makes_one_confirmed_alma_intent_with_the_return_page(gateway: St
     assert any(intent.id in m.value and "requires_action" in m.value for m in at.markdown)
 
 
+def test_an_earlier_waiting_test_intent_keeps_its_approve_link(gateway: StripeGateway) -> None:
+    """A tester who left the page that created an intent still reaches the customer's page from the list."""
+    earlier = create_intent(gateway, 7_500, metadata=(("alma_ops_source", "test_lab"),))
+    at = open_app(PAGE)
+
+    [link] = at.get("link_button")
+    assert (link.proto.label, link.proto.url) == ("Open approve/decline page", earlier.redirect_url)
+    press_hosted_button(earlier.redirect_url or "", "Authorize test payment")
+    next(b for b in at.sidebar.button if b.label == "Sync now").click()
+    assert not at.run().get("link_button")  # approved: nothing left to open
+
+
 def test_double_submit_creates_one_intent_until_create_another(gateway: StripeGateway) -> None:
     at = submit_form(open_app(PAGE), "300")
     button(at, "Create test intent").click()
