@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
+import pandas as pd
 import pytest
 import stripe
 
@@ -194,6 +195,23 @@ class TestRefresh:
         assert (again.kind, again.intents_written, again.events_applied) == ("refresh", 0, 0)
         assert requests <= 2
         assert store.intents_frame().equals(frame_before)
+
+    def test_authorisations_canceled_or_left_past_the_capture_window(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        dropped, forgotten = (create(gateway, key, capture_method="manual") for key in ("dropped", "forgotten"))
+        for intent in (dropped, forgotten):
+            answer_alma_page(intent.redirect_url, "authorize")
+        syncer.sync_once()
+        gateway.cancel_intent(dropped.id, submission_idempotency_key("cancel", dropped.id))
+        sandbox.advance(8 * DAY)  # Stripe cancels an authorisation not captured within 7 days
+        result, requests = requests_during(sandbox, syncer.sync_once)
+        assert (result.kind, result.intents_written) == ("refresh", 2) and requests <= 2
+        assert_store_equals_sandbox(store, gateway, retrieve=True)
+        frame = store.intents_frame().set_index("id")
+        assert frame.loc[[dropped.id, forgotten.id], "status"].tolist() == ["canceled", "canceled"]
+        assert frame.loc[forgotten.id, "cancellation_reason"] == "automatic"
+        assert frame.loc[forgotten.id, "capture_deadline"] is pd.NA
 
     def test_nothing_new_costs_at_most_two_requests(self, sandbox: LocalSandbox, syncer: AlmaSync,
                                                     store: IntentStore) -> None:
