@@ -14,9 +14,6 @@ REFRESH_SECONDS = 3
 SHOWN_WAITING = 25  # progress bars beyond this many would bury the expiries below
 LOOKBACK = {"1 h": 3_600, "24 h": 86_400, "7 d": 7 * 86_400}
 
-lookback = st.segmented_control("Expired and declined in the last", list(LOOKBACK), default="24 h", required=True,
-                                key="expiry_lookback")
-
 
 def failures_table(failures: pd.DataFrame, frame: pd.DataFrame) -> None:
     """Expired or declined rows with the status the store holds for each."""
@@ -47,12 +44,16 @@ def watch() -> None:
     if len(waiting) > SHOWN_WAITING:
         st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
 
+    st.divider()
+    # Here rather than at the top: it narrows only the lists below, not who is waiting now.
+    lookback = st.segmented_control("Expired and declined in the last", list(LOOKBACK), default="24 h",
+                                    required=True, key="expiry_lookback")
     for title, recent, nothing in (
         ("Recently expired", analytics.recently_expired, "No intent expired"),
         ("Declined", analytics.recent_declines, "No decline"),
     ):
-        st.subheader(title)
         failures = recent(frame, now, LOOKBACK[lookback])
+        st.subheader(f"{title} ({len(failures)})")
         if failures.empty:
             st.caption(f"{nothing} in the last {lookback}.")
         else:

@@ -180,18 +180,21 @@ def show_detail(intent: AlmaIntent) -> None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)
 
     st.markdown("##### Timeline")
-    events = app.store.intent_events(intent.id)
-    if not events:
-        st.caption("No events stored for this intent yet.")
-    else:
-        st.dataframe(
-            pd.DataFrame({
-                "When": [when(e.created) for e in events],
-                "Event": [e.type for e in events],
-                "Id": [e.id for e in events],
-            }),
-            hide_index=True,
-        )
+    timeline = app.store.intent_timeline(intent.id)
+    st.dataframe(
+        pd.DataFrame({
+            "When": [when(entry.at) for entry in timeline],
+            "What": [entry.label for entry in timeline],
+            "Event": [entry.event_type for entry in timeline],
+            "Event id": [entry.event_id for entry in timeline],
+        }),
+        hide_index=True,
+        placeholder="—",
+        column_config={"What": st.column_config.TextColumn(width="large")},
+    )
+    if any(entry.event_id is None for entry in timeline):
+        st.caption("A step without an event is known from the intent itself (its event is older than the "
+                   "sync, or not synced yet).")
     with st.expander("Stripe object (as last synced)"):
         st.json(dict(intent.raw), expanded=False)
 

@@ -82,9 +82,10 @@ if check.intent is None:
 else:
     show, message = OUTCOMES.get(check.intent.status, UNKNOWN_OUTCOME)
     show(message)
-    st.markdown(f"Payment `{check.intent.id}` · {format_eur(check.intent.amount)} · status **{check.intent.status}**")
+    st.markdown(f"Payment `{check.intent.id}` · {format_eur(check.intent.amount)} · "
+                f"{ui.status_badge(check.intent.status)}")
     if reported := st.session_state.get("return_redirect_status"):
-        st.caption(f"Redirect status reported by Alma: {reported}")
+        st.caption(f"The redirect said: {reported} (the status above is the payment's own, checked with Stripe).")
 
 links = st.columns(2)
 if app.settings.mode.can_write:

@@ -73,15 +73,19 @@ def _advance_clock(seconds: int) -> None:
     ui.sync_after_write()
 
 
-st.caption("Create Alma test intents, then approve or decline them on the sandbox/Alma page.")
+ALMA_PAGE = "the sandbox's Alma page" if app.sandbox is not None else "Alma's test page"
+st.caption(f"Create an Alma test intent, then approve or decline it on {ALMA_PAGE}, as a customer would.")
 
 with st.form("create_intent"):
-    amount_text = st.text_input(
+    amount_column, capture_column = st.columns([2, 1])
+    amount_text = amount_column.text_input(
         "Amount (EUR)", key="lab_amount", placeholder="e.g. 120.50",
         help=f"Alma accepts {format_eur(settings.alma_min_cents)} to {format_eur(settings.alma_max_cents)}.",
     )
-    amount_slot = st.empty()
-    capture_method = st.radio("Capture", ("automatic", "manual"), horizontal=True, key="lab_capture")
+    amount_slot = amount_column.empty()
+    capture_method = capture_column.radio("Capture", ("automatic", "manual"), horizontal=True, key="lab_capture",
+                                          help="Manual: the payment is only authorised; capture it below "
+                                               "within 7 days.")
     description = st.text_input("Description (optional)", key="lab_description").strip()
     metadata_text = st.text_area("Metadata (optional)", key="lab_metadata", placeholder="order_id=1234\nteam=qa",
                                  help="One key=value per line.")
@@ -152,7 +156,7 @@ for row in recent.itertuples(index=False):
                       f"{row.capture_method} capture")
         info.caption(f"Created {ui.local_datetime(row.created, settings)}"
                      + (f" · {row.description}" if not pd.isna(row.description) else ""))
-        buttons = actions.columns(2)
+        buttons = actions.columns(3, vertical_alignment="center")
         # The tester may have left the page that created it: the customer's page stays one click away
         # (the intent just created has its link in the card above).
         shown_above = created is not None and row.id == created.intent.id
@@ -160,6 +164,7 @@ for row in recent.itertuples(index=False):
             buttons[0].link_button("Open approve/decline page", row.redirect_url)
         if row.status in CANCELABLE:
             buttons[1].button("Cancel", key=f"cancel:{row.id}", on_click=_cancel, args=(row.id,))
+        buttons[2].page_link("app_pages/intents.py", label="Details", query_params={"intent": row.id})
         if row.status == "requires_capture":
             with actions.form(f"capture:{row.id}", border=False):
                 st.text_input("Amount to capture (EUR)", key=f"capture_amount:{row.id}",

@@ -2,6 +2,8 @@
 is exactly the filtered rows, and the detail (chosen by id, as a keyboard user does) shows what ops need."""
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 from typing import Callable
@@ -118,8 +120,12 @@ def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, g
     assert "requires_payment_method] (declined)" in details
     assert "€123.45" in details and "Declined on purpose" in details
     assert any("payment_intent_payment_attempt_failed" in e.value for e in at.error)
-    events = list(at.dataframe[1].value["Event"])
+    timeline = at.dataframe[1].value
+    events = list(timeline["Event"])
     assert events[-1] == "payment_intent.payment_failed" and "payment_intent.requires_action" in events
+    steps = list(timeline["What"])
+    assert steps[0] == "Created" and "Sent to Alma" in steps
+    assert steps[-1] == "Declined (payment_intent_payment_attempt_failed)"
     assert "client_secret" not in str(at.json[0].value)
 
 
@@ -150,6 +156,27 @@ def test_choosing_an_id_opens_its_detail(demo: tuple[AppTest, list[AlmaIntent]])
     at.selectbox(key="intent").set_value(stored[5].id).run()
 
     assert [h.value for h in at.subheader] == [f"Intent {stored[5].id}"]
+
+
+def test_an_intent_known_from_the_first_sync_still_has_a_timeline(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, stored = demo
+    done = next(i for i in stored if i.status == "succeeded")
+    at.selectbox(key="intent").set_value(done.id).run()
+
+    steps = list(at.dataframe[1].value["What"])
+    assert steps[0] == "Created"
+    assert any(step.startswith("Authorised by Alma") for step in steps) and "Succeeded" in steps
+
+
+def test_held_intent_shows_capturable_amount_and_capture_deadline(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+    created = create_intent(gateway, 21_000, capture_method="manual")
+    press_hosted_button(created.redirect_url or "", "Authorize test payment")
+    at = open_app(PAGE, intent=created.intent.id)
+
+    details = " ".join(m.value for m in at.markdown)
+    assert "**Capturable:** €210.00" in details and "**Received:** €0.00" in details
+    assert "**Capture method:** manual" in details
+    assert re.search(r"\*\*Capture deadline:\*\* \S+ \S+ \S+ \((7 d 0|6 d 23) h left\)", details), details
 
 
 def test_an_unknown_id_says_so(app_env: SandboxServer) -> None:
