@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import uvicorn
 
 from .app import build_app
 from .model import AlmaRules
+from .persistence import StateFileError
 from .service import SandboxConfig, SandboxService
 from .transport import SandboxH11Protocol
 
@@ -38,7 +40,10 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
-    service = SandboxService(config)  # seeds or loads before the port opens: reachable means ready
+    try:
+        service = SandboxService(config)  # seeds or loads before the port opens: reachable means ready
+    except StateFileError as error:
+        sys.exit(f"python -m dashboard.sandbox: {error}")
     uvicorn.run(
         build_app(service),
         host=config.host,

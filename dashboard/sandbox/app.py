@@ -32,6 +32,7 @@ from .forms import nest
 from .handlers import Call, Handler
 from .hosted_page import DEFAULT_INSTALLMENTS, render_link_gone, render_payment_page, return_location
 from .model import FAILED_CODE, INSTALLMENT_COUNTS, RequestRef
+from .persistence import StateFile
 from .serializers import API_VERSION, dumps
 from .service import HOSTED_PAGE_PATH, SandboxService, StoredResponse
 from .transport import drop_connection
@@ -42,6 +43,7 @@ REQUEST_ID = "sandbox.request_id"  # scope key
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 SAVE_INTERVAL_SECONDS = 1.0
+SAVE_PACING = 10
 WARM_SLICE = 200  # intents encoded per event-loop turn: a few milliseconds
 ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 
@@ -301,7 +303,7 @@ def build_app(service: SandboxService) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         spawn(warm_encodings(service))
         if service.state_file:
-            spawn(save_periodically(service))
+            spawn(save_periodically(service, service.state_file))
         try:
             yield
         finally:
@@ -327,13 +329,19 @@ async def warm_encodings(service: SandboxService) -> None:
         await asyncio.sleep(0)
 
 
-async def save_periodically(service: SandboxService) -> None:
-    """Write the state file soon after changes. A save blocks the event loop (seconds for a 100k-intent
-    account), so the pause after each save grows with its cost: saving takes at most ~10% of the time."""
+async def save_periodically(service: SandboxService, state_file: StateFile) -> None:
+    """Write the state file soon after changes. The snapshot is taken between two requests (milliseconds);
+    the encoding runs in a worker thread, so requests go on meanwhile, sharing the CPU with it. The pause
+    after each save grows with its cost, so saving takes at most ~1/SAVE_PACING of the time."""
     pause = SAVE_INTERVAL_SECONDS
     while True:
         await asyncio.sleep(pause)
-        if service.dirty:
-            started = time.perf_counter()
-            service.save()
-            pause = max(SAVE_INTERVAL_SECONDS, 10 * (time.perf_counter() - started))
+        if not service.dirty:
+            continue
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(state_file.save, service.snapshot())
+        except OSError:
+            log.exception("saving %s failed; trying again later", state_file.path)
+            service.dirty = True
+        pause = max(SAVE_INTERVAL_SECONDS, SAVE_PACING * (time.perf_counter() - started))

@@ -34,7 +34,8 @@ class CreatedIndex:
             insort(self._keys, key)
 
     def add_many_unsorted(self, entries: list[tuple[int, str]]) -> None:
-        """Bulk load (demo seed, state file): append everything, sort once."""
+        """Bulk load (demo seed, state file): append everything, sort once. Ties in one second keep the order
+        of `entries`."""
         self._keys.extend(self._key(created, object_id) for created, object_id in entries)
         self._keys.sort()
 
@@ -81,6 +82,10 @@ class CreatedIndex:
         positions = range(lo, hi) if forward else range(hi - 1, lo - 1, -1)
         for position in positions:
             yield keys[position][2]
+
+    def entries(self) -> list[Key]:
+        """A copy of the keys, oldest first: one list copy, cheap enough to take between two requests."""
+        return list(self._keys)
 
     def newest_first(self) -> Iterator[str]:
         return self._walk(0, len(self._keys), forward=False)

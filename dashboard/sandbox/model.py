@@ -12,7 +12,7 @@ import random
 import string
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
 from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing, unexpected_state
 from .index import CreatedIndex
@@ -203,6 +203,28 @@ class Sandbox:
     deadlines: list[tuple[int, int, DeadlineKind, str, str]] = field(default_factory=list)
     _deadline_sequence: int = 0
     _bulk: list[tuple[CreatedIndex, int, str]] | None = None
+
+    @classmethod
+    def restored(
+        cls,
+        rules: AlmaRules,
+        payment_methods: Iterable[PaymentMethod],
+        charges: Iterable[Charge],
+        intents: Iterable[PaymentIntent],
+        events: Iterable[Event],
+    ) -> "Sandbox":
+        """An account read back from its facts: `intents` in creation order, `events` in time order. What is
+        derived from them (indexes, hosted-page tokens, pending deadlines) is rebuilt, not stored."""
+        sandbox = cls(rules)
+        sandbox.payment_methods = {payment_method.id: payment_method for payment_method in payment_methods}
+        sandbox.charges = {charge.id: charge for charge in charges}
+        sandbox.intents = {intent.id: intent for intent in intents}
+        sandbox.events = {event.id: event for event in events}
+        sandbox.intent_index.add_many_unsorted([(intent.created, intent.id) for intent in sandbox.intents.values()])
+        sandbox.event_index.add_many_unsorted([(event.created, event.id) for event in sandbox.events.values()])
+        for intent in sandbox.intents.values():
+            sandbox._track_deadline(intent)
+        return sandbox
 
     # ---- reads -------------------------------------------------------------------------------------------
     def intent(self, intent_id: str, param: str = "intent") -> PaymentIntent:

@@ -2,18 +2,16 @@
 (faults, request stats, idempotency cache, state file)."""
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
+from .collector import long_lived_allocation
 from .demo import seed_demo
 from .faults import FaultInjector
 from .model import AlmaRules, IdFactory, Sandbox
-from .persistence import SavedState, StateFile
+from .persistence import Snapshot, StateFile
 from .serializers import Serializer
 
 HOSTED_PAGE_PATH = "/alma/pay/"
@@ -46,20 +44,6 @@ class SandboxClock:
         return int(time.time()) + self.offset
 
 
-@contextlib.contextmanager
-def long_lived_allocation() -> Iterator[None]:
-    """Seeding or loading allocates millions of objects that live as long as the account. The cyclic GC
-    would rescan them all on every full collection (about a second per 100k intents, landing on random
-    requests); they hold no reference cycles, so pause it while they are made and then freeze them out of
-    its sight. Reference counting still frees them after a reset."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
-
-
 @dataclass(frozen=True)
 class StoredResponse:
     fingerprint: tuple[object, ...]
@@ -74,9 +58,10 @@ class SandboxService:
         self.request_ids = IdFactory()
         self.state_file = StateFile(config.state_path) if config.state_path else None
         self.dirty = False
+        self._snapshots_taken = 0
         self._fresh_extras()
         with long_lived_allocation():
-            saved = self.state_file.load() if self.state_file else None
+            saved = self.state_file.load(config.rules) if self.state_file else None
         if saved is not None:
             self.clock = SandboxClock(saved.clock_offset)
             self._install(saved.sandbox)
@@ -118,7 +103,13 @@ class SandboxService:
         self.seed(seed_count)
         self.dirty = True
 
-    def save(self) -> None:
-        if self.state_file is not None:
-            self.state_file.save(SavedState(self.sandbox, self.clock.offset))
+    def snapshot(self) -> Snapshot:
+        """The account as it stands, for a save; changes after this instant make the service dirty again."""
+        self._snapshots_taken += 1
         self.dirty = False
+        return Snapshot.of(self.sandbox, self.clock.offset, self._snapshots_taken)
+
+    def save(self) -> None:
+        """Save right here (at shutdown); while serving, app.save_periodically saves from a worker thread."""
+        if self.state_file is not None:
+            self.state_file.save(self.snapshot())
