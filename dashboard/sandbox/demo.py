@@ -1,5 +1,9 @@
 """Demo data: Alma intents over the last 30 days, driven through the model's own transitions at past instants,
-so every intent's events history is exactly what the live sandbox would have produced."""
+so every intent's events history is exactly what the live sandbox would have produced.
+
+Every step happens at a plausible instant before the seed's `now`: each story starts early enough for its
+steps to fit, and a step that may take long (a capture, a cancel) is drawn within the time left, never
+pushed to `now` (which would pile the steps of many intents into the seed's last second)."""
 from __future__ import annotations
 
 import math
@@ -45,13 +49,14 @@ class Seeder:
     # ---- steps -------------------------------------------------------------------------------------------
     def _start_time(self, story: str) -> int:
         window = self.sandbox.rules.auth_window
-        if story == "awaiting_customer":  # still on Alma's page, a few minutes left
-            return self.now - window + self.rng.randint(180, min(window - 60, 55 * 60))
-        if story == "awaiting_capture":  # authorised within the 7-day capture window
+        if story == "awaiting_customer":  # still on Alma's page: between ~5% and ~90% of the window left
+            return self.now - window + self.rng.randint(max(1, window // 20), max(1, window - window // 12))
+        if story == "awaiting_capture":  # authorised an hour to 6 days ago: inside the 7-day capture window
             return self.now - self.rng.randint(3600, 6 * DAY)
-        if story == "capture_lapsed":
+        if story == "capture_lapsed":  # authorised over a week ago: the sweep cancels it at +7 days
             return self.now - self.rng.randint(8 * DAY, HISTORY_SECONDS)
-        # skewed towards recent days, as a growing shop's history is
+        # skewed towards recent days, as a growing shop's history is; at least the auth window and an hour
+        # back, so the customer's answer (or the attempt's expiry) and what follows it fit before now
         return self.now - int(HISTORY_SECONDS * (1 - math.sqrt(self.rng.random()))) - window - 3600
 
     def request(self) -> RequestRef:
@@ -79,13 +84,17 @@ class Seeder:
         )
         return self.sandbox.create_intent(draft, at, self.request()).id
 
+    def after(self, at: int, low: int, high: int) -> int:
+        """An instant `low`..`high` seconds after `at`, drawn over the part of that range already past."""
+        return self.rng.randint(at + low, max(at + low, min(at + high, self.now)))
+
     def confirm(self, intent_id: str, at: int) -> int:
-        confirmed_at = at + self.rng.randint(1, 40)
+        confirmed_at = self.after(at, 1, 40)
         self.sandbox.confirm(intent_id, Attempt(ALMA, DEMO_RETURN_URL), confirmed_at, self.request())
         return confirmed_at
 
     def customer_acts(self, at: int) -> int:
-        return min(at + self.rng.randint(45, 20 * 60), self.now)
+        return self.after(at, 45, 20 * 60)
 
     def authorize(self, intent_id: str, at: int) -> int:
         decided = self.customer_acts(self.confirm(intent_id, at))
@@ -97,14 +106,11 @@ class Seeder:
         self.sandbox.fail_attempt(intent_id, FAILED_CODE, decided)
         return decided
 
-    def later(self, at: int, low: int, high: int) -> int:
-        return min(at + self.rng.randint(low, high), self.now)
-
 
 def _succeeded(seeder: Seeder, intent_id: str, at: int) -> None:
     authorized = seeder.authorize(intent_id, at)
     if seeder.sandbox.intents[intent_id].status == "requires_capture":
-        seeder.sandbox.capture(intent_id, None, seeder.later(authorized, 600, 2 * DAY), seeder.request())
+        seeder.sandbox.capture(intent_id, None, seeder.after(authorized, 600, 2 * DAY), seeder.request())
 
 
 def _declined(seeder: Seeder, intent_id: str, at: int) -> None:
@@ -123,7 +129,7 @@ def _canceled(seeder: Seeder, intent_id: str, at: int) -> None:
     reason = seeder.rng.choice(("requested_by_customer", "abandoned", "duplicate"))
     if seeder.rng.random() < 0.5:
         at = seeder.decline(intent_id, at)
-    seeder.sandbox.cancel(intent_id, reason, seeder.later(at, 60, 3 * 3600), seeder.request())
+    seeder.sandbox.cancel(intent_id, reason, seeder.after(at, 60, 3 * 3600), seeder.request())
 
 
 def _awaiting_customer(seeder: Seeder, intent_id: str, at: int) -> None:

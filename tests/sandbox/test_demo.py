@@ -6,6 +6,8 @@ from collections import Counter, defaultdict
 import pytest
 import stripe
 
+from dashboard.sandbox.demo import seed_demo
+from dashboard.sandbox.model import AlmaRules, Sandbox
 from tests.conftest import SandboxServer
 
 DAY = 24 * 3600
@@ -70,3 +72,34 @@ def test_events_history_agrees_with_each_intent(
         if intent.last_payment_error and intent.last_payment_error.code.endswith("expired"):
             sent = max(event.created for event in mine if event.type == "payment_intent.requires_action")
             assert mine[-1].type == "payment_intent.payment_failed" and mine[-1].created == sent + 3600
+
+
+def test_every_step_happens_at_a_plausible_past_instant() -> None:
+    """In-process, at a size where piling steps up at the seed instant (as clamping to `now` did) shows."""
+    now = 1_790_000_000
+    sandbox = Sandbox(AlmaRules())
+    seed_demo(sandbox, 5_000, now, seed=3)
+    events = list(sandbox.events.values())
+    per_second = Counter(event.created for event in events)
+    assert max(per_second) <= now
+    assert sum(count for second, count in per_second.items() if second > now - 60) <= 4
+    assert max(per_second.values()) <= 8  # a few intents may share a second by chance, never hundreds
+    authorized_at = {e.object.payment_intent: e.created for e in events if e.type == "charge.succeeded"}
+    captures = [e for e in events if e.type == "charge.captured"]
+    assert captures and all(0 < e.created - authorized_at[e.object.payment_intent] <= 7 * DAY for e in captures)
+    for intent in sandbox.intents.values():
+        if intent.status == "requires_capture":
+            assert now - authorized_at[intent.id] < 7 * DAY
+        if intent.cancellation_reason == "automatic":
+            assert intent.canceled_at == authorized_at[intent.id] + 7 * DAY
+        if intent.status == "requires_action":
+            assert intent.redirect is not None and 60 < intent.redirect.deadline - now < 3600
+
+
+def test_a_short_auth_window_still_seeds_customers_with_time_left() -> None:
+    now = 1_790_000_000
+    sandbox = Sandbox(AlmaRules(auth_window=60))  # `--auth-window 60`, as QA uses to watch expiries
+    seed_demo(sandbox, 500, now, seed=5)
+    waiting = [intent for intent in sandbox.intents.values() if intent.status == "requires_action"]
+    assert waiting and all(intent.redirect and 0 < intent.redirect.deadline - now < 60 for intent in waiting)
+    assert max(event.created for event in sandbox.events.values()) <= now
