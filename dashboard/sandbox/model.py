@@ -333,25 +333,13 @@ class Sandbox:
             amount_captured=0 if manual else intent.amount,
         )
         self._save_charge(charge, at, None, "charge.succeeded")
-        if manual:
-            return self._transition(
-                intent,
-                "payment_intent.amount_capturable_updated",
-                at,
-                None,
-                status="requires_capture",
-                latest_charge=charge.id,
-                amount_capturable=intent.amount,
-            )
-        return self._transition(
-            intent,
-            "payment_intent.succeeded",
-            at,
-            None,
-            status="succeeded",
-            latest_charge=charge.id,
-            amount_received=intent.amount,
-        )
+        if manual:  # held until the merchant captures
+            event_type = "payment_intent.amount_capturable_updated"
+            outcome: dict[str, Any] = {"status": "requires_capture", "amount_capturable": intent.amount}
+        else:
+            event_type = "payment_intent.succeeded"
+            outcome = {"status": "succeeded", "amount_received": intent.amount}
+        return self._transition(intent, event_type, at, None, latest_charge=charge.id, **outcome)
 
     def fail_attempt(self, intent_id: str, code: str, at: int) -> PaymentIntent:
         """Declined on Alma's page, or left there past the auth window: the PaymentMethod is detached and the
