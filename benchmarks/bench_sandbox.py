@@ -6,6 +6,9 @@ Scenarios (each bounded by a request count and a time limit, loopback only):
   list      pages of 100 PaymentIntents walked with `starting_after`, 100k intents stored. The sandbox seeds them
             with `--seed-demo` (timed: target < 60 s); localstripe has no seeding, so they are created in-process
             before it starts listening.
+  state     the `--state` file of a 100k-intent account, in-process: the sandbox's save (JSON Lines, encoded in
+            a worker thread) and load, against pickling the account in the event loop (the naive way, and the
+            sandbox's own format before): seconds, the longest the event loop went without running, file size.
 
 Client: the same keep-alive `http.client` loop for both servers, sending form bodies as stripe-python encodes
 them (with an Idempotency-Key on each POST, as stripe-python adds one), run in several worker processes so the
@@ -15,24 +18,31 @@ benchmarks/requirements.txt on first use), as shipped except that it binds 127.0
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import multiprocessing
 import os
+import pickle
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Awaitable, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from dashboard.local_sandbox import stop_process  # noqa: E402
+from dashboard.sandbox.collector import long_lived_allocation  # noqa: E402
+from dashboard.sandbox.demo import seed_demo  # noqa: E402
+from dashboard.sandbox.model import AlmaRules, Sandbox  # noqa: E402
+from dashboard.sandbox.persistence import Snapshot, StateFile  # noqa: E402
 LOCALSTRIPE_VENV = ROOT / "benchmarks" / ".venv-localstripe"
 LOCALSTRIPE_REQUIREMENTS = ROOT / "benchmarks" / "requirements.txt"
 LOCALSTRIPE_PICKLE = Path("/tmp/localstripe.pickle")  # where localstripe dumps its store on every write
@@ -344,6 +354,76 @@ def check_stats(label: str, port: int, expected: dict[str, int]) -> bool:
     return ok
 
 
+async def loop_stall(work: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+    """(seconds `work` took, the longest the event loop went without running meanwhile): a request arriving
+    then waits that long before the sandbox even reads it."""
+    ticks: list[float] = []
+    finished = asyncio.Event()
+
+    async def tick() -> None:
+        while not finished.is_set():
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.001)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    await work()
+    took = time.perf_counter() - started
+    await asyncio.sleep(0.05)  # what is freed after the work lands here
+    finished.set()
+    await ticker
+    return took, max(later - earlier for earlier, later in zip(ticks, ticks[1:]))
+
+
+@dataclass(frozen=True)
+class StateFileResult:
+    save_seconds: float
+    longest_stall: float
+    load_seconds: float
+    megabytes: float
+
+
+def measure_state_file(intents: int) -> tuple[StateFileResult, StateFileResult]:
+    """The sandbox's state file against pickling the account (naive: in the event loop, as it used to be)."""
+    account = Sandbox(AlmaRules())
+    with long_lived_allocation():
+        seed_demo(account, intents, int(time.time()), seed=1)
+    with tempfile.TemporaryDirectory() as folder:
+        ours, naive = Path(folder) / "state.jsonl", Path(folder) / "state.pickle"
+        state_file = StateFile(ours)
+
+        async def save_ours() -> None:
+            await asyncio.to_thread(state_file.save, Snapshot.of(account, 0, generation=1))
+
+        async def save_naive() -> None:
+            naive.write_bytes(pickle.dumps((account, 0), protocol=pickle.HIGHEST_PROTOCOL))
+
+        results = []
+        for path, save, load in (
+            (ours, save_ours, lambda: StateFile(ours).load(AlmaRules())),
+            (naive, save_naive, lambda: pickle.loads(naive.read_bytes())),  # our own file, just written
+        ):
+            save_seconds, stall = asyncio.run(loop_stall(save))
+            started = time.perf_counter()
+            with long_lived_allocation():
+                load()
+            load_seconds = time.perf_counter() - started
+            results.append(StateFileResult(save_seconds, stall, load_seconds, path.stat().st_size / 1e6))
+    return results[0], results[1]
+
+
+def print_state_file(intents: int, ours: StateFileResult, naive: StateFileResult) -> None:
+    title = f"state file, {intents:,} intents"
+    header = f"{title:<44}{'save s':>9}{'loop stall s':>14}{'load s':>9}{'MB':>7}"
+    print("\n" + header + "\n" + "-" * len(header))
+    rows = (("JSON Lines, saved from a thread (ours)", ours), ("pickle, saved in the loop (naive)", naive))
+    for name, result in rows:
+        print(f"{name:<44}{result.save_seconds:>9.2f}{result.longest_stall:>14.3f}{result.load_seconds:>9.2f}"
+              f"{result.megabytes:>7.0f}")
+    print(f"longest stall while saving: {naive.longest_stall / ours.longest_stall:.0f}x shorter than the naive way")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=2, help="client worker processes (default 2)")
@@ -352,6 +432,8 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=10000, help="max list pages per client")
     parser.add_argument("--seed", type=int, default=100_000, help="stored intents for the list scenario")
     parser.add_argument("--skip-localstripe", action="store_true", help="measure the sandbox alone")
+    parser.add_argument("--state-intents", type=int, default=100_000, help="account size for the state file "
+                        "scenario (0 skips it)")
     options = parser.parse_args()
 
     python = None if options.skip_localstripe else localstripe_python()
@@ -398,6 +480,8 @@ def main() -> int:
         verdicts.append(row.ours.per_second >= 1000 and row.ours.errors == 0)
         if row.theirs:
             verdicts.append(row.ours.per_second >= 2 * row.theirs.per_second)
+    if options.state_intents:
+        print_state_file(options.state_intents, *measure_state_file(options.state_intents))
     print("targets (>= 1,000 req/s, >= 2x localstripe, seed < 60 s, stats match):",
           "met" if all(verdicts) else "NOT met")
     return 0

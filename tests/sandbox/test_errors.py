@@ -74,6 +74,14 @@ def test_missing_required_parameter(client: stripe.StripeClient, missing: str) -
     assert error.user_message == f"Missing required param: {missing}."
 
 
+def test_automatic_payment_methods_and_explicit_types_exclude_each_other(client: stripe.StripeClient) -> None:
+    error = invalid_request(
+        lambda: client.v1.payment_intents.create({**ALMA, "automatic_payment_methods": {"enabled": True}})
+    )
+    assert error.http_status == 400 and "automatic_payment_methods, payment_method_types" in error.user_message
+    assert client.v1.payment_intents.list().data == []
+
+
 def test_alma_confirm_without_return_url(client: stripe.StripeClient) -> None:
     intent = client.v1.payment_intents.create(ALMA)
     error = invalid_request(

@@ -2,8 +2,10 @@
 against Stripe test mode when STRIPE_SECRET_KEY is set (hosted-page steps skip there)."""
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import stripe
 
 from tests.sandbox.support import RETURN_URL, Api, redirect_query
@@ -73,15 +75,28 @@ def test_manual_capture_holds_then_captures_the_full_amount(api: Api) -> None:
     assert (charge.captured, charge.amount_captured, charge.amount_refunded) == (True, 25_000, 0)
 
 
-def test_manual_capture_can_be_chosen_at_confirm(api: Api) -> None:
+@pytest.mark.parametrize(
+    "choice", [{"capture_method": "manual"}, {"payment_method_options": {"alma": {"capture_method": "manual"}}}]
+)
+def test_manual_capture_can_be_chosen_at_confirm(api: Api, choice: dict[str, Any]) -> None:
     intent = api.create()
     confirmed = api.client.v1.payment_intents.confirm(
-        intent.id,
-        {"payment_method_data": {"type": "alma"}, "return_url": RETURN_URL,
-         "payment_method_options": {"alma": {"capture_method": "manual"}}},
+        intent.id, {"payment_method_data": {"type": "alma"}, "return_url": RETURN_URL, **choice}
     )
     redirect_query(api.customer_decides(confirmed, "authorize"))
-    assert api.client.v1.payment_intents.retrieve(intent.id).status == "requires_capture"
+    held = api.client.v1.payment_intents.retrieve(intent.id)
+    assert (held.status, held.amount_capturable) == ("requires_capture", intent.amount)
+
+
+def test_automatic_payment_methods_offer_alma_for_euros(api: Api) -> None:
+    intent = api.client.v1.payment_intents.create(
+        {"amount": 15_000, "currency": "eur", "automatic_payment_methods": {"enabled": True}}
+    )
+    assert intent.automatic_payment_methods.enabled is True and "alma" in intent.payment_method_types
+    confirmed = api.client.v1.payment_intents.confirm(
+        intent.id, {"payment_method_data": {"type": "alma"}, "return_url": RETURN_URL}
+    )
+    assert confirmed.status == "requires_action" and confirmed.next_action.type == "redirect_to_url"
 
 
 def test_partial_capture_releases_the_rest(api: Api) -> None:
