@@ -153,7 +153,8 @@ def hosted_page_endpoint(service: SandboxService) -> Endpoint:
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token))
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         decision = form.get("decision")
-        installments = int(form["installments"]) if form.get("installments", "").isdigit() else DEFAULT_INSTALLMENTS
+        chosen = form.get("installments", str(DEFAULT_INSTALLMENTS))
+        installments = int(chosen) if chosen.isdecimal() else None
         if decision not in ("authorize", "fail") or installments not in INSTALLMENT_COUNTS:
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token), status_code=400)
         assert intent.redirect is not None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import stripe
 
@@ -30,6 +31,11 @@ def test_a_malformed_submission_changes_nothing(client: stripe.StripeClient) -> 
     url = intent.next_action.redirect_to_url.url
     assert submit_hosted_page(url, "maybe").status == 400
     assert submit_hosted_page(url, "authorize", installments=12).status == 400
+    parts = urlsplit(url)
+    for installments in ("²", "three", ""):  # "²" counts as a digit for str.isdigit, not for int()
+        form = {"decision": "authorize", "installments": installments}
+        answer = raw_request(f"{parts.scheme}://{parts.netloc}", "POST", parts.path, key=None, form=form)
+        assert answer.status == 400, installments
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
 
 
