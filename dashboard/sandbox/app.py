@@ -151,7 +151,7 @@ def hosted_page_endpoint(service: SandboxService) -> Endpoint:
             return HTMLResponse(render_link_gone(), status_code=404)
         if request.method == "GET":
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token))
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         decision = form.get("decision")
         chosen = form.get("installments", str(DEFAULT_INSTALLMENTS))
         installments = int(chosen) if chosen.isdecimal() else None
