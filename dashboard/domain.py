@@ -265,6 +265,8 @@ _EVENT_MEANINGS: dict[str, tuple[frozenset[str], str]] = {
     "payment_intent.processing": (frozenset(), "Processing"),
     "payment_intent.partially_funded": (frozenset(), "Partially funded"),
     "charge.updated": (frozenset(), "Charge updated"),
+    "charge.refunded": (frozenset(), "Authorisation released"),
+    "charge.expired": (frozenset(), "Authorisation expired"),
 }
 
 

@@ -34,6 +34,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "charge.succeeded",  # the charge carries the installments and the Alma transaction id
     "charge.captured",
     "charge.updated",
+    "charge.refunded",  # a canceled authorisation releases the held amount
+    "charge.expired",  # an authorisation not captured within 7 days
 )
 REQUIRES_ACTION_EVENT = "payment_intent.requires_action"
 INTENT_EXPAND: tuple[str, ...] = ("latest_charge", "payment_method")

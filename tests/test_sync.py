@@ -212,6 +212,9 @@ class TestRefresh:
         assert frame.loc[[dropped.id, forgotten.id], "status"].tolist() == ["canceled", "canceled"]
         assert frame.loc[forgotten.id, "cancellation_reason"] == "automatic"
         assert frame.loc[forgotten.id, "capture_deadline"] is pd.NA
+        released = {intent.id: [e.type for e in store.intent_events(intent.id)] for intent in (dropped, forgotten)}
+        assert "charge.refunded" in released[dropped.id]  # the held amount goes back to the customer
+        assert "charge.expired" in released[forgotten.id]
 
     def test_nothing_new_costs_at_most_two_requests(self, sandbox: LocalSandbox, syncer: AlmaSync,
                                                     store: IntentStore) -> None:
