@@ -151,12 +151,11 @@ if recent.empty:
     st.caption("No test intents yet.")
 for row in recent.itertuples(index=False):
     with st.container(border=True):
-        info, actions = st.columns([3, 2])
-        info.markdown(f"`{row.id}` · {ui.status_badge(row.status)} · {format_eur(row.amount)} · "
-                      f"{row.capture_method} capture")
-        info.caption(f"Created {ui.local_datetime(row.created, settings)}"
+        info, actions = st.columns([5, 4])
+        info.markdown(f"`{row.id}` · {ui.status_badge(row.status)} · {format_eur(row.amount)}")
+        info.caption(f"Created {ui.local_datetime(row.created, settings)} · {row.capture_method} capture"
                      + (f" · {row.description}" if not pd.isna(row.description) else ""))
-        buttons = actions.columns(3, vertical_alignment="center")
+        buttons = actions.columns([2.2, 1, 1], vertical_alignment="center")
         # The tester may have left the page that created it: the customer's page stays one click away
         # (the intent just created has its link in the card above).
         shown_above = created is not None and row.id == created.intent.id

@@ -5,12 +5,15 @@ The tests share one app and one sandbox and run in file order; each works on int
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import CLIENT_SECRET, DOCS, AppServer, create_test_intent, open_alma_page, visit
+from tests.e2e.conftest import (
+    CLIENT_SECRET, DOCS, TIMEOUT_MS, AppServer, create_test_intent, open_alma_page, visit,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +41,25 @@ def click_table_row(page: Page, index: int) -> None:
     box = page.get_by_test_id("stDataFrame").first.bounding_box()
     assert box
     page.mouse.click(box["x"] + 15, box["y"] + 35 * (index + 1) + 17)
+
+
+def advance_sandbox_clock(page: Page, label: str, seconds: int) -> None:
+    """Click a Test lab clock button and wait until the shown sandbox time has moved by `seconds`: a caption
+    that merely changed could be a rerun's fresh reading with the click lost."""
+    caption = page.get_by_text(re.compile(r"^Sandbox time:"))
+
+    def shown() -> datetime:
+        found = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", caption.inner_text())
+        assert found, caption.inner_text()
+        return datetime.strptime(found.group(0), "%Y-%m-%d %H:%M:%S")
+
+    before = shown()
+    page.get_by_role("button", name=label).click()
+    for _ in range(TIMEOUT_MS // 250):
+        if (shown() - before).total_seconds() >= seconds:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"{label}: the sandbox time stayed near {before}")
 
 
 def assert_secret_gone_from_history(landing: Page) -> None:
@@ -84,6 +106,8 @@ def test_2_fail_shows_the_failure_and_intents_shows_it_declined(page: Page, app_
     expect(row.locator("[role=gridcell]").filter(has_text="declined")).to_be_attached()
     click_table_row(page, 0)
     expect(page.get_by_role("heading", name=f"Intent {intent_id}")).to_be_visible()
+    expect(page.get_by_text("Declined (payment_intent_payment_attempt_failed)")).to_be_attached()  # timeline
+    screenshot(page, "intents.png")
 
 
 def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_server: AppServer) -> None:
@@ -111,11 +135,10 @@ def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_ser
     for amount in ("240", "99.90", "1200"):
         create_test_intent(page, app_server, amount)
         if amount != "1200":
-            sandbox_time = page.get_by_text(re.compile(r"^Sandbox time:"))
-            shown = sandbox_time.inner_text()
-            page.get_by_role("button", name="+15 min").click()
-            expect(sandbox_time).not_to_have_text(shown)
+            advance_sandbox_clock(page, "+15 min", 15 * 60)
     expect(watch.get_by_text(re.compile(r"^Awaiting customer \(3\)"))).to_be_visible()
+    for minutes_left in ("(29|30)", "(44|45)", "(59|60)"):
+        expect(watch.get_by_text(re.compile(rf"^{minutes_left} min \d+ s left"))).to_be_visible()
     screenshot(watch, "expiry_watch.png")
 
 
@@ -134,3 +157,4 @@ def test_4_manual_capture(page: Page, app_server: AppServer) -> None:
 
     expect(page.get_by_text("Captured €210.00 — status succeeded.")).to_be_visible()
     expect(page.get_by_text(re.compile(rf"{intent_id} · succeeded"))).to_be_visible()
+    screenshot(page, "test_lab.png")
