@@ -181,7 +181,8 @@ def _sandbox_for(settings: Settings) -> LocalSandbox:
     if settings.sandbox_url:
         return LocalSandbox.attach(settings.sandbox_url)
     store_files = [settings.db_path.with_name(settings.db_path.name + suffix) for suffix in ("", "-wal", "-shm")]
-    state_file = settings.db_path.with_name(settings.db_path.name + ".sandbox.jsonl")  # JSON Lines (older .json files were pickles)
+    # JSON Lines; an older ".json" beside it was a pickle, which the sandbox now refuses: not reused.
+    state_file = settings.db_path.with_name(settings.db_path.name + ".sandbox.jsonl")
     if not state_file.exists():
         for stale in store_files:
             stale.unlink(missing_ok=True)
