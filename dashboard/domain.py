@@ -116,6 +116,8 @@ class AlmaIntent:
                 payment_method_type=err_pm.get("type") if isinstance(err_pm, Mapping) else None,
                 payment_method_created=err_pm.get("created") if isinstance(err_pm, Mapping) else None,
             )
+        if sent_at is None and last_error is not None and last_error.payment_method_type == "alma":
+            sent_at = last_error.payment_method_created  # the failed attempt's method dates that redirect
         next_action = payload.get("next_action") or {}
         redirect = (next_action.get("redirect_to_url") or {}).get("url")
         raw = {k: v for k, v in payload.items() if k != "client_secret"}
@@ -287,8 +289,6 @@ def intent_milestones(intent: AlmaIntent, auth_window_seconds: int) -> list[Mile
     """What the intent proves happened, oldest first; times unknown to the intent (None) come last."""
     error = intent.last_error
     sent_at = intent.sent_to_alma_at
-    if sent_at is None and error is not None and error.payment_method_type == "alma":
-        sent_at = error.payment_method_created
     milestones = [Milestone(intent.created, "Created", "created")]
     if sent_at is not None:
         milestones.append(Milestone(sent_at, "Sent to Alma", "sent_to_alma"))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Literal, Sequence
 
 from dashboard.clock import Clock, SystemClock
-from dashboard.domain import AlmaIntent, is_alma
+from dashboard.domain import EXPIRED_CODE, AlmaIntent, is_alma
 from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, NotFoundError, StripeEvent, StripeGateway
 from dashboard.local_sandbox import LocalSandbox, SandboxClock
 from dashboard.settings import Mode, Settings, SettingsError, load_settings
@@ -99,11 +99,18 @@ def state_after_event(previous: AlmaIntent | None, event: StripeEvent) -> AlmaIn
     return replace(_with_inferred_method(current), updated_at=event.created)
 
 
-def listed_state(listed: AlmaIntent, stored: AlmaIntent | None) -> AlmaIntent:
+def listed_state(listed: AlmaIntent, stored: AlmaIntent | None, auth_window_seconds: int) -> AlmaIntent:
     """A listed intent, keeping what the store learned from events. Its updated_at is the latest change
-    time the listing itself shows, never earlier than the stored one: events older than that are stale."""
+    time the listing itself shows, never earlier than the stored one: events older than that are stale.
+    An expired attempt ended exactly one window after the customer was sent to Alma."""
     current = carry_over(stored, listed) if stored is not None else listed
-    known_times = (listed.created, listed.authorized_at, listed.canceled_at, current.sent_to_alma_at,
+    expired_at = (
+        current.sent_to_alma_at + auth_window_seconds
+        if current.sent_to_alma_at is not None and current.last_error is not None
+        and current.last_error.code == EXPIRED_CODE
+        else None
+    )
+    known_times = (listed.created, listed.authorized_at, listed.canceled_at, current.sent_to_alma_at, expired_at,
                    stored.updated_at if stored else None)
     return replace(current, updated_at=max(t for t in known_times if t is not None))
 
@@ -179,7 +186,7 @@ class AlmaSync:
             oldest_created = min([oldest_created, *(intent.created for intent in page)])
             alma = [intent for intent in page if is_alma(intent)]
             stored = self.store.get_intents(intent.id for intent in alma)
-            written += self.store.save([listed_state(i, stored.get(i.id)) for i in alma])
+            written += self.store.save([listed_state(i, stored.get(i.id), self.auth_window_seconds) for i in alma])
             if progress:
                 progress(listed, _estimated_total(listed, oldest_created, now, window_start))
         cursor_id = latest.id if latest and latest.created >= cursor_created else None

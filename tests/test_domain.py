@@ -147,7 +147,8 @@ class TestPayload:
         error = {**failed_error(DECLINED_CODE), "payment_method": {"id": "pm_1", "type": "alma", "created": T0 + 9}}
         intent = AlmaIntent.from_stripe(payload(last_payment_error=error))
         assert intent.last_error is not None and intent.last_error.payment_method_created == T0 + 9
-        assert intent.sent_to_alma_at is None  # the attempt is over: the intent is not waiting on anyone
+        assert intent.sent_to_alma_at == T0 + 9  # its method was made by the redirect: "waited" is known
+        assert expires_at(intent, 3600) is None  # the attempt is over: the intent is not waiting on anyone
 
     def test_alma_capture_option_overrides_the_intent_capture_method(self) -> None:
         options = {"alma": {"capture_method": "manual"}}

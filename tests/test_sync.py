@@ -102,6 +102,18 @@ class TestFirstSync:
         assert sent == waiting.created  # the requires_action event of a create-and-confirm
         assert frame.loc[waiting.id, "expires_at"] == sent + WINDOW
 
+    def test_listed_failures_know_when_the_customer_was_sent_and_when_an_expiry_happened(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        declined, expired = create(gateway, "declined"), create(gateway, "expired")
+        answer_alma_page(declined.redirect_url, "fail")
+        sandbox.advance(WINDOW + 600)  # the other one runs out of time, then the first sync lists both
+        syncer.sync_once()
+        frame = store.intents_frame().set_index("id")
+        assert frame.loc[[declined.id, expired.id], "failure_kind"].tolist() == ["declined", "expired"]
+        assert frame.loc[[declined.id, expired.id], "sent_to_alma_at"].tolist() == [declined.created, expired.created]
+        assert frame.loc[expired.id, "updated_at"] == expired.created + WINDOW  # the expiry instant, not the listing
+
     def test_last_sync_is_dated_by_the_injected_clock(self, sandbox: LocalSandbox, syncer: AlmaSync,
                                                       store: IntentStore) -> None:
         """The sidebar's "last sync" must agree with the pages' "now": in local mode both are sandbox time."""
