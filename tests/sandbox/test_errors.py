@@ -202,13 +202,13 @@ def test_invalid_key_is_401_with_the_key_masked(sandbox: SandboxServer, key: str
     assert (error["type"], error["message"]) == ("invalid_request_error", f"Invalid API Key provided: {masked}")
 
 
-@pytest.mark.parametrize("key", ["sk_live_abcdefgh4242", "rk_live_abcdefgh4242"])
+@pytest.mark.parametrize("key", ["sk_live_fake_abc4242", "rk_live_fake_abc4242"])
 def test_live_keys_are_refused(sandbox: SandboxServer, key: str) -> None:
     live = stripe.StripeClient(key, base_addresses={"api": sandbox.base_url}, max_network_retries=0)
     with pytest.raises(stripe.AuthenticationError) as caught:
         live.v1.payment_intents.list()
     assert caught.value.http_status == 401
-    assert "test keys only" in caught.value.user_message and "abcdefgh" not in caught.value.user_message
+    assert "test keys only" in caught.value.user_message and "fake_abc" not in caught.value.user_message
     assert caught.value.user_message.endswith(f"{key[:8]}********4242")
     assert sandbox.stats() == {"GET /v1/payment_intents": 1}
 
