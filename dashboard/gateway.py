@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 import threading
 import time
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import stripe
+
+# stripe-python logs raw response bodies (client secrets among them) at debug level: never let them through.
+logging.getLogger("stripe").setLevel(logging.INFO)
 
 from dashboard.domain import AlmaIntent
 from dashboard.settings import LOCAL_SANDBOX_KEY, Mode, Settings

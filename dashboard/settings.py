@@ -90,6 +90,10 @@ _ENV_INT = {
 def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> Settings:
     """Environment wins over secrets, so a deployment can override a checked-out secrets.toml."""
     secrets = secrets or {}
+    if str(env.get("STRIPE_LOG", "")).strip().lower() == "debug":
+        # stripe-python then prints every raw response body to stderr, client secrets included.
+        raise SettingsError("STRIPE_LOG=debug would log Stripe's raw responses, client secrets included; "
+                            "use STRIPE_LOG=info or leave it unset.")
 
     def pick(name: str) -> str | None:
         value = env.get(name) or secrets.get(name)

@@ -313,3 +313,9 @@ class TestRateLimitBackoff:
         assert self.backoff.delay({"Retry-After": "1"}, 4) is None
         assert self.backoff.delay({"Stripe-Should-Retry": "false", "Retry-After": "1"}, 0) is None
         assert self.backoff.delay({"Stripe-Should-Retry": "true"}, 0) is not None
+
+
+def test_stripe_raw_bodies_never_reach_the_logs() -> None:
+    import logging
+
+    assert not logging.getLogger("stripe").isEnabledFor(logging.DEBUG)  # debug carries response bodies

@@ -87,3 +87,9 @@ def test_public_url_trailing_slash() -> None:
 def test_bad_values_refused_with_the_variable_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(env)
+
+
+def test_stripe_debug_logging_is_refused_because_it_prints_client_secrets() -> None:
+    with pytest.raises(SettingsError, match="STRIPE_LOG=debug"):
+        load_settings({"STRIPE_LOG": "debug"})
+    assert load_settings({"STRIPE_LOG": "info"}).mode is Mode.LOCAL

@@ -103,7 +103,7 @@ def test_2_fail_shows_the_failure_and_intents_shows_it_declined(page: Page, app_
     page.get_by_role("textbox", name="Search").press("Enter")
     expect(page.get_by_text("1 intent matches the filters.")).to_be_visible()
     row = page.get_by_test_id("stDataFrame").first.locator("[role=row]").filter(has_text=intent_id)
-    expect(row.locator("[role=gridcell]").filter(has_text="declined")).to_be_attached()
+    expect(row.locator("[role=gridcell]").filter(has_text=re.compile(r"^declined$"))).to_be_attached()
     click_table_row(page, 0)
     expect(page.get_by_role("heading", name=f"Intent {intent_id}")).to_be_visible()
     expect(page.get_by_text("Declined (payment_intent_payment_attempt_failed)")).to_be_attached()  # timeline

@@ -25,7 +25,7 @@ def confirmed_at(client: stripe.StripeClient, intent_id: str) -> int:
 def test_advance_moves_the_clock(sandbox: SandboxServer) -> None:
     before = sandbox.now()
     after = sandbox.advance(90)
-    assert 90 <= after - before <= 92  # the wall clock may tick between the two calls
+    assert after - before >= 90  # plus whatever the wall clock ticked between the two calls
     assert sandbox.control("GET", "/_sandbox/clock")["offset"] == 90
 
 
