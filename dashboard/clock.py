@@ -17,15 +17,3 @@ class SystemClock:
     def now(self) -> int:
         return int(time.time())
 
-
-class FixedClock:
-    """Tests: a clock that moves only when told to."""
-
-    def __init__(self, now: int) -> None:
-        self._now = now
-
-    def now(self) -> int:
-        return self._now
-
-    def advance(self, seconds: int) -> None:
-        self._now += seconds
