@@ -4,7 +4,7 @@ A sandbox is seeded with N Alma intents (default 20,000; `--n`). Requests are co
 (GET /_sandbox/stats), so retries and pagination are all included.
 
   first sync     AlmaSync into an empty store, run in a child process so its peak RSS is its own.
-  refresh k=0    AlmaSync.refresh() with nothing new; then k=100 after K new Alma intents were created and
+  refresh k=0    AlmaSync.sync_once() with nothing new; then k=100 after K new Alma intents were created and
                  sent to Alma (two events each).
   naive refresh  what a dashboard without a store does on every rerun: re-list the whole lookback window with
                  stripe-python's auto-paging (StripeObjects, expand[]=data.latest_charge) and keep the Alma ones.
@@ -59,9 +59,10 @@ def build_sync(base_url: str, db: Path) -> AlmaSync:
 
 
 def child_first_sync(base_url: str, db: Path) -> None:
-    """Runs in its own process: one first sync, then its own peak RSS as JSON on stdout."""
+    """Runs in its own process: one first sync (the store at `db` is empty), then its own peak RSS as JSON on
+    stdout."""
     started = time.perf_counter()
-    result = build_sync(base_url, db).first_sync()
+    result = build_sync(base_url, db).sync_once()
     print(json.dumps({
         "seconds": time.perf_counter() - started,
         "intents": result.intents_written,
@@ -160,7 +161,7 @@ def main() -> None:
         for k in (0, args.k):
             if k:
                 make_changes(sandbox, k)
-            result, ours_requests, ours_seconds = counted(sandbox, sync.refresh)
+            result, ours_requests, ours_seconds = counted(sandbox, sync.sync_once)
             _, naive_requests, naive_seconds = counted(sandbox, lambda: naive_relist(sandbox))
             target = math.ceil(k / 100) + 2
             rows.append((f"refresh k={k}: ours ({result.events_applied} events)", f"{ours_requests}",

@@ -73,10 +73,6 @@ class AlmaIntent:
     # Kept for the detail view's "raw" section; never contains client_secret (see from_stripe).
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
-    @property
-    def metadata_dict(self) -> dict[str, str]:
-        return dict(self.metadata)
-
     @classmethod
     def from_stripe(cls, payload: Mapping[str, Any]) -> "AlmaIntent":
         """Build from a PaymentIntent as Stripe serialises it (dict), latest_charge/payment_method
@@ -173,16 +169,16 @@ def is_alma(intent: AlmaIntent) -> bool:
     return intent.last_error is not None and intent.last_error.payment_method_type == "alma"
 
 
+def auth_window_end(sent_to_alma_at: int | None, auth_window_seconds: int) -> int | None:
+    """When the customer's time on the Alma page runs out (None while the redirect's time is unknown)."""
+    return None if sent_to_alma_at is None else sent_to_alma_at + auth_window_seconds
+
+
 def expires_at(intent: AlmaIntent, auth_window_seconds: int) -> int | None:
     """When an intent waiting on the customer returns to requires_payment_method."""
-    if intent.status != "requires_action" or intent.sent_to_alma_at is None:
+    if intent.status != "requires_action":
         return None
-    return intent.sent_to_alma_at + auth_window_seconds
-
-
-def seconds_left(intent: AlmaIntent, now: int, auth_window_seconds: int) -> int | None:
-    deadline = expires_at(intent, auth_window_seconds)
-    return None if deadline is None else max(0, deadline - now)
+    return auth_window_end(intent.sent_to_alma_at, auth_window_seconds)
 
 
 def failure_kind(intent: AlmaIntent, auth_window_seconds: int) -> FailureKind | None:
@@ -193,21 +189,11 @@ def failure_kind(intent: AlmaIntent, auth_window_seconds: int) -> FailureKind | 
     if code == EXPIRED_CODE:
         return "expired"
     if code == DECLINED_CODE:
-        if (
-            intent.sent_to_alma_at is not None
-            and intent.updated_at is not None
-            and intent.updated_at - intent.sent_to_alma_at >= auth_window_seconds
-        ):
+        window_end = auth_window_end(intent.sent_to_alma_at, auth_window_seconds)
+        if window_end is not None and intent.updated_at is not None and intent.updated_at >= window_end:
             return "expired"  # no customer action before expires_at, whatever the code says
         return "declined"
     return "declined"
-
-
-def waited_seconds(intent: AlmaIntent) -> int | None:
-    """How long the customer had the Alma page before the intent left requires_action."""
-    if intent.sent_to_alma_at is None or intent.updated_at is None:
-        return None
-    return max(0, intent.updated_at - intent.sent_to_alma_at)
 
 
 def capture_deadline(intent: AlmaIntent) -> int | None:
@@ -308,7 +294,7 @@ def intent_milestones(intent: AlmaIntent, auth_window_seconds: int) -> list[Mile
     kind = failure_kind(intent, auth_window_seconds)
     if kind is not None:
         code = f" ({error.code})" if error is not None and error.code else ""
-        window_end = sent_at + auth_window_seconds if sent_at is not None and kind == "expired" else None
+        window_end = auth_window_end(sent_at, auth_window_seconds) if kind == "expired" else None
         milestones.append(Milestone(window_end, f"{kind.capitalize()}{code}", kind))
     return sorted(milestones, key=_milestone_order)
 

@@ -300,10 +300,6 @@ class StripeGateway:
         page = self._call("get", "/v1/events", **params)
         return [StripeEvent.from_stripe(payload) for payload in reversed(page.get("data") or [])]
 
-    def latest_event(self, *, types: Sequence[str] = EVENT_TYPES) -> StripeEvent | None:
-        newest = self.recent_events(1, types=types)
-        return newest[-1] if newest else None
-
     def _retrieve_payload(self, intent_id: str) -> dict[str, Any]:
         return self._call("get", f"/v1/payment_intents/{intent_id}", expand=list(INTENT_EXPAND))
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Literal, Sequence
 
 from dashboard.clock import Clock, SystemClock
-from dashboard.domain import EXPIRED_CODE, AlmaIntent, is_alma
+from dashboard.domain import EXPIRED_CODE, AlmaIntent, auth_window_end, is_alma
 from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, NotFoundError, StripeEvent, StripeGateway
 from dashboard.local_sandbox import LocalSandbox, SandboxClock
 from dashboard.settings import Mode, Settings, SettingsError, load_settings
@@ -104,12 +104,8 @@ def listed_state(listed: AlmaIntent, stored: AlmaIntent | None, auth_window_seco
     time the listing itself shows, never earlier than the stored one: events older than that are stale.
     An expired attempt ended exactly one window after the customer was sent to Alma."""
     current = carry_over(stored, listed) if stored is not None else listed
-    expired_at = (
-        current.sent_to_alma_at + auth_window_seconds
-        if current.sent_to_alma_at is not None and current.last_error is not None
-        and current.last_error.code == EXPIRED_CODE
-        else None
-    )
+    expired = current.last_error is not None and current.last_error.code == EXPIRED_CODE
+    expired_at = auth_window_end(current.sent_to_alma_at, auth_window_seconds) if expired else None
     known_times = (listed.created, listed.authorized_at, listed.canceled_at, current.sent_to_alma_at, expired_at,
                    stored.updated_at if stored else None)
     return replace(current, updated_at=max(t for t in known_times if t is not None))
@@ -144,15 +140,6 @@ class AlmaSync:
         """First sync when the store has no cursor, else a refresh."""
         with self._lock:
             return self._refresh_or_list(progress)
-
-    def first_sync(self, progress: Progress | None = None) -> SyncResult:
-        with self._lock:
-            return self._list_window("full", progress, self.clock.now())
-
-    def refresh(self, progress: Progress | None = None) -> SyncResult:
-        """Events since the cursor; falls back to listing when there is no usable cursor (progress is then
-        reported as for a first sync)."""
-        return self.sync_once(progress)
 
     def _refresh_or_list(self, progress: Progress | None) -> SyncResult:
         # One reading of the injected clock (the sandbox's in local mode) dates the whole sync, so the sidebar's

@@ -1,6 +1,7 @@
 """The gateway against the sandbox over real HTTP: typed results, Stripe's error codes, retries, read-only live."""
 from __future__ import annotations
 
+import logging
 import urllib.parse
 
 import pytest
@@ -172,7 +173,7 @@ class TestReading:
 
     def test_events_oldest_first(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
         start = sandbox.now()
-        assert gateway.latest_event() is None
+        assert gateway.recent_events() == []
         intent = create(gateway)
         sandbox.advance(5)
         answer_alma_page(intent.redirect_url, "authorize", installments=2)
@@ -185,7 +186,7 @@ class TestReading:
         assert all("client_secret" not in e.object for e in events)
         charge = next(e for e in events if e.type == "charge.succeeded")
         assert charge.object["payment_method_details"]["alma"]["installments"]["count"] == 2
-        assert gateway.latest_event() == events[-1]
+        assert gateway.recent_events(1) == events[-1:]
         only = gateway.list_events(start, types=["payment_intent.requires_action"])
         assert [e.type for e in only] == ["payment_intent.requires_action"]
 
@@ -268,7 +269,7 @@ class TestFaults:
         sandbox.faults(1.0, kinds="429")
         before = sandbox.request_count()
         with pytest.raises(RateLimitedError) as raised:
-            impatient.latest_event()
+            impatient.recent_events(1)
         assert raised.value.code == "rate_limit" and raised.value.http_status == 429
         assert sandbox.request_count() - before == 3  # the first try and exactly `retries` more: bounded
         assert impatient.requests_made == 3
@@ -287,10 +288,10 @@ class TestFaults:
         sandbox.faults(1.0, kinds="500,drop")
         before = sandbox.request_count()
         with pytest.raises(GatewayUnavailable):
-            gateway.latest_event()
+            gateway.recent_events(1)
         assert sandbox.request_count() - before == 4  # the first try and stripe-python's 3 retries
         sandbox.faults(0)
-        assert gateway.latest_event() is None
+        assert gateway.recent_events(1) == []
 
 
 class TestRateLimitBackoff:
@@ -316,6 +317,4 @@ class TestRateLimitBackoff:
 
 
 def test_stripe_raw_bodies_never_reach_the_logs() -> None:
-    import logging
-
     assert not logging.getLogger("stripe").isEnabledFor(logging.DEBUG)  # debug carries response bodies
