@@ -134,15 +134,12 @@ class Kpis:
     awaiting_customer: int  # status requires_action
     expired: int
     declined: int
-    awaiting_capture: int
-    awaiting_capture_cents: int  # amount_capturable of requires_capture intents
 
 
 def kpis(frame: pd.DataFrame) -> Kpis:
     """The Overview KPI row for the rows given (filter by period first)."""
     status = frame["status"]
     succeeded = _flag(status == "succeeded")
-    capturable = _flag(status == "requires_capture")
     sent = int(sent_to_alma_mask(frame).sum())
     succeeded_count = int(succeeded.sum())
     return Kpis(
@@ -154,8 +151,6 @@ def kpis(frame: pd.DataFrame) -> Kpis:
         awaiting_customer=int((status == "requires_action").sum()),
         expired=int((frame["failure_kind"] == "expired").sum()),
         declined=int((frame["failure_kind"] == "declined").sum()),
-        awaiting_capture=int(capturable.sum()),
-        awaiting_capture_cents=int(frame.loc[capturable, "amount_capturable"].sum()),
     )
 
 

@@ -209,8 +209,6 @@ def test_kpis_on_every_outcome(mixed: pd.DataFrame) -> None:
         awaiting_customer=3,
         expired=2,
         declined=2,
-        awaiting_capture=1,
-        awaiting_capture_cents=80_000,
     )
 
 
