@@ -8,16 +8,20 @@ class AmountError(ValueError):
     """A user-entered amount that cannot become cents; the message is meant for the user."""
 
 
-def format_eur(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
+def _sign_whole_rest(cents: int) -> tuple[str, int, int]:
+    """-123456 -> ("-", 1234, 56): the sign goes in front of any currency sign, so it is kept apart."""
     whole, rest = divmod(abs(int(cents)), 100)
+    return ("-" if cents < 0 else ""), whole, rest
+
+
+def format_eur(cents: int) -> str:
+    sign, whole, rest = _sign_whole_rest(cents)
     return f"{sign}€{whole:,}.{rest:02d}"
 
 
 def cents_to_decimal_text(cents: int) -> str:
     """Plain "1234.56" for CSV exports (no currency sign, no thousands separator)."""
-    sign = "-" if cents < 0 else ""
-    whole, rest = divmod(abs(int(cents)), 100)
+    sign, whole, rest = _sign_whole_rest(cents)
     return f"{sign}{whole}.{rest:02d}"
 
 
