@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .model import INSTALLMENT_COUNTS, PaymentIntent
+from .model import INSTALLMENT_COUNTS, PaymentIntent, euros
 
 MERCHANT_NAME = "Alma Ops test shop"
 DEFAULT_INSTALLMENTS = 3
@@ -23,11 +23,6 @@ border-radius:4px;padding:.1rem .4rem;font-size:.75rem}
 """
 
 
-def euros(cents: int) -> str:
-    whole, rest = divmod(cents, 100)
-    return f"{whole:,}".replace(",", "\u202f") + f",{rest:02d}\u00a0€"
-
-
 def _page(title: str, body: str) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -40,7 +35,7 @@ def render_payment_page(intent: PaymentIntent, action_path: str) -> str:
     choices = "".join(
         f"<label><input type='radio' name='installments' value='{count}'"
         f"{' checked' if count == DEFAULT_INSTALLMENTS else ''}> Pay in {count} installments of "
-        f"{euros(-(-intent.amount // count))}</label>"
+        f"{euros(-(-intent.amount // count), french=True)}</label>"
         for count in INSTALLMENT_COUNTS
     )
     description = f"<p class='muted'>{escape(intent.description)}</p>" if intent.description else ""
@@ -48,7 +43,7 @@ def render_payment_page(intent: PaymentIntent, action_path: str) -> str:
         "<span class='badge'>TEST MODE</span>"
         f"<h1>{escape(MERCHANT_NAME)}</h1>"
         "<p class='muted'>asks you to pay with Alma</p>"
-        f"<div class='amount'>{euros(intent.amount)}</div>{description}"
+        f"<div class='amount'>{euros(intent.amount, french=True)}</div>{description}"
         f"<form method='post' action='{escape(action_path)}'>"
         f"<fieldset><legend>Installments</legend>{choices}</fieldset>"
         "<button class='approve' type='submit' name='decision' value='authorize'>Authorize test payment</button>"
@@ -56,7 +51,7 @@ def render_payment_page(intent: PaymentIntent, action_path: str) -> str:
         "</form>"
         "<p class='muted'>Sandbox page: no money moves. Authorizing or failing returns you to the shop.</p>"
     )
-    return _page(f"Pay {euros(intent.amount)} with Alma", body)
+    return _page(f"Pay {euros(intent.amount, french=True)} with Alma", body)
 
 
 def render_link_gone() -> str:

@@ -531,9 +531,16 @@ class Sandbox:
             index.add(created, object_id)
 
 
+def euros(cents: int, *, french: bool = False) -> str:
+    """EUR text as the sandbox writes it: "€1,234.56" in Stripe's messages, "1 234,56 €" on Alma's French page."""
+    whole, rest = divmod(cents, 100)
+    if french:
+        return f"{whole:,}".replace(",", "\u202f") + f",{rest:02d}\u00a0€"
+    return f"€{whole:,}.{rest:02d}"
+
+
 def _amount_error(code: str, bound_word: str, cents: int, currency: str, scope: str = "payments") -> StripeApiError:
-    euros = f"€{cents // 100:,}.{cents % 100:02d}"
-    return parameter_invalid("amount", f"Amount must be {bound_word} {euros} {currency} for {scope}.", code)
+    return parameter_invalid("amount", f"Amount must be {bound_word} {euros(cents)} {currency} for {scope}.", code)
 
 
 def _missing_payment_method() -> StripeApiError:

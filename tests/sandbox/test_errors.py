@@ -39,13 +39,15 @@ def test_unknown_currency_is_invalid(client: stripe.StripeClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("amount", "code"), [(4_999, "amount_too_small"), (500_001, "amount_too_large")]
+    ("amount", "code", "limit"),
+    [(4_999, "amount_too_small", "at least €50.00"), (500_001, "amount_too_large", "no more than €5,000.00")],
 )
 def test_amount_outside_alma_limits_is_refused_when_confirming(
-    client: stripe.StripeClient, amount: int, code: str
+    client: stripe.StripeClient, amount: int, code: str, limit: str
 ) -> None:
     error = invalid_request(lambda: client.v1.payment_intents.create({**SEND_TO_ALMA, "amount": amount}))
     assert (error.http_status, error.code, error.param) == (400, code, "amount")
+    assert f"Amount must be {limit} eur" in str(error.user_message)
     intent = client.v1.payment_intents.create({**ALMA, "amount": amount})  # without confirm: allowed
     error = invalid_request(
         lambda: client.v1.payment_intents.confirm(
