@@ -9,7 +9,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.local_sandbox import SandboxStartError
 from dashboard.settings import SettingsError
 
 st.set_page_config(page_title="Alma Ops", layout="wide")
@@ -35,8 +34,8 @@ page = st.navigation(pages)
 
 try:
     app = ui.services()
-except SandboxStartError as error:
-    st.error(f"The local sandbox did not start: {error}")
+except ui.STARTUP_ERRORS as error:
+    st.error(ui.startup_problem(error))
     st.stop()
 ui.mode_banner(settings)
 st.title(page.title)  # the heading is the navigation name, by construction

@@ -24,7 +24,7 @@ def failures_table(failures: pd.DataFrame, frame: pd.DataFrame) -> None:
 @st.fragment(run_every=REFRESH_SECONDS)
 def watch() -> None:
     app.sync_loop.refresh(max_age_seconds=REFRESH_SECONDS - 1)
-    now = app.clock.now()
+    now = ui.now(app)
     frame = ui.intents_frame()
     st.caption(f"As of {ui.local_datetime(now, settings)}")
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import analytics, ui
 from dashboard.domain import STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
+from dashboard.form_input import parse_amount
 from dashboard.money import format_eur
 
 app = ui.services()
@@ -25,7 +26,7 @@ def amount_bound(label: str, key: str) -> int | None:
     text = st.text_input(label, key=key, placeholder="any")
     if not text.strip():
         return None
-    cents, problem = ui.parse_amount(text, min_cents=1, max_cents=FILTER_MAX_CENTS)
+    cents, problem = parse_amount(text, min_cents=1, max_cents=FILTER_MAX_CENTS, range_label="Enter")
     if problem:
         st.error(problem)
     return cents
@@ -51,7 +52,7 @@ with bottom[1]:
 with bottom[2]:
     text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata")
 
-now = app.clock.now()
+now = ui.now(app)
 filtered = analytics.filter_intents(
     ui.intents_frame(),
     statuses=statuses,

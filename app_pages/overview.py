@@ -19,7 +19,7 @@ if period_of is None:
 
 @st.fragment(run_every=settings.refresh_seconds)
 def data_block() -> None:
-    frame = analytics.filter_intents(ui.intents_frame(), period=period_of(app.clock.now()))
+    frame = analytics.filter_intents(ui.intents_frame(), period=period_of(ui.now(app)))
     kpis = analytics.kpis(frame)
     tiles = [*st.columns(3), *st.columns(3)]  # six in one row would cut the EUR figures
     tiles[0].metric("Intents", f"{kpis.intents:,}", border=True, help="Alma intents created in the period.")

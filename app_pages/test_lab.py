@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import analytics, ui
 from dashboard.domain import AlmaIntent
+from dashboard.form_input import MetadataError, parse_amount, parse_metadata
 from dashboard.gateway import CreatedIntent, CreateIntentRequest, GatewayError, submission_idempotency_key
 from dashboard.intent_frame import frame_from_intents
 from dashboard.money import cents_to_decimal_text, format_eur
@@ -33,21 +34,32 @@ def _remember(intent_id: str, kind: str, text: str, intent: AlmaIntent | None = 
         answers[intent_id] = intent
 
 
+def _failed(intent_id: str, error: GatewayError, doing: str) -> None:
+    """Stripe keeps an answered request's error against its idempotency key, so the same key would replay
+    that error to every retry of this intent and amount for the rest of the session: the next action gets a
+    new submission. Safe: Stripe refused the request (and an intent cannot be canceled or captured twice
+    anyway). Without an answer (connection lost) the request may
+    have gone through, so the key is kept and a retry replays its outcome instead of acting twice. A success
+    keeps the key too: a double click replays it."""
+    _remember(intent_id, "error", ui.gateway_error_text(error, doing))
+    if error.http_status is not None:
+        ui.renew_submission("lab_actions")
+
+
 def _cancel(intent_id: str) -> None:
     key = submission_idempotency_key("cancel", ui.submission_id("lab_actions"), intent_id=intent_id)
     try:
         intent = app.gateway.cancel_intent(intent_id, key)
     except GatewayError as error:
-        _remember(intent_id, "error", ui.gateway_error_text(error, "cancel"))
+        _failed(intent_id, error, "cancel")
     else:
         _remember(intent_id, "success", f"Canceled — status {intent.status}.", intent)
     ui.sync_after_write()
 
 
 def _capture(intent_id: str, capturable_cents: int) -> None:
-    cents, problem = ui.parse_amount(
-        st.session_state[f"capture_amount:{intent_id}"], min_cents=1, max_cents=capturable_cents
-    )
+    cents, problem = parse_amount(st.session_state[f"capture_amount:{intent_id}"], min_cents=1,
+                                  max_cents=capturable_cents, range_label="Capturable:")
     if problem:
         _remember(intent_id, "error", problem)
         return
@@ -55,7 +67,7 @@ def _capture(intent_id: str, capturable_cents: int) -> None:
     try:
         intent = app.gateway.capture_intent(intent_id, cents, key)
     except GatewayError as error:
-        _remember(intent_id, "error", ui.gateway_error_text(error, "capture"))
+        _failed(intent_id, error, "capture")
     else:
         _remember(intent_id, "success",
                   f"Captured {format_eur(intent.amount_received)} — status {intent.status}.", intent)
@@ -69,7 +81,11 @@ def _create_another() -> None:
 
 def _advance_clock(seconds: int) -> None:
     assert app.sandbox is not None
-    app.sandbox.advance(seconds)
+    try:
+        app.sandbox.advance(seconds)
+    except OSError as error:
+        st.session_state["lab_clock_problem"] = f"Could not advance the clock. {ui.sandbox_unreachable_text(error)}"
+        return
     ui.sync_after_write()
 
 
@@ -93,14 +109,13 @@ with st.form("create_intent"):
     submitted = st.form_submit_button("Create test intent", type="primary")
 
 if submitted:
-    cents, amount_problem = ui.parse_amount(
-        amount_text, min_cents=settings.alma_min_cents, max_cents=settings.alma_max_cents
-    )
+    cents, amount_problem = parse_amount(amount_text, min_cents=settings.alma_min_cents,
+                                         max_cents=settings.alma_max_cents, range_label="Alma accepts")
     if amount_problem:
         amount_slot.error(amount_problem)
     try:
-        metadata = ui.parse_metadata(metadata_text)
-    except ui.MetadataError as problem:
+        metadata = parse_metadata(metadata_text)
+    except MetadataError as problem:
         metadata_slot.error(str(problem))
         metadata = None
     if cents is not None and metadata is not None:
@@ -136,7 +151,9 @@ if created is not None:
 
 if app.sandbox is not None:
     st.subheader("Advance sandbox clock")
-    st.caption(f"Sandbox time: {ui.local_datetime(app.clock.now(), settings)}. "
+    if clock_problem := st.session_state.pop("lab_clock_problem", None):
+        st.error(clock_problem)
+    st.caption(f"Sandbox time: {ui.local_datetime(ui.now(app), settings)}. "
                "Alma's window is one hour: +61 min expires every intent still awaiting the customer.")
     for column, (label, seconds) in zip(st.columns(len(CLOCK_STEPS)), CLOCK_STEPS.items()):
         column.button(label, key=f"advance:{seconds}", on_click=_advance_clock, args=(seconds,), width="stretch")

@@ -10,11 +10,13 @@ import logging
 import os
 import re
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -24,8 +26,8 @@ import streamlit as st
 from dashboard import analytics
 from dashboard.clock import Clock, SystemClock
 from dashboard.gateway import GatewayError, StripeGateway
-from dashboard.local_sandbox import LocalSandbox, SandboxClock
-from dashboard.money import AmountError, format_eur, parse_eur
+from dashboard.local_sandbox import LocalSandbox, SandboxClock, SandboxStartError
+from dashboard.money import format_eur
 from dashboard.settings import Mode, Settings, load_settings
 from dashboard.store import IntentStore
 from dashboard.sync import AlmaSync, SyncResult
@@ -58,7 +60,7 @@ def app_settings() -> Settings:
 
 
 @dataclass(frozen=True)
-class SyncState:
+class SyncLoopStatus:
     """What the sidebar shows about syncing, read under the loop's lock."""
 
     attempts_finished: int
@@ -127,9 +129,9 @@ class SyncLoop:
         with self._changed:
             return self._generation
 
-    def state(self) -> SyncState:
+    def status(self) -> SyncLoopStatus:
         with self._changed:
-            return SyncState(self._finished, self._progress, self._last_result, self._last_error)
+            return SyncLoopStatus(self._finished, self._progress, self._last_result, self._last_error)
 
     def sync_now(self, timeout: float = SYNC_WAIT_SECONDS) -> bool:
         """Wait for a sync that starts after this call; False if it has not finished within `timeout`."""
@@ -175,34 +177,44 @@ def _release(services: Services) -> None:
         services.sandbox.stop()  # a sandbox attached by URL is left running (LocalSandbox.attach)
 
 
-def _sandbox_for(settings: Settings) -> LocalSandbox:
+def _sandbox_state_file(settings: Settings) -> Path:
+    # JSON Lines; an older ".json" beside it was a pickle, which the sandbox now refuses: not reused.
+    return settings.db_path.with_name(settings.db_path.name + ".sandbox.jsonl")
+
+
+def _forget_store_without_sandbox(settings: Settings) -> None:
     """The embedded sandbox keeps its account in a file next to the store, so the two survive a restart
     together. A store found without that file mirrors a sandbox that is gone: it starts over."""
+    if settings.sandbox_url or _sandbox_state_file(settings).exists():
+        return
+    for suffix in ("", "-wal", "-shm"):
+        settings.db_path.with_name(settings.db_path.name + suffix).unlink(missing_ok=True)
+
+
+def _sandbox_for(settings: Settings) -> LocalSandbox:
     if settings.sandbox_url:
         return LocalSandbox.attach(settings.sandbox_url)
-    store_files = [settings.db_path.with_name(settings.db_path.name + suffix) for suffix in ("", "-wal", "-shm")]
-    # JSON Lines; an older ".json" beside it was a pickle, which the sandbox now refuses: not reused.
-    state_file = settings.db_path.with_name(settings.db_path.name + ".sandbox.jsonl")
-    if not state_file.exists():
-        for stale in store_files:
-            stale.unlink(missing_ok=True)
     return LocalSandbox.start(
         port=settings.sandbox_port,
         seed_demo=settings.demo_intents,
         auth_window_seconds=settings.auth_window_seconds,
-        state_file=state_file,
+        state_file=_sandbox_state_file(settings),
     )
 
 
 @st.cache_resource(show_spinner="Starting Alma Ops…", on_release=_release)
 def services() -> Services:
-    """Built once per process and shared by every session: one gateway, one store, one sync thread."""
+    """Built once per process and shared by every session: one gateway, one store, one sync thread.
+    The store opens before the sandbox starts: a store that cannot open leaves no sandbox process behind."""
     settings = app_settings()
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    sandbox = _sandbox_for(settings) if settings.mode is Mode.LOCAL else None
+    local = settings.mode is Mode.LOCAL
+    if local:
+        _forget_store_without_sandbox(settings)
+    store = IntentStore(settings.db_path, settings.auth_window_seconds)
+    sandbox = _sandbox_for(settings) if local else None
     gateway = StripeGateway(settings, api_base=sandbox.base_url if sandbox else settings.api_base)
     clock: Clock = SandboxClock(sandbox) if sandbox else SystemClock()
-    store = IntentStore(settings.db_path, settings.auth_window_seconds)
     sync = AlmaSync(
         gateway,
         store,
@@ -211,6 +223,43 @@ def services() -> Services:
         auth_window_seconds=settings.auth_window_seconds,
     )
     return Services(settings, gateway, store, clock, SyncLoop(sync, settings.refresh_seconds), sandbox)
+
+
+# What a page can meet when the services cannot be built: the sandbox would not start (SandboxStartError is a
+# RuntimeError), the store's schema is newer than this code (RuntimeError), the store file is locked or not a
+# database (sqlite3.Error), or its folder cannot be made (OSError).
+STARTUP_ERRORS = (RuntimeError, sqlite3.Error, OSError)
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+_CAUSE_MAX_CHARS = 300
+
+
+def startup_problem(error: BaseException) -> str:
+    """One line for the page; the whole story (a sandbox's stderr can be a long traceback) goes to the log.
+    From a traceback the page keeps its last line, the exception itself."""
+    log.error("Alma Ops could not start", exc_info=error)
+    head, _, traceback = str(error).partition(_TRACEBACK)
+    lines = head.strip().splitlines() or [type(error).__name__]
+    cause = lines[0].rstrip(": ")
+    if traceback.strip():
+        cause += f": {traceback.strip().splitlines()[-1]}"
+    what = "The local sandbox did not start" if isinstance(error, SandboxStartError) else "Alma Ops could not start"
+    return f"{what} — {cause[:_CAUSE_MAX_CHARS]} (details in the server log)."
+
+
+def sandbox_unreachable_text(error: OSError) -> str:
+    cause = getattr(error, "reason", None) or error  # URLError keeps the socket's error in .reason
+    return f"The local sandbox is not answering ({cause}). Restart it, or the app, and reload the page."
+
+
+def now(app: Services) -> int:
+    """The services' clock, or a clear message and the end of this run when the sandbox it reads is down."""
+    try:
+        return app.clock.now()
+    except OSError as error:
+        st.error(sandbox_unreachable_text(error))
+        st.stop()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -249,7 +298,7 @@ def sidebar(app: Services) -> None:
         key = "embedded sandbox, no Stripe key" if app.settings.mode is Mode.LOCAL else f"`{app.settings.masked_key}`"
         st.caption(f"Mode: **{app.settings.mode.value}** · key: {key}")
         if st.button("Sync now", key="sync_now", width="stretch") and app.sync_loop.sync_now():
-            st.toast("Synced." if app.sync_loop.state().last_error is None else "Sync failed.")
+            st.toast("Synced." if app.sync_loop.status().last_error is None else "Sync failed.")
         sync_status(app)
 
 
@@ -259,17 +308,17 @@ def sync_status(app: Services) -> None:
     rerun, and the sidebar must not lag behind the "as of" time they show."""
     synced_at = app.store.last_synced_at()
     st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
-    if error := app.sync_loop.state().last_error:
+    if error := app.sync_loop.status().last_error:
         st.error(f"Sync failed — {error}")
 
 
 def wait_for_first_sync(app: Services) -> None:
     """On an empty store the pages would show nothing; show the first sync's progress until it ends."""
-    if app.store.last_synced_at() is not None or app.sync_loop.state().attempts_finished:
+    if app.store.last_synced_at() is not None or app.sync_loop.status().attempts_finished:
         return
     bar = st.progress(0.0, text="First sync: listing Alma intents…")
     while not app.sync_loop.wait_first(timeout=0.25):
-        done, total = app.sync_loop.state().progress or (0, None)
+        done, total = app.sync_loop.status().progress or (0, None)
         if total:
             bar.progress(min(done / total, 1.0), text=f"First sync: {done:,} of about {total:,} intents…")
         else:
@@ -374,7 +423,7 @@ def period_picker(key: str, default: str, app: Services) -> Callable[[int], anal
                                   key=f"{key}_period")
     custom = None
     if choice == "Custom":
-        today = local_date(app.clock.now(), app.settings)
+        today = local_date(now(app), app.settings)
         picked = st.date_input("From – to", value=(today - timedelta(days=6), today), key=f"{key}_custom")
         if len(picked) != 2:
             st.caption("Pick a start and an end date.")
@@ -383,46 +432,7 @@ def period_picker(key: str, default: str, app: Services) -> Callable[[int], anal
     return partial(analytics.period_bounds, choice, custom=custom, tz=app.settings.timezone)
 
 
-# --- form input ---------------------------------------------------------------------------------------
-
-# Stripe's metadata limits: 50 keys, key up to 40 characters (no square brackets), value up to 500.
-_METADATA_MAX_KEYS = 50
-_METADATA_KEY = re.compile(r"^[^\[\]]{1,40}$")
-_METADATA_VALUE_MAX = 500
-
-
-class MetadataError(ValueError):
-    """Metadata text that Stripe would refuse; the message is meant for the user."""
-
-
-def parse_metadata(text: str) -> tuple[tuple[str, str], ...]:
-    """'key=value' lines (blank lines ignored) -> sorted pairs, checked against Stripe's limits."""
-    pairs: dict[str, str] = {}
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key:
-            raise MetadataError(f"Line {number}: write key=value.")
-        if not _METADATA_KEY.match(key):
-            raise MetadataError(f"Line {number}: keys are 1–40 characters without square brackets.")
-        if len(value) > _METADATA_VALUE_MAX:
-            raise MetadataError(f"Line {number}: values are at most {_METADATA_VALUE_MAX} characters.")
-        if key in pairs:
-            raise MetadataError(f"Line {number}: the key “{key}” appears twice.")
-        pairs[key] = value
-    if len(pairs) > _METADATA_MAX_KEYS:
-        raise MetadataError(f"At most {_METADATA_MAX_KEYS} keys.")
-    return tuple(sorted(pairs.items()))
-
-
-def parse_amount(text: str, *, min_cents: int, max_cents: int) -> tuple[int | None, str | None]:
-    """(cents, None) or (None, message for the user)."""
-    try:
-        return parse_eur(text, min_cents=min_cents, max_cents=max_cents), None
-    except AmountError as error:
-        return None, str(error)
+# --- submissions ---------------------------------------------------------------------------------------
 
 
 def submission_id(name: str) -> str:

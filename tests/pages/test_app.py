@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import sqlite3
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,7 +15,7 @@ from dashboard import ui
 from dashboard.gateway import StripeGateway
 from dashboard.settings import load_settings
 from dashboard.store import IntentStore
-from tests.conftest import ROOT, TEST_KEY, SandboxServer
+from tests.conftest import ROOT, TEST_KEY, SandboxServer, free_port
 from tests.pages.conftest import clear_app_caches, create_intent, open_app
 
 PAGES = {
@@ -187,3 +190,73 @@ def test_a_malformed_key_is_a_configuration_error(app_env: SandboxServer, monkey
 def test_no_material_icons_anywhere() -> None:
     sources = [ROOT / "streamlit_app.py", *sorted((ROOT / "app_pages").glob("*.py")), ROOT / "dashboard/ui.py"]
     assert all(":material/" not in Path(source).read_text() for source in sources)
+
+
+def test_a_sandbox_that_is_not_answering_is_reported_on_every_page(app_env: SandboxServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local mode reads the sandbox's clock over HTTP: a sandbox that is down is a message, not a traceback."""
+    monkeypatch.setenv("ALMA_OPS_SANDBOX_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+
+    at = open_app()
+    for path in PAGES:
+        at.switch_page(path).run()
+        assert not at.exception, path
+        assert any(e.value.startswith("The local sandbox is not answering (") for e in at.error), path
+
+
+def _file_in_the_way(db: Path) -> None:
+    db.parent.write_text("a file where the store's folder should be")
+
+
+def _not_a_database(db: Path) -> None:
+    db.write_bytes(b"not sqlite at all " * 100)
+
+
+def _newer_schema(db: Path) -> None:
+    IntentStore(db, 3600).close()
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE schema_version SET version = version + 1")
+
+
+@pytest.mark.parametrize(
+    ("spoil", "db_name", "cause"),
+    [
+        (_file_in_the_way, "blocked/store.sqlite3", "[Errno 17] File exists"),
+        (_not_a_database, "store.sqlite3", "file is not a database"),
+        (_newer_schema, "store.sqlite3", "has schema version"),
+    ],
+)
+def test_a_store_that_cannot_open_is_a_one_line_message(app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path, spoil: Callable[[Path], None],
+                                                        db_name: str, cause: str) -> None:
+    db = tmp_path / "spoiled" / db_name
+    db.parent.parent.mkdir(parents=True, exist_ok=True)
+    if db_name == "store.sqlite3":
+        db.parent.mkdir()
+    spoil(db)
+    monkeypatch.setenv("ALMA_OPS_DB", str(db))
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=30).run()
+
+    assert not at.exception
+    [error] = at.error
+    assert error.value.startswith("Alma Ops could not start — ") and cause in error.value, error.value
+    assert "\n" not in error.value
+
+
+def test_a_sandbox_that_does_not_start_shows_its_last_words_not_its_traceback(
+    app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALMA_OPS_SANDBOX_URL")  # the app starts its own sandbox…
+    with socket.socket() as taken:  # …on a port something else holds, so it dies at once
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("ALMA_OPS_SANDBOX_PORT", str(taken.getsockname()[1]))
+
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+
+    assert not at.exception
+    [error] = at.error
+    assert error.value.startswith("The local sandbox did not start — sandbox exited with code"), error.value
+    assert "Traceback" not in error.value and "\n" not in error.value
+    assert "address" in error.value.lower(), error.value  # the exception's own line: the port is in use

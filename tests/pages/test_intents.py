@@ -62,6 +62,9 @@ def test_a_bad_amount_bound_is_reported_and_ignored(demo: tuple[AppTest, list[Al
 
     assert [e.value for e in at.error] == ["“lots” is not a number."]
     assert len(table_ids(at)) == len(stored)
+    at.text_input(key="intents_min").input("").run()
+    at.text_input(key="intents_max").input("99999999999").run()  # beyond any amount: not Alma's bounds
+    assert [e.value for e in at.error] == ["Enter €0.01 to €10,000,000,000.00; got €99,999,999,999.00."]
 
 
 def test_text_filter_matches_id_description_and_metadata(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]

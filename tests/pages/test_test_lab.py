@@ -2,12 +2,17 @@
 cancel / capture / clock actions change the sandbox's intents as they say."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.domain import AlmaIntent
 from dashboard.gateway import StripeGateway
-from tests.pages.conftest import PUBLIC_URL, create_intent, open_app, press_hosted_button
+from dashboard.store import IntentStore
+from tests.conftest import SandboxServer, start_sandbox, stop_sandbox
+from tests.pages.conftest import PUBLIC_URL, clear_app_caches, create_intent, open_app, press_hosted_button
 
 PAGE = "app_pages/test_lab.py"
 
@@ -136,7 +141,7 @@ def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
     amount.input("250")
     button(at, "Capture").click()
     at.run()
-    assert any("Alma accepts €0.01 to €200.00" in e for e in errors(at)), errors(at)
+    assert any("Capturable: €0.01 to €200.00; got €250.00." in e for e in errors(at)), errors(at)
     assert gateway.retrieve_intent(intent.id).status == "requires_capture"
 
     at.text_input(key=f"capture_amount:{intent.id}").input("150.25")
@@ -180,3 +185,51 @@ def test_recent_test_intents_lists_only_ours(gateway: StripeGateway) -> None:
     listed = " ".join(m.value for m in at.markdown)
     assert other.intent.id not in listed
     assert len(sandbox_intents(gateway)) == 2
+
+
+def test_a_refused_capture_does_not_stick_to_the_next_attempt(gateway: StripeGateway, store: IntentStore,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stripe keeps a refusal against its idempotency key: retrying with that key would replay it forever."""
+    monkeypatch.setenv("ALMA_OPS_REFRESH_SECONDS", "3600")  # only the page's own syncs during this test
+    at = submit_form(open_app(PAGE), "90", capture="manual")
+    [intent] = sandbox_intents(gateway)
+    # The page believes the intent is authorised before the customer has approved it (a stale store).
+    store.upsert_intents([dataclasses.replace(gateway.retrieve_intent(intent.id), status="requires_capture",
+                                              amount_capturable=9_000)])
+    st.cache_data.clear()
+    at.run()
+    button(at, "Capture").click()
+    at.run()
+    assert any("payment_intent_unexpected_state" in e for e in errors(at)), errors(at)
+
+    press_hosted_button(intent.redirect_url or "", "Authorize test payment")
+    button(at, "Sync now").click()
+    at.run()
+    assert at.text_input(key=f"capture_amount:{intent.id}").value == "90.00"  # the same intent and amount
+    button(at, "Capture").click()
+    at.run()
+
+    assert gateway.retrieve_intent(intent.id).status == "succeeded"
+    assert any("Captured €90.00 — status succeeded." in s.value for s in at.success)
+    nonce = at.session_state["submission:lab_actions"]
+    at.run()
+    assert at.session_state["submission:lab_actions"] == nonce  # a success keeps it: a double click replays
+
+
+def test_advancing_the_clock_of_a_sandbox_that_stopped_is_a_message(app_env: SandboxServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    own = start_sandbox()
+    monkeypatch.setenv("ALMA_OPS_SANDBOX_URL", own.base_url)
+    clear_app_caches()
+    try:
+        at = open_app(PAGE)
+        assert not at.error
+    finally:
+        stop_sandbox(own)
+
+    button(at, "+61 min").click()
+    at.run()
+
+    assert not at.exception
+    assert any(e.startswith("Could not advance the clock. The local sandbox is not answering (")
+               for e in errors(at)), errors(at)
