@@ -1,5 +1,6 @@
-"""Expiry watch: intents on Alma's page with the time they have left, and the ones whose one-hour window
-ran out (back to requires_payment_method), apart from declines. Refreshes itself every few seconds."""
+"""Expiry watch: intents on Alma's page with the time they have left, authorised intents with their 7-day
+capture deadline, and the ones whose one-hour window ran out (back to requires_payment_method), apart from
+declines. Refreshes itself every few seconds."""
 from __future__ import annotations
 
 import pandas as pd
@@ -43,6 +44,13 @@ def watch() -> None:
                                                               f"expires {ui.local_datetime(row.expires_at, settings)}")
     if len(waiting) > SHOWN_WAITING:
         st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
+
+    held = analytics.awaiting_capture(frame, now)
+    st.subheader(f"Awaiting capture ({len(held)})")
+    if held.empty:
+        st.caption("No authorised payment is waiting to be captured.")
+    else:
+        ui.capture_table(held, settings)
 
     st.divider()
     # Here rather than at the top: it narrows only the lists below, not who is waiting now.

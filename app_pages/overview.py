@@ -1,5 +1,5 @@
-"""Overview: how Alma payments are doing over a period — KPIs, intents by status, daily volume, recent
-failures. The data block refreshes itself from the store without rerunning the page."""
+"""Overview: how Alma payments are doing over a period — KPIs, intents by status, daily volume, time to
+authorise, recent failures. The data block refreshes itself from the store without rerunning the page."""
 from __future__ import annotations
 
 import streamlit as st
@@ -48,6 +48,12 @@ def data_block() -> None:
                                             label_visibility="collapsed")
         daily = analytics.daily_by_status(frame, tz=settings.timezone)
         st.altair_chart(charts.daily_status_chart(daily, measure), width="stretch")
+
+    durations = analytics.time_to_authorise(frame)
+    if not durations.empty:
+        st.subheader("Time to authorise")
+        st.caption("From the redirect to Alma until Alma authorised the payment.")
+        st.altair_chart(charts.time_to_authorise_chart(durations), width="stretch")
 
     st.subheader("Recent failures")
     failures = analytics.recent_failures(frame)

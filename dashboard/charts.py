@@ -134,7 +134,7 @@ def time_to_authorise_chart(durations: pd.DataFrame, bucket_seconds: int = 60) -
     return chart.encode(
         x=alt.X("minutes_from:Q", bin="binned", title="Minutes from redirect to authorisation"),
         x2="minutes_to:Q",
-        y=alt.Y("count:Q", title="Intents", stack="zero"),
+        y=alt.Y("count:Q", title="Intents", stack="zero", axis=alt.Axis(tickMinStep=1, format="d")),
         color=_status_colour(),
         order=alt.Order("status_rank:Q"),
         tooltip=[

@@ -406,6 +406,30 @@ def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Set
     st.dataframe(shown, hide_index=True, placeholder="—", column_order=list(drawn), column_config=drawn)
 
 
+_CAPTURE_COLUMNS = {
+    "detail": INTENT_LINK_COLUMN,
+    "capturable": st.column_config.TextColumn("Capturable", width="small"),
+    "installments": st.column_config.NumberColumn("Installments", width="small"),
+    "authorized_at": st.column_config.DatetimeColumn("Authorised", format="YYYY-MM-DD HH:mm"),
+    "capture_deadline": st.column_config.DatetimeColumn("Capture by", format="YYYY-MM-DD HH:mm"),
+    "left": st.column_config.TextColumn("Time left", width="small",
+                                        help="Not captured by then, Stripe cancels it and the customer is not charged"),
+}
+
+
+def capture_table(held: pd.DataFrame, settings: Settings) -> None:
+    """analytics.awaiting_capture rows: what is held, and until when it can still be captured."""
+    shown = held.assign(
+        detail=INTENT_DETAIL_LINK + held["id"],
+        capturable=held["amount_capturable"].map(format_eur),
+        authorized_at=analytics.to_local(held["authorized_at"], settings.timezone),
+        capture_deadline=analytics.to_local(held["capture_deadline"], settings.timezone),
+        left=held["seconds_to_deadline"].map(duration_text),
+    )
+    st.dataframe(shown, hide_index=True, placeholder="—", column_order=list(_CAPTURE_COLUMNS),
+                 column_config=_CAPTURE_COLUMNS)
+
+
 def gateway_error_text(error: GatewayError, doing: str) -> str:
     """Stripe's code and message for the user, never a traceback."""
     code = f" ({error.code})" if error.code else ""

@@ -136,4 +136,5 @@ def test_time_to_authorise_chart_ships_buckets_not_intents(mixed: pd.DataFrame) 
         (60, 120, "requires_capture", 1), (60, 120, "succeeded", 3),
     ]
     assert spec["encoding"]["x"]["bin"] == "binned"
+    assert spec["encoding"]["y"]["axis"] == {"tickMinStep": 1, "format": "d"}  # no "0.5 intents" ticks
     assert len(chart_data(spec)) < len(durations)

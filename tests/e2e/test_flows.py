@@ -123,8 +123,8 @@ def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_ser
 
     page.get_by_role("button", name="+61 min").click()  # in the Test lab tab
 
-    # Recently expired is the first table; glide's grid mirrors its cells in the DOM for accessibility.
-    expired_row = watch.get_by_test_id("stDataFrame").first.locator("[role=row]").filter(has_text=intent_id)
+    # Only Recently expired can hold an expired intent; glide's grid mirrors its cells in the DOM.
+    expired_row = watch.get_by_test_id("stDataFrame").locator("[role=row]").filter(has_text=intent_id)
     expect(expired_row.locator("[role=gridcell]").nth(2)).to_have_text("requires_payment_method")
     expect(waiting).to_have_count(0)
     # The sandbox clock jumped an hour: the sidebar's last sync follows the page's "as of", not the load time.

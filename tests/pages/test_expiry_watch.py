@@ -116,3 +116,17 @@ def test_lookback_hides_older_expiries(app_env: SandboxServer, gateway: StripeGa
     at.button_group(key="expiry_lookback").set_value("1 h").run()
 
     assert table(at, "Recently expired").empty
+
+
+def test_authorised_intents_wait_for_capture_with_their_deadline(app_env: SandboxServer,
+                                                                 gateway: StripeGateway) -> None:
+    held = create_intent(gateway, 21_000, capture_method="manual")
+    press_hosted_button(held.redirect_url or "", "Authorize test payment")
+
+    at = open_app(PAGE)
+
+    waiting = table(at, "Awaiting capture")
+    assert list(waiting["id"]) == [held.intent.id]
+    assert list(waiting["capturable"]) == ["€210.00"]
+    assert re.match(r"(7 d 0|6 d 23) h", waiting["left"][0]), waiting["left"][0]
+    assert [s.value for s in at.subheader][1] == "Awaiting capture (1)"

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import STATUS_COLOURS
@@ -92,13 +93,28 @@ def test_status_chart_encodes_status_with_the_fixed_colours(app_env: SandboxServ
     app_env.reset(seed_demo=30)
     at = open_app()
 
-    status_chart, daily_chart = chart_specs(at)
+    status_chart, daily_chart, *_ = chart_specs(at)
     for spec in (status_chart, daily_chart):
         colour = spec["encoding"]["color"]
         assert colour["field"] == "status"
         assert colour["scale"]["domain"] == list(STATUSES)
         assert colour["scale"]["range"] == [STATUS_COLOURS[s] for s in STATUSES]
     assert status_chart["encoding"]["x"]["field"] == "count"
+
+
+def test_time_to_authorise_counts_every_authorised_intent_of_the_period(
+    app_env: SandboxServer, store: IntentStore
+) -> None:
+    app_env.reset(seed_demo=60)
+    at = choose_period(open_app(), "90 d")
+    authorised = [i for i in store.all_intents() if i.authorized_at is not None and i.sent_to_alma_at is not None]
+    assert authorised  # the demo has approved intents
+
+    chart = at.get("vega_lite_chart")[2]
+    spec = json.loads(chart.proto.spec)
+    buckets = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pandas()  # Arrow, as sent
+    assert buckets["count"].sum() == len(authorised)
+    assert spec["encoding"]["color"]["scale"]["range"] == [STATUS_COLOURS[s] for s in STATUSES]
 
 
 def test_daily_chart_switches_to_eur(app_env: SandboxServer) -> None:
