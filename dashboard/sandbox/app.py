@@ -117,8 +117,10 @@ def stripe_endpoint(service: SandboxService, template: str, by_method: dict[str,
                     raise idempotency_mismatch(idempotency_key)
                 replay = {**headers, "Idempotent-Replayed": "true", "Original-Request": stored.request_id}
                 return stripe_json(stored.status, stored.body, replay)
-            status, body = run_handler(service, handler, request, pairs, RequestRef(request_id, idempotency_key))
-            if idempotency_key and status < 500:
+            status, body, executed = run_handler(
+                service, handler, request, pairs, RequestRef(request_id, idempotency_key)
+            )
+            if idempotency_key and executed:
                 service.idempotent[idempotency_key] = StoredResponse(fingerprint, status, body, request_id)
             if method == "POST" and status == 200:
                 service.dirty = True
@@ -131,15 +133,18 @@ def stripe_endpoint(service: SandboxService, template: str, by_method: dict[str,
 
 def run_handler(
     service: SandboxService, handler: Handler, request: Request, pairs: list[tuple[str, str]], ref: RequestRef
-) -> tuple[int, bytes]:
+) -> tuple[int, bytes, bool]:
+    """(status, body, executed). As at Stripe, only an answer from an endpoint that started executing is
+    kept for its idempotency key: a parameter that failed validation (the error names it) or a server
+    fault leaves the key free for a corrected retry."""
     call = Call(service.sandbox, service.serializer, nest(pairs), request.path_params, service.now(), ref)
     try:
-        return 200, handler(call)
+        return 200, handler(call), True
     except StripeApiError as error:
-        return error.status, dumps(error.body())
+        return error.status, dumps(error.body()), error.param is None and error.status < 500
     except Exception:  # a sandbox bug must still answer as Stripe's 500 does, not as a dropped request
         log.exception("handler %s failed", handler.__name__)
-        return 500, dumps(server_fault(injected=False).body())
+        return 500, dumps(server_fault(injected=False).body()), False
 
 
 # ---- Alma's customer page ----------------------------------------------------------------------------------

@@ -254,8 +254,8 @@ def test_a_handler_bug_answers_stripes_500_not_a_dropped_request(caplog: pytest.
 
     service = SandboxService(SandboxConfig())
     request = Request({"type": "http", "path_params": {}})
-    status, body = run_handler(service, crashing, request, [], RequestRef("req_test"))
+    status, body, executed = run_handler(service, crashing, request, [], RequestRef("req_test"))
     error = json.loads(body)["error"]
-    assert (status, error["type"]) == (500, "api_error")
+    assert (status, error["type"], executed) == (500, "api_error", False)
     assert "sandbox bug" in error["message"] and "boom" not in error["message"]
     assert "boom" in caplog.text  # the traceback goes to the sandbox's log
