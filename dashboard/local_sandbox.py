@@ -24,6 +24,10 @@ class SandboxStartError(RuntimeError):
     pass
 
 
+# Pages read the clock on every run: a hung sandbox should become a message in seconds, not stall a page.
+CLOCK_TIMEOUT_SECONDS = 5
+
+
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     """Ask a server process we started to end (SIGTERM), and kill it if it has not within `timeout`."""
     if process.poll() is not None:
@@ -132,10 +136,11 @@ class LocalSandbox:
             return json.loads(response.read())
 
     def now(self) -> int:
-        return int(self.control("GET", "/_sandbox/clock")["now"])
+        return int(self.control("GET", "/_sandbox/clock", timeout=CLOCK_TIMEOUT_SECONDS)["now"])
 
     def advance(self, seconds: int) -> int:
-        return int(self.control("POST", "/_sandbox/clock/advance", seconds=seconds)["now"])
+        return int(self.control("POST", "/_sandbox/clock/advance", timeout=CLOCK_TIMEOUT_SECONDS,
+                                seconds=seconds)["now"])
 
     def reset(self, seed_demo: int = 0) -> None:
         self.control("POST", "/_sandbox/reset", seed_demo=seed_demo)

@@ -1,0 +1,27 @@
+"""The local sandbox handle: one way to start, ask and stop the sandbox process."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from dashboard import local_sandbox
+from dashboard.local_sandbox import LocalSandbox, SandboxClock
+from tests.conftest import SandboxServer
+
+
+def test_the_clock_is_the_sandbox_clock(sandbox: SandboxServer) -> None:
+    clock = SandboxClock(LocalSandbox.attach(sandbox.base_url))
+    before = clock.now()
+    sandbox.advance(3_600)
+    assert clock.now() >= before + 3_600
+
+
+def test_a_hung_sandbox_is_an_error_within_the_clock_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        monkeypatch.setattr(local_sandbox, "CLOCK_TIMEOUT_SECONDS", 0.2)
+        clock = SandboxClock(LocalSandbox.attach(f"http://127.0.0.1:{silent.getsockname()[1]}"))
+        with pytest.raises(TimeoutError):
+            clock.now()
