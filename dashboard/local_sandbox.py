@@ -40,10 +40,20 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
         process.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+SANDBOX_PORT = 12111  # `python -m dashboard.sandbox`'s own default
+
+
+def free_port(preferred: int = 0) -> int:
+    """`preferred` when nothing listens there, else any free port. The dashboard prefers the sandbox's usual
+    port so that approve links stored before a restart still lead somewhere."""
+    for port in dict.fromkeys((preferred, 0)):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
 
 
 class LocalSandbox:

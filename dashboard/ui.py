@@ -26,7 +26,7 @@ import streamlit as st
 from dashboard import analytics
 from dashboard.clock import Clock, SystemClock
 from dashboard.gateway import GatewayError, StripeGateway
-from dashboard.local_sandbox import LocalSandbox, SandboxClock, SandboxStartError
+from dashboard.local_sandbox import SANDBOX_PORT, LocalSandbox, SandboxClock, SandboxStartError, free_port
 from dashboard.money import format_eur
 from dashboard.settings import Mode, Settings, load_settings
 from dashboard.store import IntentStore
@@ -195,7 +195,7 @@ def _sandbox_for(settings: Settings) -> LocalSandbox:
     if settings.sandbox_url:
         return LocalSandbox.attach(settings.sandbox_url)
     return LocalSandbox.start(
-        port=settings.sandbox_port,
+        port=settings.sandbox_port or free_port(SANDBOX_PORT),
         seed_demo=settings.demo_intents,
         auth_window_seconds=settings.auth_window_seconds,
         state_file=_sandbox_state_file(settings),

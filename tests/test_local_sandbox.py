@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from dashboard import local_sandbox
-from dashboard.local_sandbox import LocalSandbox, SandboxClock
+from dashboard.local_sandbox import LocalSandbox, SandboxClock, free_port
 from tests.conftest import SandboxServer
 
 
@@ -25,3 +25,12 @@ def test_a_hung_sandbox_is_an_error_within_the_clock_timeout(monkeypatch: pytest
         clock = SandboxClock(LocalSandbox.attach(f"http://127.0.0.1:{silent.getsockname()[1]}"))
         with pytest.raises(TimeoutError):
             clock.now()
+
+
+def test_the_usual_port_is_taken_when_free_and_another_one_otherwise() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        assert free_port(busy) != busy
+    assert free_port(busy) == busy  # released: the preferred port again
