@@ -386,7 +386,8 @@ _FAILURE_COLUMNS = {
     "failure_kind": st.column_config.TextColumn("Kind", width="small"),
     "amount": st.column_config.TextColumn("Amount", width="small"),
     "waited": st.column_config.TextColumn("Waited", help="From the Alma redirect to the end", width="small"),
-    "reason": st.column_config.TextColumn("Reason", width="large"),
+    # No fixed width: the column fits its text (a "large" one cut Stripe's expiry message mid-word).
+    "reason": st.column_config.TextColumn("Reason"),
     "error_code": st.column_config.TextColumn("Code", width="medium"),
 }
 
