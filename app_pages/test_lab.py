@@ -103,7 +103,7 @@ with st.form("create_intent"):
                                           help="Manual: the payment is only authorised; capture it below "
                                                "within 7 days.")
     description = st.text_input("Description (optional)", key="lab_description").strip()
-    metadata_text = st.text_area("Metadata (optional)", key="lab_metadata", placeholder="order_id=1234\nteam=qa",
+    metadata_text = st.text_area("Metadata (optional)", key="lab_metadata", placeholder="e.g. order_id=1234\nteam=qa",
                                  help="One key=value per line.")
     metadata_slot = st.empty()
     submitted = st.form_submit_button("Create test intent", type="primary")
