@@ -19,7 +19,8 @@ TABLE_ROWS = 5_000
 PICKER_OPTIONS = 500
 # No upper bound of its own: the filter takes whatever amounts exist.
 FILTER_MAX_CENTS = 10**12
-AMOUNT_WIDTH_PX = 96  # "€10,000.00" and its header fit
+# Auto-sizing measures the first rows only: a later "€1,442.00" or "declined" came out cut. Fits "€10,000.00".
+NARROW_COLUMN_PX = 96
 
 
 def amount_bound(label: str, key: str) -> int | None:
@@ -83,15 +84,14 @@ st.dataframe(
         "id": st.column_config.TextColumn("Intent", pinned=True),
         "status": "Status",
         # Exact Decimal EUR: formatted as euros and sorted as numbers (text would put €99 after €1,000).
-        # Fixed widths: auto-sizing measures the first rows only, and cut a later "€1,442.00" to "1,442.00".
-        "amount_eur": st.column_config.NumberColumn("Amount", format="euro", width=AMOUNT_WIDTH_PX),
-        "amount_received_eur": st.column_config.NumberColumn("Received", format="euro", width=AMOUNT_WIDTH_PX),
+        "amount_eur": st.column_config.NumberColumn("Amount", format="euro", width=NARROW_COLUMN_PX),
+        "amount_received_eur": st.column_config.NumberColumn("Received", format="euro", width=NARROW_COLUMN_PX),
         "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm:ss",
                                                     help=f"Local time ({settings.timezone})"),
         "expires_in": st.column_config.TextColumn("Expires in", help="Time left on Alma's page"),
         "installments": st.column_config.NumberColumn("Installments", format="%d"),
         "capture_method": "Capture",
-        "failure_kind": "Failure",
+        "failure_kind": st.column_config.TextColumn("Failure", width=NARROW_COLUMN_PX),
         "reason": st.column_config.TextColumn("Reason", width="medium"),
         "description": "Description",
         "metadata": "Metadata",
