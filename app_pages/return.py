@@ -91,4 +91,5 @@ links = st.columns(2)
 if app.settings.mode.can_write:
     links[0].page_link("app_pages/test_lab.py", label="Back to Test lab")
 if check.intent is not None:
-    links[1].page_link("app_pages/intents.py", label="Open this intent's detail", query_params={"intent": check.intent.id})
+    links[1].page_link("app_pages/intents.py", label="Open this intent's detail",
+                       query_params={"intent": check.intent.id})

@@ -53,7 +53,12 @@ def _secrets_mapping() -> dict[str, object]:
 
 @st.cache_resource(show_spinner=False)
 def app_settings() -> Settings:
-    return load_settings(os.environ, _secrets_mapping())
+    """Without ALMA_OPS_PUBLIC_URL anywhere, customers come back to this server's own port on localhost
+    (`make run PORT=8600` must not send them to 8501)."""
+    env, secrets = dict(os.environ), _secrets_mapping()
+    if not env.get("ALMA_OPS_PUBLIC_URL") and not secrets.get("ALMA_OPS_PUBLIC_URL"):
+        env["ALMA_OPS_PUBLIC_URL"] = f"http://localhost:{st.get_option('server.port')}"
+    return load_settings(env, secrets)
 
 
 # --- the sync loop ------------------------------------------------------------------------------------

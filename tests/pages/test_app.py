@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+import streamlit as st
+from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
@@ -260,3 +262,14 @@ def test_a_sandbox_that_does_not_start_shows_its_last_words_not_its_traceback(
     assert error.value.startswith("The local sandbox did not start — sandbox exited with code"), error.value
     assert "Traceback" not in error.value and "\n" not in error.value
     assert "address" in error.value.lower(), error.value  # the exception's own line: the port is in use
+
+
+def test_without_a_public_url_customers_return_to_this_server_s_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALMA_OPS_PUBLIC_URL", raising=False)
+    st.cache_resource.clear()
+    streamlit_config.set_option("server.port", 8642)
+    try:
+        assert ui.app_settings().return_url == "http://localhost:8642/return"
+    finally:
+        streamlit_config.set_option("server.port", 8501)
+        st.cache_resource.clear()
