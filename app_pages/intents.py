@@ -109,6 +109,7 @@ download.download_button(
     mime="text/csv",
     on_click="ignore",
     width="stretch",
+    disabled=filtered.empty,  # an empty file would only look like a failed export
 )
 
 picked = st.selectbox(

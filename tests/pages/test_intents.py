@@ -113,6 +113,13 @@ def test_csv_is_exactly_the_filtered_rows(demo: tuple[AppTest, list[AlmaIntent]]
     assert "secret" not in text
 
 
+def test_nothing_to_export_means_no_export(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, _ = demo
+    assert not at.get("download_button")[0].proto.disabled
+    at.text_input(key="intents_text").input("no intent says this").run()
+    assert table_ids(at) == [] and at.get("download_button")[0].proto.disabled
+
+
 def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
     created = create_intent(gateway, 12_345, description="Declined on purpose")
     press_hosted_button(created.redirect_url or "", "Fail test payment")
