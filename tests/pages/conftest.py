@@ -4,12 +4,8 @@ Nothing is mocked: the app starts as `streamlit run` would, in local mode attach
 (ALMA_OPS_SANDBOX_URL), or in test/live mode pointed at it (STRIPE_API_BASE)."""
 from __future__ import annotations
 
-import http.client
 import os
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.gateway import CreatedIntent, CreateIntentRequest, StripeGateway, submission_idempotency_key
 from dashboard.settings import load_settings
 from dashboard.store import IntentStore
-from tests.conftest import ROOT, SandboxServer
+from tests.conftest import ROOT, SandboxServer, answer_alma_page
 
 APP_TIMEOUT = 60
 PUBLIC_URL = "http://localhost:8501"
@@ -80,61 +76,14 @@ def create_intent(gateway: StripeGateway, amount: int, capture_method: str = "au
 # --- the sandbox's hosted Alma page, driven without a browser ------------------------------------------
 
 
-@dataclass
-class _Form:
-    action: str
-    fields: dict[str, str]
-    buttons: dict[str, tuple[str, str]]  # label -> (name, value)
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[_Form] = []
-        self._button: tuple[str, str] | None = None
-        self._label = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append(_Form(values.get("action", ""), {}, {}))
-        elif tag == "input" and self.forms and (values.get("type") == "hidden" or "checked" in values):
-            self.forms[-1].fields[values.get("name", "")] = values.get("value", "")
-        elif tag == "input" and self.forms and values.get("type") == "submit":
-            self.forms[-1].buttons[values.get("value", "")] = (values.get("name", ""), values.get("value", ""))
-        elif tag == "button" and self.forms:
-            self._button, self._label = (values.get("name", ""), values.get("value", "")), ""
-
-    def handle_data(self, data: str) -> None:
-        if self._button is not None:
-            self._label += data
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "button" and self._button is not None and self.forms:
-            self.forms[-1].buttons[self._label.strip()] = self._button
-            self._button = None
+# The hosted page's buttons, by the label a tester reads on them.
+HOSTED_DECISIONS = {"Authorize test payment": "authorize", "Fail test payment": "fail"}
 
 
 def press_hosted_button(redirect_url: str, label: str) -> str:
-    """Submit the hosted page's form whose button reads `label`; return where the sandbox redirects
-    (the return_url with payment_intent, payment_intent_client_secret and redirect_status)."""
-    with urllib.request.urlopen(redirect_url, timeout=30) as response:
-        parser = _FormParser()
-        parser.feed(response.read().decode())
-    form = next(f for f in parser.forms if label in f.buttons)
-    name, value = form.buttons[label]
-    fields = {**form.fields, **({name: value} if name else {})}
-    target = urllib.parse.urlsplit(urllib.parse.urljoin(redirect_url, form.action or redirect_url))
-    connection = http.client.HTTPConnection(target.netloc, timeout=30)
-    try:
-        connection.request("POST", target.path + (f"?{target.query}" if target.query else ""),
-                           body=urllib.parse.urlencode(fields),
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
-        response = connection.getresponse()
-        assert response.status in (302, 303), response.status
-        return response.getheader("Location") or ""
-    finally:
-        connection.close()
+    """Press the hosted page's button that reads `label`; return where the sandbox redirects (the
+    return_url with payment_intent, payment_intent_client_secret and redirect_status)."""
+    return answer_alma_page(redirect_url, HOSTED_DECISIONS[label])  # type: ignore[arg-type]
 
 
 def return_query(location: str) -> dict[str, str]:
