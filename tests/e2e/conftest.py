@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from dashboard.local_sandbox import LocalSandbox, free_port
+from dashboard.local_sandbox import LocalSandbox, free_port, stop_process
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -96,11 +96,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         _wait_healthy(url, process, log_path)
         yield AppServer(url, sandbox, process, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, timeout=15)
         sandbox.stop()
 
 
