@@ -54,7 +54,6 @@ def build_sync(base_url: str, db: Path) -> AlmaSync:
         IntentStore(db, AUTH_WINDOW),
         SandboxClock(sandbox),
         lookback_days=LOOKBACK_DAYS,
-        auth_window_seconds=AUTH_WINDOW,
     )
 
 

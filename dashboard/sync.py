@@ -127,13 +127,11 @@ class AlmaSync:
         clock: Clock,
         *,
         lookback_days: int = 90,
-        auth_window_seconds: int = 3600,
     ) -> None:
         self.gateway = gateway
         self.store = store
         self.clock = clock
         self.lookback_days = lookback_days
-        self.auth_window_seconds = auth_window_seconds
         self._lock = threading.Lock()  # one sync at a time per process, whoever asks
 
     def sync_once(self, progress: Progress | None = None) -> SyncResult:
@@ -173,7 +171,8 @@ class AlmaSync:
             oldest_created = min([oldest_created, *(intent.created for intent in page)])
             alma = [intent for intent in page if is_alma(intent)]
             stored = self.store.get_intents(intent.id for intent in alma)
-            written += self.store.save([listed_state(i, stored.get(i.id), self.auth_window_seconds) for i in alma])
+            window = self.store.auth_window_seconds
+            written += self.store.save([listed_state(i, stored.get(i.id), window) for i in alma])
             if progress:
                 progress(listed, _estimated_total(listed, oldest_created, now, window_start))
         cursor_id = latest.id if latest and latest.created >= cursor_created else None
@@ -306,7 +305,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         IntentStore(settings.db_path, settings.auth_window_seconds),
         clock,
         lookback_days=settings.lookback_days,
-        auth_window_seconds=settings.auth_window_seconds,
     )
     print(f"Alma Ops sync: {settings!r}, store {settings.db_path}", flush=True)
     try:

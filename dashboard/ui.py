@@ -202,7 +202,6 @@ def _sandbox_for(settings: Settings) -> LocalSandbox:
     return LocalSandbox.start(
         port=settings.sandbox_port or free_port(SANDBOX_PORT),
         seed_demo=settings.demo_intents,
-        auth_window_seconds=settings.auth_window_seconds,
         state_file=_sandbox_state_file(settings),
     )
 
@@ -225,7 +224,6 @@ def services() -> Services:
         store,
         clock,
         lookback_days=settings.lookback_days,
-        auth_window_seconds=settings.auth_window_seconds,
     )
     return Services(settings, gateway, store, clock, SyncLoop(sync, settings.refresh_seconds), sandbox)
 

@@ -42,7 +42,7 @@ def store(tmp_path: Path) -> Iterator[IntentStore]:
 
 @pytest.fixture
 def syncer(gateway: StripeGateway, store: IntentStore, sandbox: LocalSandbox) -> AlmaSync:
-    return AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=90, auth_window_seconds=WINDOW)
+    return AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=90)
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ class TestFirstSync:
         old = create(gateway, "old")
         sandbox.advance(3 * DAY)
         recent = create(gateway, "recent")
-        AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=2, auth_window_seconds=WINDOW).sync_once()
+        AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=2).sync_once()
         assert [i.id for i in store.all_intents()] == [recent.id]
         assert old.id != recent.id
 
