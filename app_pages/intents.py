@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import analytics, ui
 from dashboard.domain import STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import parse_amount
+from dashboard.intent_frame import metadata_text
 from dashboard.money import format_eur
 
 app = ui.services()
@@ -168,7 +169,7 @@ def show_detail(intent: AlmaIntent) -> None:
             "Payment method": code(intent.payment_method_id),
             "Method types": ", ".join(intent.payment_method_types) or "—",
             "Description": intent.description or "—",
-            "Metadata": "; ".join(f"{k}={v}" for k, v in intent.metadata) or "—",
+            "Metadata": metadata_text(intent) or "—",
         },
     }
     st.markdown(f"**Status:** {ui.status_badge(intent.status)}" + (f" ({kind})" if kind else ""))

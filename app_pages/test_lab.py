@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analytics, ui
-from dashboard.domain import AlmaIntent
+from dashboard.domain import CANCELABLE_STATUSES, AlmaIntent
 from dashboard.form_input import MetadataError, parse_amount, parse_metadata
 from dashboard.gateway import CreatedIntent, CreateIntentRequest, GatewayError, submission_idempotency_key
 from dashboard.intent_frame import frame_from_intents
@@ -19,8 +19,6 @@ if not settings.mode.can_write:  # the page is not registered in live mode; this
 
 # Intents created here carry this pair, so "recent test intents" are ours, not the checkout's.
 TEST_LAB_TAG = ("alma_ops_source", "test_lab")
-CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action", "requires_capture",
-              "processing")
 RECENT_LIMIT = 10
 CLOCK_STEPS = {"+1 min": 60, "+15 min": 15 * 60, "+61 min": 61 * 60}
 
@@ -178,7 +176,7 @@ for row in recent.itertuples(index=False):
         shown_above = created is not None and row.id == created.intent.id
         if row.status == "requires_action" and not pd.isna(row.redirect_url) and not shown_above:
             buttons[0].link_button("Open approve/decline page", row.redirect_url)
-        if row.status in CANCELABLE:
+        if row.status in CANCELABLE_STATUSES:
             buttons[1].button("Cancel", key=f"cancel:{row.id}", on_click=_cancel, args=(row.id,))
         buttons[2].page_link("app_pages/intents.py", label="Details", query_params={"intent": row.id})
         if row.status == "requires_capture":

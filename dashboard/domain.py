@@ -28,6 +28,13 @@ EXPIRED_CODE = "payment_intent_payment_attempt_expired"
 DECLINED_CODE = "payment_intent_payment_attempt_failed"
 
 FailureKind = Literal["expired", "declined"]
+# What Stripe can still cancel: every status but the two final ones.
+CANCELABLE_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in ("succeeded", "canceled"))
+
+
+def without_secrets(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A Stripe object minus its client_secret: what may be kept, shown or stored."""
+    return {key: value for key, value in payload.items() if key != "client_secret"}
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class AlmaIntent:
             sent_at = last_error.payment_method_created  # the failed attempt's method dates that redirect
         next_action = payload.get("next_action") or {}
         redirect = (next_action.get("redirect_to_url") or {}).get("url")
-        raw = {k: v for k, v in payload.items() if k != "client_secret"}
+        raw = without_secrets(payload)
         return cls(
             id=payload["id"],
             status=payload["status"],

@@ -21,7 +21,7 @@ import stripe
 # stripe-python logs raw response bodies (client secrets among them) at debug level: never let them through.
 logging.getLogger("stripe").setLevel(logging.INFO)
 
-from dashboard.domain import AlmaIntent
+from dashboard.domain import AlmaIntent, without_secrets
 from dashboard.settings import LOCAL_SANDBOX_KEY, Mode, Settings
 
 PAGE_SIZE = 100
@@ -125,10 +125,6 @@ class StripeEvent:
         obj = without_secrets(payload["data"]["object"])
         return cls(id=payload["id"], type=payload["type"], created=int(payload["created"]),
                    object_id=obj["id"], object=obj)
-
-
-def without_secrets(payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in payload.items() if key != "client_secret"}
 
 
 def submission_idempotency_key(action: str, submission_id: str, **fields: Any) -> str:

@@ -42,6 +42,11 @@ COLUMNS: dict[str, str] = {
 }
 
 
+def metadata_text(intent: AlmaIntent) -> str:
+    """"k=v; k2=v2": how metadata reads in the table, in searches and in the detail."""
+    return "; ".join(f"{k}={v}" for k, v in intent.metadata)
+
+
 def intent_row(intent: AlmaIntent, auth_window_seconds: int) -> dict[str, Any]:
     error = intent.last_error
     return {
@@ -54,7 +59,7 @@ def intent_row(intent: AlmaIntent, auth_window_seconds: int) -> dict[str, Any]:
         "created": intent.created,
         "capture_method": intent.capture_method,
         "description": intent.description,
-        "metadata_text": "; ".join(f"{k}={v}" for k, v in intent.metadata),
+        "metadata_text": metadata_text(intent),
         "payment_method_types": ",".join(intent.payment_method_types),
         "error_code": error.code if error else None,
         "error_message": error.message if error else None,
