@@ -16,12 +16,6 @@ SHOWN_WAITING = 25  # progress bars beyond this many would bury the expiries bel
 LOOKBACK = {"1 h": 3_600, "24 h": 86_400, "7 d": 7 * 86_400}
 
 
-def failures_table(failures: pd.DataFrame, frame: pd.DataFrame) -> None:
-    """Expired or declined rows with the status the store holds for each."""
-    with_status = failures.assign(status=failures["id"].map(frame.set_index("id")["status"]))
-    ui.failures_table(with_status, ("updated_at", "id", "status", "amount", "waited", "reason"), settings)
-
-
 @st.fragment(run_every=REFRESH_SECONDS)
 def watch() -> None:
     app.sync_loop.refresh(max_age_seconds=REFRESH_SECONDS - 1)
@@ -65,7 +59,7 @@ def watch() -> None:
         if failures.empty:
             st.caption(f"{nothing} in the last {lookback}.")
         else:
-            failures_table(failures, frame)
+            ui.failures_table(failures, ("updated_at", "id", "status", "amount", "waited", "reason"), settings)
 
 
 watch()

@@ -190,7 +190,8 @@ def _reason(frame: pd.DataFrame) -> pd.Series:
     return frame["error_message"].fillna(frame["error_code"])
 
 
-_FAILURE_COLUMNS = ["id", "failure_kind", "reason", "error_code", "amount", "sent_to_alma_at", "updated_at"]
+_FAILURE_COLUMNS = ["id", "status", "failure_kind", "reason", "error_code", "amount", "sent_to_alma_at",
+                    "updated_at"]
 
 
 def _failures(frame: pd.DataFrame, kinds: Sequence[str]) -> pd.DataFrame:
@@ -200,7 +201,7 @@ def _failures(frame: pd.DataFrame, kinds: Sequence[str]) -> pd.DataFrame:
 
 
 def recent_failures(frame: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
-    """The newest `limit` expired or declined intents (by updated_at): [id, failure_kind, reason,
+    """The newest `limit` expired or declined intents (by updated_at): [id, status, failure_kind, reason,
     error_code, amount, sent_to_alma_at, updated_at]."""
     return _failures(frame, ("expired", "declined"))[_FAILURE_COLUMNS].head(limit).reset_index(drop=True)
 
