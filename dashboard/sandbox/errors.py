@@ -7,6 +7,10 @@ from typing import Any
 DOC_BASE = "https://docs.stripe.com/error-codes/"
 
 
+def doc_url(code: str) -> str:
+    return DOC_BASE + code.replace("_", "-")
+
+
 class StripeApiError(Exception):
     """Raised anywhere in the sandbox; the app renders it as `{"error": {...}}` with `status`."""
 
@@ -32,7 +36,7 @@ class StripeApiError(Exception):
         error: dict[str, Any] = {"type": self.type, "message": self.message}
         if self.code:
             error["code"] = self.code
-            error["doc_url"] = DOC_BASE + self.code.replace("_", "-")
+            error["doc_url"] = doc_url(self.code)
         if self.param:
             error["param"] = self.param
         error.update(self.extra)
@@ -61,11 +65,8 @@ def resource_missing(noun: str, object_id: str, param: str) -> StripeApiError:
     return invalid_request(f"No such {noun}: '{object_id}'", code="resource_missing", param=param, status=404)
 
 
-def unexpected_state(message: str, payment_intent: dict[str, Any] | None = None) -> StripeApiError:
-    error = invalid_request(message, code="payment_intent_unexpected_state")
-    if payment_intent is not None:
-        error.extra["payment_intent"] = payment_intent
-    return error
+def unexpected_state(message: str) -> StripeApiError:
+    return invalid_request(message, code="payment_intent_unexpected_state")  # handlers attach the intent
 
 
 def unrecognized_url(method: str, path: str) -> StripeApiError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable
 
-from .errors import invalid_request
+from .errors import doc_url, invalid_request
 from .model import ALMA, Charge, Event, PaymentError, PaymentIntent, PaymentMethod, Sandbox
 
 API_VERSION = "2026-10-28.endive"
@@ -173,7 +173,7 @@ class Serializer:
         return _filled(
             LAST_PAYMENT_ERROR_FIELDS,
             code=error.code,
-            doc_url="https://docs.stripe.com/error-codes/" + error.code.replace("_", "-"),
+            doc_url=doc_url(error.code),
             message=error.message,
             payment_method=self.payment_method(self._sandbox.payment_methods[error.payment_method]),
             payment_method_type=ALMA,
