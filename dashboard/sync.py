@@ -161,21 +161,20 @@ class AlmaSync:
         # The cursor is taken before listing: whatever happens during the listing is in the events after it.
         recent = self.gateway.recent_events()
         latest = recent[-1] if recent else None
-        cursor_created = max(latest.created if latest else 0, now - CLOCK_SKEW_ALLOWANCE_SECONDS)
+        cursor_id, cursor_created = _young_cursor(latest.id if latest else None, latest.created if latest else 0, now)
         # The listing will show what these did; marking them seen keeps the first refresh from redoing them.
         reflected = [event for event in recent if event.created >= cursor_created - EVENT_OVERLAP_SECONDS]
         listed = written = 0
         oldest_created = now
+        window = self.store.auth_window_seconds
         for page in self.gateway.list_intents(window_start):
             listed += len(page)
             oldest_created = min([oldest_created, *(intent.created for intent in page)])
             alma = [intent for intent in page if is_alma(intent)]
             stored = self.store.get_intents(intent.id for intent in alma)
-            window = self.store.auth_window_seconds
             written += self.store.save([listed_state(i, stored.get(i.id), window) for i in alma])
             if progress:
                 progress(listed, _estimated_total(listed, oldest_created, now, window_start))
-        cursor_id = latest.id if latest and latest.created >= cursor_created else None
         self.store.save(events=_stored_events(reflected), state=SyncState(cursor_id, cursor_created, now, window_start))
         if progress:
             progress(listed, listed)
@@ -186,10 +185,8 @@ class AlmaSync:
     def _refresh(self, state: SyncState, now: int) -> SyncResult:
         requests_before = self.gateway.requests_made
         events, newest = self._events_since(state)  # read after `now`: the store is at least that fresh
-        cursor = (newest.id, newest.created) if newest else (state.cursor_event_id, state.cursor_created)
-        idle_floor = now - CLOCK_SKEW_ALLOWANCE_SECONDS
-        if cursor[1] < idle_floor:  # nothing happened for a while: keep the cursor young anyway
-            cursor = (None, idle_floor)
+        cursor = _young_cursor(*((newest.id, newest.created) if newest else
+                                 (state.cursor_event_id, state.cursor_created)), now)
         new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=now)
         written, applied = self.apply_events(events, state=new_state)
         return self._result("refresh", written, applied, requests_before, now)
@@ -246,6 +243,13 @@ class AlmaSync:
         # Known events go along so the new ones are stored in their place among them (store.save).
         written = self.store.save(updated, events=_stored_events(listing), state=state)
         return written, len(ordered)
+
+
+def _young_cursor(event_id: str | None, created: int, now: int) -> tuple[str | None, int]:
+    """The next cursor: the newest event, or, when nothing happened for a while, a time just short of now
+    (so the next refresh never asks for a long-idle stretch again)."""
+    floor = now - CLOCK_SKEW_ALLOWANCE_SECONDS
+    return (event_id, created) if created >= floor else (None, floor)
 
 
 def _facts(intent: AlmaIntent) -> AlmaIntent:
