@@ -4,6 +4,7 @@ draw the rest. In live mode the Test lab page is not registered at all, so no wr
 The pages live in app_pages/, not pages/: a pages/ folder puts Streamlit in its legacy multipage mode until
 st.navigation first runs, so the first deep link after a restart would skip this script (no banner, no
 sidebar, and every file, Test lab included, listed in the navigation even in live mode)."""
+
 from __future__ import annotations
 
 import streamlit as st

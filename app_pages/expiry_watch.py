@@ -1,6 +1,7 @@
 """Expiry watch: intents on Alma's page with the time they have left, authorised intents with their 7-day
 capture deadline, and the ones whose one-hour window ran out (back to requires_payment_method), apart from
 declines. Refreshes itself every few seconds."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -29,13 +30,18 @@ def watch() -> None:
         st.caption("Nobody is on Alma's page right now.")
     for row in waiting.head(SHOWN_WAITING).itertuples(index=False):
         with st.container(border=True):
-            st.markdown(f"`{row.id}` · {format_eur(row.amount)}"
-                        + (f" · {row.description}" if isinstance(row.description, str) else ""))
+            st.markdown(
+                f"`{row.id}` · {format_eur(row.amount)}"
+                + (f" · {row.description}" if isinstance(row.description, str) else "")
+            )
             if pd.isna(row.expires_at):
                 st.progress(0.0, text="Expiry unknown until the redirect event is synced")
             else:
-                st.progress(float(row.fraction_elapsed), text=f"{ui.duration_text(row.seconds_left)} left · "
-                                                              f"expires {ui.local_datetime(row.expires_at, settings)}")
+                st.progress(
+                    float(row.fraction_elapsed),
+                    text=f"{ui.duration_text(row.seconds_left)} left · "
+                    f"expires {ui.local_datetime(row.expires_at, settings)}",
+                )
     if len(waiting) > SHOWN_WAITING:
         st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
 
@@ -48,8 +54,9 @@ def watch() -> None:
 
     st.divider()
     # Here rather than at the top: it narrows only the lists below, not who is waiting now.
-    lookback = st.segmented_control("Expired and declined in the last", list(LOOKBACK), default="24 h",
-                                    required=True, key="expiry_lookback")
+    lookback = st.segmented_control(
+        "Expired and declined in the last", list(LOOKBACK), default="24 h", required=True, key="expiry_lookback"
+    )
     for title, recent, nothing in (
         ("Recently expired", analytics.recently_expired, "No intent expired"),
         ("Declined", analytics.recent_declines, "No decline"),

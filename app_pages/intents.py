@@ -1,5 +1,6 @@
 """Intents: find Alma intents (status, period, amount, text), read one in detail, export what the filters
 show. The selected intent lives in the `intent` query parameter, so a detail can be linked to."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -78,17 +79,34 @@ st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     placeholder="—",
-    column_order=[c for c in ("id", "status", "failure_kind", "amount_eur", "amount_received_eur", "created_at",
-                              "expires_in", "installments", "capture_method", "reason", "description",
-                              "metadata", "stripe") if c in table],
+    column_order=[
+        c
+        for c in (
+            "id",
+            "status",
+            "failure_kind",
+            "amount_eur",
+            "amount_received_eur",
+            "created_at",
+            "expires_in",
+            "installments",
+            "capture_method",
+            "reason",
+            "description",
+            "metadata",
+            "stripe",
+        )
+        if c in table
+    ],
     column_config={
         "id": st.column_config.TextColumn("Intent", pinned=True),
         "status": "Status",
         # Exact Decimal EUR: formatted as euros and sorted as numbers (text would put €99 after €1,000).
         "amount_eur": st.column_config.NumberColumn("Amount", format="euro", width=NARROW_COLUMN_PX),
         "amount_received_eur": st.column_config.NumberColumn("Received", format="euro", width=NARROW_COLUMN_PX),
-        "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm:ss",
-                                                    help=f"Local time ({settings.timezone})"),
+        "created_at": st.column_config.DatetimeColumn(
+            "Created", format="YYYY-MM-DD HH:mm:ss", help=f"Local time ({settings.timezone})"
+        ),
         "expires_in": st.column_config.TextColumn("Expires in", help="Time left on Alma's page"),
         "installments": st.column_config.NumberColumn("Installments", format="%d"),
         "capture_method": "Capture",
@@ -188,19 +206,23 @@ def show_detail(intent: AlmaIntent) -> None:
     st.markdown("##### Timeline")
     timeline = app.store.intent_timeline(intent.id)
     st.dataframe(
-        pd.DataFrame({
-            "When": [when(entry.at) for entry in timeline],
-            "What": [entry.label for entry in timeline],
-            "Event": [entry.event_type for entry in timeline],
-            "Event id": [entry.event_id for entry in timeline],
-        }),
+        pd.DataFrame(
+            {
+                "When": [when(entry.at) for entry in timeline],
+                "What": [entry.label for entry in timeline],
+                "Event": [entry.event_type for entry in timeline],
+                "Event id": [entry.event_id for entry in timeline],
+            }
+        ),
         hide_index=True,
         placeholder="—",
         column_config={"What": st.column_config.TextColumn(width="large")},
     )
     if any(entry.event_id is None for entry in timeline):
-        st.caption("A step without an event is known from the intent itself (its event is older than the "
-                   "sync, or not synced yet).")
+        st.caption(
+            "A step without an event is known from the intent itself (its event is older than the "
+            "sync, or not synced yet)."
+        )
     with st.expander("Stripe object (as last synced)"):
         st.json(dict(intent.raw), expanded=False)
 

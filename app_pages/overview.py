@@ -1,5 +1,6 @@
 """Overview: how Alma payments are doing over a period — KPIs, intents by status, daily volume, time to
 authorise, recent failures. The data block refreshes itself from the store without rerunning the page."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -23,14 +24,24 @@ def data_block() -> None:
     kpis = analytics.kpis(frame)
     tiles = [*st.columns(3), *st.columns(3)]  # six in one row would cut the EUR figures
     tiles[0].metric("Intents", f"{kpis.intents:,}", border=True, help="Alma intents created in the period.")
-    tiles[1].metric("Volume succeeded", format_eur(kpis.succeeded_cents), border=True,
-                    help="Amount received on succeeded intents.")
-    tiles[2].metric("Conversion", "—" if kpis.conversion is None else f"{kpis.conversion:.1%}", border=True,
-                    help="Succeeded ÷ intents whose customer was sent to Alma.")
-    tiles[3].metric("Awaiting customer", f"{kpis.awaiting_customer:,}", border=True,
-                    help="On Alma's page now (requires_action).")
-    tiles[4].metric("Expired", f"{kpis.expired:,}", border=True,
-                    help="Back to requires_payment_method because the 1-hour window ran out.")
+    tiles[1].metric(
+        "Volume succeeded", format_eur(kpis.succeeded_cents), border=True, help="Amount received on succeeded intents."
+    )
+    tiles[2].metric(
+        "Conversion",
+        "—" if kpis.conversion is None else f"{kpis.conversion:.1%}",
+        border=True,
+        help="Succeeded ÷ intents whose customer was sent to Alma.",
+    )
+    tiles[3].metric(
+        "Awaiting customer", f"{kpis.awaiting_customer:,}", border=True, help="On Alma's page now (requires_action)."
+    )
+    tiles[4].metric(
+        "Expired",
+        f"{kpis.expired:,}",
+        border=True,
+        help="Back to requires_payment_method because the 1-hour window ran out.",
+    )
     tiles[5].metric("Declined", f"{kpis.declined:,}", border=True, help="Refused by the customer or Alma.")
     if frame.empty:
         st.info("No Alma intents in this period.")
@@ -43,9 +54,15 @@ def data_block() -> None:
     with right:
         heading, control = st.columns([3, 2], vertical_alignment="bottom")
         heading.subheader("Per day")
-        measure = control.segmented_control("Daily chart", list(MEASURES), format_func=MEASURES.get,
-                                            default="count", required=True, key="overview_measure",
-                                            label_visibility="collapsed")
+        measure = control.segmented_control(
+            "Daily chart",
+            list(MEASURES),
+            format_func=MEASURES.get,
+            default="count",
+            required=True,
+            key="overview_measure",
+            label_visibility="collapsed",
+        )
         daily = analytics.daily_by_status(frame, tz=settings.timezone)
         st.altair_chart(charts.daily_status_chart(daily, measure), width="stretch")
 

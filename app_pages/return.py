@@ -1,6 +1,7 @@
 """Where Stripe sends the customer back after Alma (settings.return_url). Reads the intent id and client
 secret from the query, checks the secret against the intent through the gateway (never shown), shows the
 outcome, and drops the parameters from the address bar and the history so the secret does not linger."""
+
 from __future__ import annotations
 
 import re
@@ -37,11 +38,14 @@ class ReturnCheck:
 
 def check_return(intent_id: str | None, client_secret: str | None) -> ReturnCheck:
     if not intent_id or not client_secret:
-        return ReturnCheck(None, "This link is incomplete: it needs the payment_intent and "
-                                 "payment_intent_client_secret parameters Stripe adds on the way back.")
+        return ReturnCheck(
+            None,
+            "This link is incomplete: it needs the payment_intent and "
+            "payment_intent_client_secret parameters Stripe adds on the way back.",
+        )
     if not INTENT_ID.fullmatch(intent_id):
         return ReturnCheck(None, "This link is malformed: payment_intent must look like pi_….")
-    secret_tail = client_secret[len(intent_id):] if client_secret.startswith(intent_id) else ""
+    secret_tail = client_secret[len(intent_id) :] if client_secret.startswith(intent_id) else ""
     if not SECRET_TAIL.fullmatch(secret_tail):
         return ReturnCheck(None, "This link is malformed: the client secret does not belong to that payment.")
     try:
@@ -82,8 +86,9 @@ if check.intent is None:
 else:
     show, message = OUTCOMES.get(check.intent.status, UNKNOWN_OUTCOME)
     show(message)
-    st.markdown(f"Payment `{check.intent.id}` · {format_eur(check.intent.amount)} · "
-                f"{ui.status_badge(check.intent.status)}")
+    st.markdown(
+        f"Payment `{check.intent.id}` · {format_eur(check.intent.amount)} · {ui.status_badge(check.intent.status)}"
+    )
     if reported := st.session_state.get("return_redirect_status"):
         st.caption(f"The redirect said: {reported} (the status above is the payment's own, checked with Stripe).")
 
@@ -91,5 +96,6 @@ links = st.columns(2)
 if app.settings.mode.can_write:
     links[0].page_link("app_pages/test_lab.py", label="Back to Test lab")
 if check.intent is not None:
-    links[1].page_link("app_pages/intents.py", label="Open this intent's detail",
-                       query_params={"intent": check.intent.id})
+    links[1].page_link(
+        "app_pages/intents.py", label="Open this intent's detail", query_params={"intent": check.intent.id}
+    )

@@ -1,5 +1,6 @@
 """Test lab: QA testers create Alma test intents, open the approve/decline page, cancel or capture them, and
 (local mode) move the sandbox clock. Only registered in test and local modes (see streamlit_app.py)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -56,8 +57,12 @@ def _cancel(intent_id: str) -> None:
 
 
 def _capture(intent_id: str, capturable_cents: int) -> None:
-    cents, problem = parse_amount(st.session_state[f"capture_amount:{intent_id}"], min_cents=1,
-                                  max_cents=capturable_cents, range_label="Capturable:")
+    cents, problem = parse_amount(
+        st.session_state[f"capture_amount:{intent_id}"],
+        min_cents=1,
+        max_cents=capturable_cents,
+        range_label="Capturable:",
+    )
     if problem:
         _remember(intent_id, "error", problem)
         return
@@ -67,8 +72,9 @@ def _capture(intent_id: str, capturable_cents: int) -> None:
     except GatewayError as error:
         _failed(intent_id, error, "capture")
     else:
-        _remember(intent_id, "success",
-                  f"Captured {format_eur(intent.amount_received)} — status {intent.status}.", intent)
+        _remember(
+            intent_id, "success", f"Captured {format_eur(intent.amount_received)} — status {intent.status}.", intent
+        )
     ui.sync_after_write()
 
 
@@ -93,22 +99,33 @@ st.caption(f"Create an Alma test intent, then approve or decline it on {ALMA_PAG
 with st.form("create_intent"):
     amount_column, capture_column = st.columns([2, 1])
     amount_text = amount_column.text_input(
-        "Amount (EUR)", key="lab_amount", placeholder="e.g. 120.50",
+        "Amount (EUR)",
+        key="lab_amount",
+        placeholder="e.g. 120.50",
         help=f"Alma accepts {format_eur(settings.alma_min_cents)} to {format_eur(settings.alma_max_cents)}.",
     )
     amount_slot = amount_column.empty()
-    capture_method = capture_column.radio("Capture", ("automatic", "manual"), horizontal=True, key="lab_capture",
-                                          help="Manual: the payment is only authorised; capture it below "
-                                               "within 7 days.")
+    capture_method = capture_column.radio(
+        "Capture",
+        ("automatic", "manual"),
+        horizontal=True,
+        key="lab_capture",
+        help="Manual: the payment is only authorised; capture it below within 7 days.",
+    )
     description = st.text_input("Description (optional)", key="lab_description").strip()
-    metadata_text = st.text_area("Metadata (optional)", key="lab_metadata", placeholder="e.g. order_id=1234\nteam=qa",
-                                 help="One key=value per line.")
+    metadata_text = st.text_area(
+        "Metadata (optional)",
+        key="lab_metadata",
+        placeholder="e.g. order_id=1234\nteam=qa",
+        help="One key=value per line.",
+    )
     metadata_slot = st.empty()
     submitted = st.form_submit_button("Create test intent", type="primary")
 
 if submitted:
-    cents, amount_problem = parse_amount(amount_text, min_cents=settings.alma_min_cents,
-                                         max_cents=settings.alma_max_cents, range_label="Alma accepts")
+    cents, amount_problem = parse_amount(
+        amount_text, min_cents=settings.alma_min_cents, max_cents=settings.alma_max_cents, range_label="Alma accepts"
+    )
     if amount_problem:
         amount_slot.error(amount_problem)
     try:
@@ -117,11 +134,16 @@ if submitted:
         metadata_slot.error(str(problem))
         metadata = None
     if cents is not None and metadata is not None:
-        fields = {"amount": cents, "capture_method": capture_method, "description": description or None,
-                  "metadata": metadata}
+        fields = {
+            "amount": cents,
+            "capture_method": capture_method,
+            "description": description or None,
+            "metadata": metadata,
+        }
         key = submission_idempotency_key("create_intent", ui.submission_id("create"), **fields)
-        request = CreateIntentRequest(**{**fields, "metadata": (*metadata, TEST_LAB_TAG)},
-                                      return_url=settings.return_url)
+        request = CreateIntentRequest(
+            **{**fields, "metadata": (*metadata, TEST_LAB_TAG)}, return_url=settings.return_url
+        )
         try:
             created = app.gateway.create_alma_intent(request, key)
         except GatewayError as error:
@@ -129,8 +151,10 @@ if submitted:
         else:
             previous: CreatedIntent | None = st.session_state.get("lab_created")
             if previous is not None and previous.intent.id == created.intent.id:
-                st.info("This submission was already sent: it created the intent below. "
-                        "Use **Create another** for a new one.")
+                st.info(
+                    "This submission was already sent: it created the intent below. "
+                    "Use **Create another** for a new one."
+                )
             st.session_state["lab_created"] = created
             answers[created.intent.id] = created.intent
             ui.sync_after_write()
@@ -151,8 +175,10 @@ if app.sandbox is not None:
     st.subheader("Advance sandbox clock")
     if clock_problem := st.session_state.pop("lab_clock_problem", None):
         st.error(clock_problem)
-    st.caption(f"Sandbox time: {ui.local_datetime(ui.now(app), settings)}. "
-               "Alma's window is one hour: +61 min expires every intent still awaiting the customer.")
+    st.caption(
+        f"Sandbox time: {ui.local_datetime(ui.now(app), settings)}. "
+        "Alma's window is one hour: +61 min expires every intent still awaiting the customer."
+    )
     for column, (label, seconds) in zip(st.columns(len(CLOCK_STEPS)), CLOCK_STEPS.items()):
         column.button(label, key=f"advance:{seconds}", on_click=_advance_clock, args=(seconds,), width="stretch")
 
@@ -168,8 +194,10 @@ for row in recent.itertuples(index=False):
     with st.container(border=True):
         info, actions = st.columns([5, 4])
         info.markdown(f"`{row.id}` · {ui.status_badge(row.status)} · {format_eur(row.amount)}")
-        info.caption(f"Created {ui.local_datetime(row.created, settings)} · {row.capture_method} capture"
-                     + (f" · {row.description}" if not pd.isna(row.description) else ""))
+        info.caption(
+            f"Created {ui.local_datetime(row.created, settings)} · {row.capture_method} capture"
+            + (f" · {row.description}" if not pd.isna(row.description) else "")
+        )
         buttons = actions.columns([2.2, 1, 1], vertical_alignment="center")
         # The tester may have left the page that created it: the customer's page stays one click away
         # (the intent just created has its link in the card above).
@@ -181,8 +209,11 @@ for row in recent.itertuples(index=False):
         buttons[2].page_link("app_pages/intents.py", label="Details", query_params={"intent": row.id})
         if row.status == "requires_capture":
             with actions.form(f"capture:{row.id}", border=False):
-                st.text_input("Amount to capture (EUR)", key=f"capture_amount:{row.id}",
-                              value=cents_to_decimal_text(row.amount_capturable))
+                st.text_input(
+                    "Amount to capture (EUR)",
+                    key=f"capture_amount:{row.id}",
+                    value=cents_to_decimal_text(row.amount_capturable),
+                )
                 st.form_submit_button("Capture", on_click=_capture, args=(row.id, int(row.amount_capturable)))
         if row.id in notices:
             kind, text = notices[row.id]

@@ -15,6 +15,7 @@ them (with an Idempotency-Key on each POST, as stripe-python adds one), run in s
 client is not the bottleneck. localstripe runs from its own venv (benchmarks/.venv-localstripe, built from
 benchmarks/requirements.txt on first use), as shipped except that it binds 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,10 +32,10 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,6 +44,7 @@ from dashboard.sandbox.collector import long_lived_allocation  # noqa: E402
 from dashboard.sandbox.demo import seed_demo  # noqa: E402
 from dashboard.sandbox.model import AlmaRules, Sandbox  # noqa: E402
 from dashboard.sandbox.persistence import Snapshot, StateFile  # noqa: E402
+
 LOCALSTRIPE_VENV = ROOT / "benchmarks" / ".venv-localstripe"
 LOCALSTRIPE_REQUIREMENTS = ROOT / "benchmarks" / "requirements.txt"
 LOCALSTRIPE_PICKLE = Path("/tmp/localstripe.pickle")  # where localstripe dumps its store on every write
@@ -177,13 +179,13 @@ def last_intent_id(page: bytes) -> str | None:
     if marker < 0:
         return None
     start = page.index(b'"pi_', marker) + 1
-    return page[start:page.index(b'"', start)].decode()
+    return page[start : page.index(b'"', start)].decode()
 
 
 def more_pages(page: bytes) -> bool:
     """The list's own has_more: the last "has_more" in the body, since it follows `data` in both servers' JSON."""
     flag = page.rfind(b'"has_more"')
-    return flag >= 0 and b"true" in page[flag:flag + 20]
+    return flag >= 0 and b"true" in page[flag : flag + 20]
 
 
 def list_worker(port: int, pages: int, start_at: float, stop_at: float) -> WorkerResult:
@@ -285,8 +287,16 @@ def localstripe_python() -> Path | None:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(LOCALSTRIPE_VENV)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-r", str(LOCALSTRIPE_REQUIREMENTS)],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(LOCALSTRIPE_REQUIREMENTS),
+            ],
             check=True,
         )
     except (subprocess.CalledProcessError, OSError) as failure:
@@ -308,13 +318,19 @@ def sandbox_stats(port: int) -> dict[str, int]:
 def localstripe_checkout_bodies(port: int) -> CheckoutBodies:
     """localstripe confirms only with a PaymentMethod attached at create, so make one card PM first."""
     client = Client(port)
-    card = {"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12",
-            "card[exp_year]": "2030", "card[cvc]": "123"}
+    card = {
+        "type": "card",
+        "card[number]": "4242424242424242",
+        "card[exp_month]": "12",
+        "card[exp_year]": "2030",
+        "card[cvc]": "123",
+    }
     payment_method = json.loads(client.call("POST", "/v1/payment_methods", form(card)))["id"]
     client.result()
     return CheckoutBodies(
-        create=form({"amount": "15000", "currency": "eur", "payment_method_types[0]": "card",
-                     "payment_method": payment_method}),
+        create=form(
+            {"amount": "15000", "currency": "eur", "payment_method_types[0]": "card", "payment_method": payment_method}
+        ),
         confirm="",
     )
 
@@ -336,8 +352,11 @@ def print_table(rows: list[Row]) -> None:
     print("\n" + header + "\n" + "-" * len(header))
     for row in rows:
         theirs = f"{row.theirs.per_second:>19.0f}" if row.theirs else f"{'n/a':>19}"
-        ratio = (f"{row.ours.per_second / row.theirs.per_second:>8.1f}x"
-                 if row.theirs and row.theirs.per_second else f"{'n/a':>9}")
+        ratio = (
+            f"{row.ours.per_second / row.theirs.per_second:>8.1f}x"
+            if row.theirs and row.theirs.per_second
+            else f"{'n/a':>9}"
+        )
         print(f"{row.scenario:<44}{row.ours.per_second:>12.0f}{theirs}{ratio}")
     for row in rows:
         for line in describe_errors(f"{row.scenario} (ours)", row.ours):
@@ -419,8 +438,10 @@ def print_state_file(intents: int, ours: StateFileResult, naive: StateFileResult
     print("\n" + header + "\n" + "-" * len(header))
     rows = (("JSON Lines, saved from a thread (ours)", ours), ("pickle, saved in the loop (naive)", naive))
     for name, result in rows:
-        print(f"{name:<44}{result.save_seconds:>9.2f}{result.longest_stall:>14.3f}{result.load_seconds:>9.2f}"
-              f"{result.megabytes:>7.0f}")
+        print(
+            f"{name:<44}{result.save_seconds:>9.2f}{result.longest_stall:>14.3f}{result.load_seconds:>9.2f}"
+            f"{result.megabytes:>7.0f}"
+        )
     print(f"longest stall while saving: {naive.longest_stall / ours.longest_stall:.0f}x shorter than the naive way")
 
 
@@ -432,8 +453,9 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=10000, help="max list pages per client")
     parser.add_argument("--seed", type=int, default=100_000, help="stored intents for the list scenario")
     parser.add_argument("--skip-localstripe", action="store_true", help="measure the sandbox alone")
-    parser.add_argument("--state-intents", type=int, default=100_000, help="account size for the state file "
-                        "scenario (0 skips it)")
+    parser.add_argument(
+        "--state-intents", type=int, default=100_000, help="account size for the state file scenario (0 skips it)"
+    )
     options = parser.parse_args()
 
     python = None if options.skip_localstripe else localstripe_python()
@@ -441,17 +463,30 @@ def main() -> int:
     stats_ok = True
     try:
         with sandbox() as ours:
-            checkout = measure(options.clients, options.seconds, checkout_worker, ours.port, SANDBOX_CHECKOUT,
-                               options.loops)
+            checkout = measure(
+                options.clients, options.seconds, checkout_worker, ours.port, SANDBOX_CHECKOUT, options.loops
+            )
             loops = checkout.requests // 3
-            stats_ok &= check_stats("checkout", ours.port, {
-                "POST /v1/payment_intents": loops, "POST /v1/payment_intents/{id}/confirm": loops,
-                "GET /v1/payment_intents/{id}": loops})
+            stats_ok &= check_stats(
+                "checkout",
+                ours.port,
+                {
+                    "POST /v1/payment_intents": loops,
+                    "POST /v1/payment_intents/{id}/confirm": loops,
+                    "GET /v1/payment_intents/{id}": loops,
+                },
+            )
         theirs_checkout = None
         if python:
             with localstripe(python) as theirs:
-                theirs_checkout = measure(options.clients, options.seconds, checkout_worker, theirs.port,
-                                          localstripe_checkout_bodies(theirs.port), options.loops)
+                theirs_checkout = measure(
+                    options.clients,
+                    options.seconds,
+                    checkout_worker,
+                    theirs.port,
+                    localstripe_checkout_bodies(theirs.port),
+                    options.loops,
+                )
         with sandbox(options.seed) as ours:
             seed_seconds = ours.startup_seconds
             listing = measure(options.clients, options.seconds, list_worker, ours.port, options.pages)
@@ -465,15 +500,20 @@ def main() -> int:
         if not pickle_existed:
             LOCALSTRIPE_PICKLE.unlink(missing_ok=True)
 
-    print(f"\nclient: keep-alive http.client, {options.clients} processes, <= {options.seconds:.0f} s per scenario; "
-          f"machine: {os.cpu_count()} cores")
+    print(
+        f"\nclient: keep-alive http.client, {options.clients} processes, <= {options.seconds:.0f} s per scenario; "
+        f"machine: {os.cpu_count()} cores"
+    )
     rows = [
         Row("create+confirm+retrieve (3 requests/loop)", checkout, theirs_checkout),
         Row(f"list pages of {PAGE_SIZE}, {options.seed:,} intents stored", listing, theirs_listing),
     ]
     print_table(rows)
-    seed_note = (f"; localstripe in-process seed + start {theirs_seed_seconds:.1f} s (no seeding option, not via HTTP)"
-                 if theirs_seed_seconds is not None else "")
+    seed_note = (
+        f"; localstripe in-process seed + start {theirs_seed_seconds:.1f} s (no seeding option, not via HTTP)"
+        if theirs_seed_seconds is not None
+        else ""
+    )
     print(f"\nseed {options.seed:,} intents: ours {seed_seconds:.1f} s to healthy (target < 60 s){seed_note}")
     verdicts = [seed_seconds < 60, stats_ok]
     for row in rows:
@@ -482,8 +522,9 @@ def main() -> int:
             verdicts.append(row.ours.per_second >= 2 * row.theirs.per_second)
     if options.state_intents:
         print_state_file(options.state_intents, *measure_state_file(options.state_intents))
-    print("targets (>= 1,000 req/s, >= 2x localstripe, seed < 60 s, stats match):",
-          "met" if all(verdicts) else "NOT met")
+    print(
+        "targets (>= 1,000 req/s, >= 2x localstripe, seed < 60 s, stats match):", "met" if all(verdicts) else "NOT met"
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ A sandbox is seeded with N Alma intents (default 20,000; `--n`). Requests are co
 Targets: first sync <= ceil(N/100) + 3 requests; refresh <= ceil(k/100) + 2 requests; peak RSS < 300 MB at
 N = 100,000 (run `--n 100000` to check that one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,11 +64,15 @@ def child_first_sync(base_url: str, db: Path) -> None:
     stdout."""
     started = time.perf_counter()
     result = build_sync(base_url, db).sync_once()
-    print(json.dumps({
-        "seconds": time.perf_counter() - started,
-        "intents": result.intents_written,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "intents": result.intents_written,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+            }
+        )
+    )
 
 
 def timed(action: Callable[[], Any]) -> tuple[Any, float]:
@@ -146,28 +152,52 @@ def main() -> None:
         _, seed_seconds = timed(lambda: sandbox.reset(seed_demo=args.n))
         db = Path(tmp) / "bench.sqlite3"
         before = sandbox.request_count()
-        child = subprocess.run([sys.executable, __file__, "--child-first-sync", sandbox.base_url, str(db)],
-                               check=True, capture_output=True, text=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--child-first-sync", sandbox.base_url, str(db)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         first = json.loads(child.stdout.strip().splitlines()[-1])
         first_requests = sandbox.request_count() - before
 
         sync = build_sync(sandbox.base_url, db)
         rows: list[tuple[str, str, str, str, str]] = []
         first_target = math.ceil(args.n / 100) + 3
-        rows.append((f"first sync, N={args.n:,}", f"{first_requests:,}", f"{first['seconds']:.2f}",
-                     f"{first['peak_rss_mb']:.0f} MB",
-                     f"≤ {first_target:,} req {_ok(first_requests <= first_target)}"))
+        rows.append(
+            (
+                f"first sync, N={args.n:,}",
+                f"{first_requests:,}",
+                f"{first['seconds']:.2f}",
+                f"{first['peak_rss_mb']:.0f} MB",
+                f"≤ {first_target:,} req {_ok(first_requests <= first_target)}",
+            )
+        )
         for k in (0, args.k):
             if k:
                 make_changes(sandbox, k)
             result, ours_requests, ours_seconds = counted(sandbox, sync.sync_once)
             _, naive_requests, naive_seconds = counted(sandbox, lambda: naive_relist(sandbox))
             target = math.ceil(k / 100) + 2
-            rows.append((f"refresh k={k}: ours ({result.events_applied} events)", f"{ours_requests}",
-                         f"{ours_seconds:.3f}", "", f"≤ {target} req {_ok(ours_requests <= target)}"))
+            rows.append(
+                (
+                    f"refresh k={k}: ours ({result.events_applied} events)",
+                    f"{ours_requests}",
+                    f"{ours_seconds:.3f}",
+                    "",
+                    f"≤ {target} req {_ok(ours_requests <= target)}",
+                )
+            )
             rows.append((f"refresh k={k}: naive re-list", f"{naive_requests:,}", f"{naive_seconds:.2f}", "", ""))
-            rows.append((f"refresh k={k}: naive / ours", ratio(naive_requests, ours_requests),
-                         ratio(naive_seconds, ours_seconds), "", ""))
+            rows.append(
+                (
+                    f"refresh k={k}: naive / ours",
+                    ratio(naive_requests, ours_requests),
+                    ratio(naive_seconds, ours_seconds),
+                    "",
+                    "",
+                )
+            )
 
         timings = {}
         for size in ANALYTICS_SIZES:
@@ -175,13 +205,26 @@ def main() -> None:
             frame = store.intents_frame()
             now = int(frame["created"].max())
             timings[size] = (best_of(store.intents_frame), best_of(lambda: overview_analytics(frame, now)))
-            rows.append((f"Overview at {size:,} stored: read / analytics", "", f"{timings[size][0]:.3f} / "
-                         f"{timings[size][1]:.3f}", "", ""))
+            rows.append(
+                (
+                    f"Overview at {size:,} stored: read / analytics",
+                    "",
+                    f"{timings[size][0]:.3f} / {timings[size][1]:.3f}",
+                    "",
+                    "",
+                )
+            )
             store.close()
         small, large = ANALYTICS_SIZES
-        rows.append((f"Overview {large // 1000}k / {small // 1000}k: read / analytics", "",
-                     f"{ratio(timings[large][0], timings[small][0])} / {ratio(timings[large][1], timings[small][1])}",
-                     "", ""))
+        rows.append(
+            (
+                f"Overview {large // 1000}k / {small // 1000}k: read / analytics",
+                "",
+                f"{ratio(timings[large][0], timings[small][0])} / {ratio(timings[large][1], timings[small][1])}",
+                "",
+                "",
+            )
+        )
 
     print(f"sandbox seeded with {args.n:,} intents in {seed_seconds:.1f} s; lookback {LOOKBACK_DAYS} days\n")
     header = ("step", "requests", "seconds", "peak RSS", "target")

@@ -29,12 +29,13 @@ Stripe's messages. A cell starting with =, +, -, @, tab or carriage return is a 
 so such cells in the text columns get a leading apostrophe (shown as text, not run). Amount, time,
 installments and livemode columns are never touched: "-12.50" must stay a number.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -63,9 +64,7 @@ class Period:
     end: int
 
 
-def period_bounds(
-    choice: str, now: int, custom: tuple[date, date] | None = None, tz: str = DEFAULT_TZ
-) -> Period:
+def period_bounds(choice: str, now: int, custom: tuple[date, date] | None = None, tz: str = DEFAULT_TZ) -> Period:
     """Rolling choices end just after `now`; "Custom" covers whole local days, both dates included."""
     if choice in _ROLLING_PERIOD_SECONDS:
         return Period(start=now - _ROLLING_PERIOD_SECONDS[choice], end=now + 1)
@@ -118,9 +117,7 @@ def sent_to_alma_mask(frame: pd.DataFrame) -> pd.Series:
     """Intents whose customer reached Alma's page (requires_action at least once): the sync saw the
     redirect, or the status/failure can only follow it (authorised, expired, or refused)."""
     return _flag(
-        frame["sent_to_alma_at"].notna()
-        | frame["status"].isin(_PAST_ALMA_STATUSES)
-        | frame["failure_kind"].notna()
+        frame["sent_to_alma_at"].notna() | frame["status"].isin(_PAST_ALMA_STATUSES) | frame["failure_kind"].notna()
     )
 
 
@@ -190,8 +187,7 @@ def _reason(frame: pd.DataFrame) -> pd.Series:
     return frame["error_message"].fillna(frame["error_code"])
 
 
-_FAILURE_COLUMNS = ["id", "status", "failure_kind", "reason", "error_code", "amount", "sent_to_alma_at",
-                    "updated_at"]
+_FAILURE_COLUMNS = ["id", "status", "failure_kind", "reason", "error_code", "amount", "sent_to_alma_at", "updated_at"]
 
 
 def _failures(frame: pd.DataFrame, kinds: Sequence[str]) -> pd.DataFrame:
@@ -235,8 +231,16 @@ def awaiting_customer(frame: pd.DataFrame, now: int) -> pd.DataFrame:
         seconds_left=(waiting["expires_at"] - now).clip(lower=0),
         fraction_elapsed=elapsed.clip(lower=0.0, upper=1.0),
     )
-    columns = ["id", "amount", "description", "sent_to_alma_at", "expires_at", "seconds_left",
-               "fraction_elapsed", "redirect_url"]
+    columns = [
+        "id",
+        "amount",
+        "description",
+        "sent_to_alma_at",
+        "expires_at",
+        "seconds_left",
+        "fraction_elapsed",
+        "redirect_url",
+    ]
     ordered = waiting.sort_values(["expires_at", "id"], na_position="last", kind="stable")
     return ordered[columns].reset_index(drop=True)
 
@@ -246,8 +250,16 @@ def awaiting_capture(frame: pd.DataFrame, now: int) -> pd.DataFrame:
     installments, description, authorized_at, capture_deadline, seconds_to_deadline (>= 0)]."""
     held = frame[_flag(frame["status"] == "requires_capture")]
     held = held.assign(seconds_to_deadline=(held["capture_deadline"] - now).clip(lower=0))
-    columns = ["id", "amount", "amount_capturable", "installments", "description", "authorized_at",
-               "capture_deadline", "seconds_to_deadline"]
+    columns = [
+        "id",
+        "amount",
+        "amount_capturable",
+        "installments",
+        "description",
+        "authorized_at",
+        "capture_deadline",
+        "seconds_to_deadline",
+    ]
     ordered = held.sort_values(["capture_deadline", "id"], na_position="last", kind="stable")
     return ordered[columns].reset_index(drop=True)
 
@@ -256,9 +268,7 @@ def time_to_authorise(frame: pd.DataFrame) -> pd.DataFrame:
     """[id, status, seconds] from the Alma redirect to the authorisation, for intents knowing both."""
     known = frame[_flag(frame["authorized_at"].notna() & frame["sent_to_alma_at"].notna())]
     seconds = (known["authorized_at"] - known["sent_to_alma_at"]).clip(lower=0).astype("int64")
-    return pd.DataFrame(
-        {"id": known["id"], "status": known["status"], "seconds": seconds}
-    ).reset_index(drop=True)
+    return pd.DataFrame({"id": known["id"], "status": known["status"], "seconds": seconds}).reset_index(drop=True)
 
 
 def time_to_authorise_buckets(durations: pd.DataFrame, bucket_seconds: int = 60) -> pd.DataFrame:
@@ -268,9 +278,7 @@ def time_to_authorise_buckets(durations: pd.DataFrame, bucket_seconds: int = 60)
     grouped = durations.groupby([start.rename("bucket_start"), _status_key(durations)], observed=True).size()
     histogram = grouped.rename("count").reset_index()
     histogram.insert(1, "bucket_end", histogram["bucket_start"] + bucket_seconds)
-    return histogram.astype(
-        {"bucket_start": "int64", "bucket_end": "int64", "status": "string", "count": "int64"}
-    )
+    return histogram.astype({"bucket_start": "int64", "bucket_end": "int64", "status": "string", "count": "int64"})
 
 
 def _per_amount(cents: pd.Series, convert: Callable[[int], object]) -> pd.Series:
@@ -331,21 +339,43 @@ def _iso(seconds: pd.Series, tz: str) -> pd.Series:
     wall = to_local(seconds, tz).dt.tz_localize(None)
     offset_minutes = (wall - pd.to_datetime(seconds, unit="s")).dt.total_seconds() // 60
     offset_text = offset_minutes.map(
-        {m: f"{'-' if m < 0 else '+'}{int(abs(m)) // 60:02d}:{int(abs(m)) % 60:02d}"
-         for m in offset_minutes.dropna().unique()}
+        {
+            m: f"{'-' if m < 0 else '+'}{int(abs(m)) // 60:02d}:{int(abs(m)) % 60:02d}"
+            for m in offset_minutes.dropna().unique()
+        }
     ).astype("string")
     text = pd.Series(np.datetime_as_string(wall.to_numpy(), unit="s"), index=seconds.index, dtype="string")
     return (text + offset_text).where(seconds.notna(), "")
 
 
 # The export's columns, in order. redirect_url is left out: not a secret, but a live payment link.
-_CSV_TIMES: tuple[str, ...] = ("created", "updated_at", "sent_to_alma_at", "expires_at", "authorized_at",
-                               "capture_deadline", "canceled_at")
+_CSV_TIMES: tuple[str, ...] = (
+    "created",
+    "updated_at",
+    "sent_to_alma_at",
+    "expires_at",
+    "authorized_at",
+    "capture_deadline",
+    "canceled_at",
+)
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "status", *(f"{c}_{unit}" for c in MONEY_COLUMNS for unit in ("eur", "cents")), "currency",
-    "capture_method", *_CSV_TIMES, "failure_kind", "error_code", "error_message", "cancellation_reason",
-    "installments", "alma_transaction_id", "latest_charge_id", "payment_method_types", "description",
-    "metadata", "livemode",
+    "id",
+    "status",
+    *(f"{c}_{unit}" for c in MONEY_COLUMNS for unit in ("eur", "cents")),
+    "currency",
+    "capture_method",
+    *_CSV_TIMES,
+    "failure_kind",
+    "error_code",
+    "error_message",
+    "cancellation_reason",
+    "installments",
+    "alma_transaction_id",
+    "latest_charge_id",
+    "payment_method_types",
+    "description",
+    "metadata",
+    "livemode",
 )
 # Free text from Stripe or from whoever created the intent (description, metadata, messages...). Money,
 # instants, installments and livemode are ours and numeric or fixed-form, and stay exactly as written.

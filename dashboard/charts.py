@@ -10,6 +10,7 @@ Public API:
 - `daily_status_chart(daily, measure="count" | "amount")`: daily = analytics.daily_by_status(...)
 - `time_to_authorise_chart(durations, bucket_seconds=60)`: durations = analytics.time_to_authorise(...)
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -67,16 +68,20 @@ def status_bar_chart(counts: pd.DataFrame) -> alt.LayerChart:
     bars = alt.Chart().mark_bar()
     labels = alt.Chart().mark_text(align="left", dx=4).encode(text="count:Q", color=alt.value(_TEXT_COLOUR))
     chart = alt.layer(bars, labels, data=_with_status_rank(counts))
-    return _with_amount_eur(chart).encode(
-        y=alt.Y("status:N", title=None, sort=list(STATUSES), axis=alt.Axis(labelLimit=0)),
-        x=alt.X("count:Q", title="Intents"),
-        color=_status_colour(legend=None),
-        tooltip=[
-            alt.Tooltip("status:N", title="Status"),
-            alt.Tooltip("count:Q", title="Intents"),
-            alt.Tooltip("amount_eur:Q", title="Amount (EUR)", format=_EUR_FORMAT),
-        ],
-    ).properties(width="container", height=alt.Step(28))
+    return (
+        _with_amount_eur(chart)
+        .encode(
+            y=alt.Y("status:N", title=None, sort=list(STATUSES), axis=alt.Axis(labelLimit=0)),
+            x=alt.X("count:Q", title="Intents"),
+            color=_status_colour(legend=None),
+            tooltip=[
+                alt.Tooltip("status:N", title="Status"),
+                alt.Tooltip("count:Q", title="Intents"),
+                alt.Tooltip("amount_eur:Q", title="Amount (EUR)", format=_EUR_FORMAT),
+            ],
+        )
+        .properties(width="container", height=alt.Step(28))
+    )
 
 
 def _every_day(days: np.ndarray) -> list[str]:
@@ -102,16 +107,16 @@ def daily_status_chart(daily: pd.DataFrame, measure: Measure = "count") -> alt.C
         if measure == "count"
         else alt.Y("amount_eur:Q", title="Amount (EUR)", stack="zero", axis=alt.Axis(format=",.0f"))
     )
-    day_axis = alt.Axis(labelExpr="utcFormat(toDate(datum.value), '%d %b')", labelAngle=0, labelOverlap="greedy",
-                        labelSeparation=6)
+    day_axis = alt.Axis(
+        labelExpr="utcFormat(toDate(datum.value), '%d %b')", labelAngle=0, labelOverlap="greedy", labelSeparation=6
+    )
     # Any temporal use of `day` (a tooltip timeUnit, say) would make Vega-Lite parse the column into dates,
     # which no longer match the band domain's strings: the label is derived text instead.
     chart = _with_amount_eur(alt.Chart(data).mark_bar()).transform_calculate(
         day_label="utcFormat(toDate(datum.day), '%a %d %b %Y')"
     )
     return chart.encode(
-        x=alt.X("day:O", title=None, axis=day_axis,
-                scale=alt.Scale(domain=_every_day(day_values), paddingInner=0.15)),
+        x=alt.X("day:O", title=None, axis=day_axis, scale=alt.Scale(domain=_every_day(day_values), paddingInner=0.15)),
         y=y,
         color=_status_colour(),
         order=alt.Order("status_rank:Q"),
@@ -128,8 +133,10 @@ def time_to_authorise_chart(durations: pd.DataFrame, bucket_seconds: int = 60) -
     """Histogram (minutes from the Alma redirect to authorisation), stacked by status.
     Binned in pandas first: the browser gets one row per bucket and status, not one per intent."""
     buckets = _with_status_rank(time_to_authorise_buckets(durations, bucket_seconds))
-    chart = alt.Chart(buckets).mark_bar().transform_calculate(
-        minutes_from="datum.bucket_start / 60", minutes_to="datum.bucket_end / 60"
+    chart = (
+        alt.Chart(buckets)
+        .mark_bar()
+        .transform_calculate(minutes_from="datum.bucket_start / 60", minutes_to="datum.bucket_end / 60")
     )
     return chart.encode(
         x=alt.X("minutes_from:Q", bin="binned", title="Minutes from redirect to authorisation"),

@@ -1,4 +1,5 @@
 """The one clock abstraction. Logic takes a Clock; only these classes read the wall clock."""
+
 from __future__ import annotations
 
 import time
@@ -16,4 +17,3 @@ class SystemClock:
 
     def now(self) -> int:
         return int(time.time())
-

@@ -7,10 +7,12 @@ timeline; `intent_timeline(intent, events, auth_window_seconds) -> list[Timeline
 stored events (oldest first, Stripe's order within a second) into one list in which an event and the milestone
 it proves are a single entry. `IntentStore.intent_timeline(intent_id)` does both for a stored intent.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Mapping, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 from dashboard.money import format_eur
 
@@ -81,7 +83,7 @@ class AlmaIntent:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
-    def from_stripe(cls, payload: Mapping[str, Any]) -> "AlmaIntent":
+    def from_stripe(cls, payload: Mapping[str, Any]) -> AlmaIntent:
         """Build from a PaymentIntent as Stripe serialises it (dict), latest_charge/payment_method
         either ids or expanded objects."""
         pm = payload.get("payment_method")
@@ -148,7 +150,7 @@ class AlmaIntent:
             **charge_fields,
         )
 
-    def with_charge(self, charge: Mapping[str, Any]) -> "AlmaIntent":
+    def with_charge(self, charge: Mapping[str, Any]) -> AlmaIntent:
         """The Charge carries installments; charge events bring it separately from the intent."""
         expanded = AlmaIntent.from_stripe({**self.raw, "id": self.id, "latest_charge": charge})
         return replace(
@@ -314,9 +316,7 @@ def _lifecycle_order(at: int | None, kind: str) -> tuple[int, int]:
     return (at or 0, _RANK.get(kind, _LAST_RANK))
 
 
-def intent_timeline(
-    intent: AlmaIntent, events: Sequence[EventRecord], auth_window_seconds: int
-) -> list[TimelineEntry]:
+def intent_timeline(intent: AlmaIntent, events: Sequence[EventRecord], auth_window_seconds: int) -> list[TimelineEntry]:
     """The intent's milestones and its stored events (oldest first, Stripe's order within a second) as one
     list: an event that proves a milestone is one entry with the milestone's label and the event's time;
     milestones no stored event proves keep the intent's time; events keep their order."""
@@ -347,8 +347,10 @@ def _merge(events: list[TimelineEntry], milestones: list[TimelineEntry]) -> list
     merged: list[TimelineEntry] = []
     pending = list(milestones)
     for event in events:
-        while pending and pending[0].at is not None and (
-            _lifecycle_order(pending[0].at, pending[0].kind) < _lifecycle_order(event.at, event.kind)
+        while (
+            pending
+            and pending[0].at is not None
+            and (_lifecycle_order(pending[0].at, pending[0].kind) < _lifecycle_order(event.at, event.kind))
         ):
             merged.append(pending.pop(0))
         merged.append(event)

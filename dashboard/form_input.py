@@ -1,5 +1,6 @@
 """What the forms accept: EUR amounts and Stripe metadata typed by a person, turned into values or into a
 message meant for that person. Streamlit-free, so the rules are tested without a page."""
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ A few verbs with typed inputs and outputs. Results are frozen domain objects bui
 stripe object and no client_secret ever leaves this module. Errors become our small GatewayError family,
 keeping Stripe's `code`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import stripe
 
@@ -121,10 +123,11 @@ class StripeEvent:
         return intent.get("id") if isinstance(intent, Mapping) else intent
 
     @classmethod
-    def from_stripe(cls, payload: Mapping[str, Any]) -> "StripeEvent":
+    def from_stripe(cls, payload: Mapping[str, Any]) -> StripeEvent:
         obj = without_secrets(payload["data"]["object"])
-        return cls(id=payload["id"], type=payload["type"], created=int(payload["created"]),
-                   object_id=obj["id"], object=obj)
+        return cls(
+            id=payload["id"], type=payload["type"], created=int(payload["created"]), object_id=obj["id"], object=obj
+        )
 
 
 def submission_idempotency_key(action: str, submission_id: str, **fields: Any) -> str:
@@ -332,18 +335,22 @@ class StripeGateway:
         return CreatedIntent(intent=intent, redirect_url=intent.redirect_url)
 
     def cancel_intent(self, intent_id: str, idempotency_key: str) -> AlmaIntent:
-        return AlmaIntent.from_stripe(self._write(
-            "post", f"/v1/payment_intents/{intent_id}/cancel",
-            idempotency_key=idempotency_key, expand=list(INTENT_EXPAND),
-        ))
+        return AlmaIntent.from_stripe(
+            self._write(
+                "post",
+                f"/v1/payment_intents/{intent_id}/cancel",
+                idempotency_key=idempotency_key,
+                expand=list(INTENT_EXPAND),
+            )
+        )
 
     def capture_intent(self, intent_id: str, amount_to_capture: int | None, idempotency_key: str) -> AlmaIntent:
         params: dict[str, Any] = {"expand": list(INTENT_EXPAND)}
         if amount_to_capture is not None:
             params["amount_to_capture"] = amount_to_capture
-        return AlmaIntent.from_stripe(self._write(
-            "post", f"/v1/payment_intents/{intent_id}/capture", idempotency_key=idempotency_key, **params
-        ))
+        return AlmaIntent.from_stripe(
+            self._write("post", f"/v1/payment_intents/{intent_id}/capture", idempotency_key=idempotency_key, **params)
+        )
 
     def dashboard_url(self, intent_id: str) -> str | None:
         """Stripe Dashboard link for the intent; the sandbox has no dashboard."""

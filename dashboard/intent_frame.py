@@ -3,9 +3,11 @@
 One schema, one row builder: the store fills its columns with `intent_row`, and tests build the same
 frame from objects with `frame_from_intents`, so both paths cannot drift apart.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -43,7 +45,7 @@ COLUMNS: dict[str, str] = {
 
 
 def metadata_text(intent: AlmaIntent) -> str:
-    """"k=v; k2=v2": how metadata reads in the table, in searches and in the detail."""
+    """ "k=v; k2=v2": how metadata reads in the table, in searches and in the detail."""
     return "; ".join(f"{k}={v}" for k, v in intent.metadata)
 
 

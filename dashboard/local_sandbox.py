@@ -3,6 +3,7 @@
 The dashboard reaches the sandbox only over HTTP, exactly as it reaches Stripe; this module is the one place
 that knows how to start it and how to call its `/_sandbox/` control endpoints (clock, stats, faults, reset).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -14,8 +15,9 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +81,7 @@ class LocalSandbox:
         state_file: Path | None = None,
         timeout: float = 60,
         extra_args: Sequence[str] = (),
-    ) -> "LocalSandbox":
+    ) -> LocalSandbox:
         """Run `python -m dashboard.sandbox` and wait until /_sandbox/health answers 200."""
         port = port or free_port()
         args = ["--port", str(port), "--auth-window", str(auth_window_seconds)]
@@ -101,7 +103,7 @@ class LocalSandbox:
         return sandbox
 
     @classmethod
-    def attach(cls, base_url: str) -> "LocalSandbox":
+    def attach(cls, base_url: str) -> LocalSandbox:
         """A sandbox someone else started (e.g. ALMA_OPS_SANDBOX_URL); stop() leaves it running."""
         return cls(base_url)
 
@@ -133,7 +135,7 @@ class LocalSandbox:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "LocalSandbox":
+    def __enter__(self) -> LocalSandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,8 +151,9 @@ class LocalSandbox:
         return int(self.control("GET", "/_sandbox/clock", timeout=CLOCK_TIMEOUT_SECONDS)["now"])
 
     def advance(self, seconds: int) -> int:
-        return int(self.control("POST", "/_sandbox/clock/advance", timeout=CLOCK_TIMEOUT_SECONDS,
-                                seconds=seconds)["now"])
+        return int(
+            self.control("POST", "/_sandbox/clock/advance", timeout=CLOCK_TIMEOUT_SECONDS, seconds=seconds)["now"]
+        )
 
     def reset(self, seed_demo: int = 0) -> None:
         self.control("POST", "/_sandbox/reset", seed_demo=seed_demo)

@@ -1,4 +1,5 @@
 """Money is integer cents everywhere; EUR text exists only at the edges (forms in, display out)."""
+
 from __future__ import annotations
 
 import re

@@ -1,11 +1,13 @@
 """Configuration from environment variables, or from st.secrets passed in by the UI layer."""
+
 from __future__ import annotations
 
 import enum
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class Mode(str, enum.Enum):
@@ -92,8 +94,10 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
     secrets = secrets or {}
     if str(env.get("STRIPE_LOG", "")).strip().lower() == "debug":
         # stripe-python then prints every raw response body to stderr, client secrets included.
-        raise SettingsError("STRIPE_LOG=debug would log Stripe's raw responses, client secrets included; "
-                            "use STRIPE_LOG=info or leave it unset.")
+        raise SettingsError(
+            "STRIPE_LOG=debug would log Stripe's raw responses, client secrets included; "
+            "use STRIPE_LOG=info or leave it unset."
+        )
 
     def pick(name: str) -> str | None:
         value = env.get(name) or secrets.get(name)

@@ -9,15 +9,17 @@ as they are saved, oldest first) so same-second events read back in Stripe's ord
 For the Intents detail page: `IntentStore.intent_timeline(intent_id) -> list[domain.TimelineEntry]`, the
 intent's milestones merged with its stored events (see domain.intent_timeline).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -141,7 +143,7 @@ class IntentStore:
                 self._connections.append(conn)
         return conn
 
-    def _transaction(self) -> "_Transaction":
+    def _transaction(self) -> _Transaction:
         return _Transaction(self._conn(), self._write_lock)
 
     def close(self) -> None:
@@ -265,17 +267,14 @@ class IntentStore:
         ids = sorted(set(event_ids))
         known: set[str] = set()
         for chunk in _chunks(ids):
-            rows = self._conn().execute(
-                f"SELECT id FROM events WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-            )
+            rows = self._conn().execute(f"SELECT id FROM events WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
             known.update(row[0] for row in rows)
         return known
 
     def intent_events(self, intent_id: str) -> list[StoredEvent]:
         """Oldest first; same-second events in Stripe's stream order."""
         rows = self._conn().execute(
-            "SELECT id, type, created, intent_id, sequence FROM events WHERE intent_id = ?"
-            " ORDER BY created, sequence",
+            "SELECT id, type, created, intent_id, sequence FROM events WHERE intent_id = ? ORDER BY created, sequence",
             (intent_id,),
         )
         return [StoredEvent(*row) for row in rows]
@@ -291,9 +290,11 @@ class IntentStore:
         return int(self._conn().execute("SELECT COUNT(*) FROM intents").fetchone()[0])
 
     def sync_state(self) -> SyncState | None:
-        row = self._conn().execute(
-            "SELECT cursor_event_id, cursor_created, last_synced_at, window_start FROM sync_state"
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT cursor_event_id, cursor_created, last_synced_at, window_start FROM sync_state")
+            .fetchone()
+        )
         return SyncState(*row) if row else None
 
     def last_synced_at(self) -> int | None:

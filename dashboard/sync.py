@@ -8,6 +8,7 @@ re-list instead.
 
 `python -m dashboard.sync --once | --every SECONDS` runs the same sync outside Streamlit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 from dashboard.clock import Clock, SystemClock
 from dashboard.domain import EXPIRED_CODE, AlmaIntent, auth_window_end, is_alma
@@ -106,8 +108,14 @@ def listed_state(listed: AlmaIntent, stored: AlmaIntent | None, auth_window_seco
     current = carry_over(stored, listed) if stored is not None else listed
     expired = current.last_error is not None and current.last_error.code == EXPIRED_CODE
     expired_at = auth_window_end(current.sent_to_alma_at, auth_window_seconds) if expired else None
-    known_times = (listed.created, listed.authorized_at, listed.canceled_at, current.sent_to_alma_at, expired_at,
-                   stored.updated_at if stored else None)
+    known_times = (
+        listed.created,
+        listed.authorized_at,
+        listed.canceled_at,
+        current.sent_to_alma_at,
+        expired_at,
+        stored.updated_at if stored else None,
+    )
     return replace(current, updated_at=max(t for t in known_times if t is not None))
 
 
@@ -185,8 +193,9 @@ class AlmaSync:
     def _refresh(self, state: SyncState, now: int) -> SyncResult:
         requests_before = self.gateway.requests_made
         events, newest = self._events_since(state)  # read after `now`: the store is at least that fresh
-        cursor = _young_cursor(*((newest.id, newest.created) if newest else
-                                 (state.cursor_event_id, state.cursor_created)), now)
+        cursor = _young_cursor(
+            *((newest.id, newest.created) if newest else (state.cursor_event_id, state.cursor_created)), now
+        )
         new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=now)
         written, applied = self.apply_events(events, state=new_state)
         return self._result("refresh", written, applied, requests_before, now)
@@ -237,7 +246,8 @@ class AlmaSync:
                 states[event.intent_id] = after
                 changed.add(event.intent_id)
         updated = [
-            states[i] for i in changed
+            states[i]
+            for i in changed
             if is_alma(states[i]) and (i not in stored or _facts(states[i]) != _facts(stored[i]))
         ]
         # Known events go along so the new ones are stored in their place among them (store.save).
@@ -315,8 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         while True:
             try:
                 result = sync.sync_once(_print_progress)
-                print(f"{result.kind}: {result.intents_written} intents written, {result.events_applied} events,"
-                      f" {result.requests} requests", flush=True)
+                print(
+                    f"{result.kind}: {result.intents_written} intents written, {result.events_applied} events,"
+                    f" {result.requests} requests",
+                    flush=True,
+                )
             except (GatewayError, OSError) as error:  # OSError: the sandbox clock did not answer
                 print(f"sync failed: {error}", file=sys.stderr, flush=True)
                 if args.once:

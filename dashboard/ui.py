@@ -4,6 +4,7 @@ The only module under dashboard/ that imports streamlit. It holds no business ru
 store and sync once per process (st.cache_resource), keeps one background thread syncing the store for every
 session, and offers pages small helpers so they stay "read state, call a service, draw".
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,11 +14,11 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -379,7 +380,9 @@ def duration_text(seconds: int | None) -> str:
 # A relative link resolves next to whichever page shows it, so it survives a server.baseUrlPath.
 INTENT_DETAIL_LINK = "intents?intent="
 INTENT_LINK_COLUMN = st.column_config.LinkColumn(
-    "Intent", display_text=rf"{re.escape(INTENT_DETAIL_LINK)}(.+)", help="Opens the intent's detail in a new tab",
+    "Intent",
+    display_text=rf"{re.escape(INTENT_DETAIL_LINK)}(.+)",
+    help="Opens the intent's detail in a new tab",
 )
 
 _FAILURE_COLUMNS = {
@@ -416,8 +419,9 @@ _CAPTURE_COLUMNS = {
     "installments": st.column_config.NumberColumn("Installments", width="small"),
     "authorized_at": st.column_config.DatetimeColumn("Authorised", format="YYYY-MM-DD HH:mm"),
     "capture_deadline": st.column_config.DatetimeColumn("Capture by", format="YYYY-MM-DD HH:mm"),
-    "left": st.column_config.TextColumn("Time left", width="small",
-                                        help="Not captured by then, Stripe cancels it and the customer is not charged"),
+    "left": st.column_config.TextColumn(
+        "Time left", width="small", help="Not captured by then, Stripe cancels it and the customer is not charged"
+    ),
 }
 
 
@@ -430,8 +434,9 @@ def capture_table(held: pd.DataFrame, settings: Settings) -> None:
         capture_deadline=analytics.to_local(held["capture_deadline"], settings.timezone),
         left=held["seconds_to_deadline"].map(duration_text),
     )
-    st.dataframe(shown, hide_index=True, placeholder="—", column_order=list(_CAPTURE_COLUMNS),
-                 column_config=_CAPTURE_COLUMNS)
+    st.dataframe(
+        shown, hide_index=True, placeholder="—", column_order=list(_CAPTURE_COLUMNS), column_config=_CAPTURE_COLUMNS
+    )
 
 
 def gateway_error_text(error: GatewayError, doing: str) -> str:
@@ -447,8 +452,9 @@ def show_gateway_error(error: GatewayError, doing: str) -> None:
 def period_picker(key: str, default: str, app: Services) -> Callable[[int], analytics.Period] | None:
     """The period widgets (24 h … 90 d, Custom dates). Returns bounds as a function of "now", so a
     self-refreshing fragment moves a rolling period forward; None while a custom range is half picked."""
-    choice = st.segmented_control("Period", analytics.PERIOD_CHOICES, default=default, required=True,
-                                  key=f"{key}_period")
+    choice = st.segmented_control(
+        "Period", analytics.PERIOD_CHOICES, default=default, required=True, key=f"{key}_period"
+    )
     custom = None
     if choice == "Custom":
         today = local_date(now(app), app.settings)

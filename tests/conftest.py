@@ -1,11 +1,13 @@
 """Shared fixtures: the sandbox runs as its own process and is reached over real HTTP, as Stripe would be."""
+
 from __future__ import annotations
 
 import http.client
 import urllib.parse
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import pytest
 
@@ -55,8 +57,11 @@ def answer_alma_page(redirect_url: str, decision: Literal["authorize", "fail"], 
     finder = _FormFinder()
     finder.feed(page.read().decode())
     assert finder.action, "the hosted page has no form"
-    answer = _http("POST", urllib.parse.urljoin(redirect_url, finder.action),
-                   urllib.parse.urlencode({"decision": decision, "installments": installments}))
+    answer = _http(
+        "POST",
+        urllib.parse.urljoin(redirect_url, finder.action),
+        urllib.parse.urlencode({"decision": decision, "installments": installments}),
+    )
     assert answer.status == 303, answer.status
     return answer.headers["Location"]
 

@@ -1,4 +1,5 @@
 """Analytics on hand-built frames of real-looking Alma intents: exact counts, cents and instants."""
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,12 @@ import pytest
 from dashboard import analytics
 from dashboard.analytics import Period
 from dashboard.domain import (
-    CAPTURE_WINDOW_SECONDS, DECLINED_CODE, EXPIRED_CODE, STATUSES, AlmaIntent, PaymentError,
+    CAPTURE_WINDOW_SECONDS,
+    DECLINED_CODE,
+    EXPIRED_CODE,
+    STATUSES,
+    AlmaIntent,
+    PaymentError,
 )
 from dashboard.intent_frame import COLUMNS, frame_from_intents
 
@@ -38,42 +44,71 @@ def alma_intent(intent_id: str, status: str, amount: int, created: int, **fields
         "description": f"Order {intent_id[-4:]}",
         "updated_at": created,
     }
-    return AlmaIntent(id=intent_id, status=status, amount=amount, currency="eur", created=created,
-                      **{**base, **fields})
+    return AlmaIntent(id=intent_id, status=status, amount=amount, currency="eur", created=created, **{**base, **fields})
 
 
-def succeeded(intent_id: str, amount: int, created: int, *, received: int | None = None,
-              installments: int = 3, **fields: Any) -> AlmaIntent:
+def succeeded(
+    intent_id: str, amount: int, created: int, *, received: int | None = None, installments: int = 3, **fields: Any
+) -> AlmaIntent:
     sent = fields.pop("sent_to_alma_at", created + 5)
     authorized = fields.pop("authorized_at", created + 95)
     return alma_intent(
-        intent_id, "succeeded", amount, created, amount_received=amount if received is None else received,
-        sent_to_alma_at=sent, authorized_at=authorized, updated_at=authorized,
-        latest_charge_id=f"ch_{intent_id[3:]}", charge_method_type="alma", installments=installments,
-        alma_transaction_id=f"payment_{intent_id[3:]}", **fields,
+        intent_id,
+        "succeeded",
+        amount,
+        created,
+        amount_received=amount if received is None else received,
+        sent_to_alma_at=sent,
+        authorized_at=authorized,
+        updated_at=authorized,
+        latest_charge_id=f"ch_{intent_id[3:]}",
+        charge_method_type="alma",
+        installments=installments,
+        alma_transaction_id=f"payment_{intent_id[3:]}",
+        **fields,
     )
 
 
 def awaiting(intent_id: str, amount: int, sent: int, **fields: Any) -> AlmaIntent:
     return alma_intent(
-        intent_id, "requires_action", amount, sent - 5, sent_to_alma_at=sent, updated_at=sent,
-        redirect_url=f"https://checkout.sandbox.getalma.eu/{intent_id}/redirect", **fields,
+        intent_id,
+        "requires_action",
+        amount,
+        sent - 5,
+        sent_to_alma_at=sent,
+        updated_at=sent,
+        redirect_url=f"https://checkout.sandbox.getalma.eu/{intent_id}/redirect",
+        **fields,
     )
 
 
 def failed(intent_id: str, amount: int, *, code: str, sent: int, at: int, message: str | None) -> AlmaIntent:
     return alma_intent(
-        intent_id, "requires_payment_method", amount, sent - 5, sent_to_alma_at=sent, updated_at=at,
+        intent_id,
+        "requires_payment_method",
+        amount,
+        sent - 5,
+        sent_to_alma_at=sent,
+        updated_at=at,
         last_error=PaymentError(code=code, message=message, type="card_error", payment_method_type="alma"),
     )
 
 
 def held(intent_id: str, amount: int, authorized: int) -> AlmaIntent:
     return alma_intent(
-        intent_id, "requires_capture", amount, authorized - 120, capture_method="manual",
-        amount_capturable=amount, sent_to_alma_at=authorized - 100, authorized_at=authorized,
-        updated_at=authorized, latest_charge_id=f"ch_{intent_id[3:]}", charge_method_type="alma",
-        installments=4, alma_transaction_id=f"payment_{intent_id[3:]}",
+        intent_id,
+        "requires_capture",
+        amount,
+        authorized - 120,
+        capture_method="manual",
+        amount_capturable=amount,
+        sent_to_alma_at=authorized - 100,
+        authorized_at=authorized,
+        updated_at=authorized,
+        latest_charge_id=f"ch_{intent_id[3:]}",
+        charge_method_type="alma",
+        installments=4,
+        alma_transaction_id=f"payment_{intent_id[3:]}",
     )
 
 
@@ -90,19 +125,40 @@ def mixed_intents() -> list[AlmaIntent]:
         awaiting("pi_wait1", 6_000, NOW - 600),
         awaiting("pi_wait2", 7_000, NOW - 3_590),
         awaiting("pi_wait3", 8_000, NOW - 4_000),  # window ran out; the sync has not seen it yet
-        failed("pi_exp01", 9_000, code=EXPIRED_CODE, sent=NOW - 7_200, at=NOW - 3_600,
-               message="The payment attempt expired."),
+        failed(
+            "pi_exp01",
+            9_000,
+            code=EXPIRED_CODE,
+            sent=NOW - 7_200,
+            at=NOW - 3_600,
+            message="The payment attempt expired.",
+        ),
         # Declined code, but only after the full window: the domain calls that an expiry.
-        failed("pi_exp02", 10_000, code=DECLINED_CODE, sent=NOW - 90_000, at=NOW - 86_000,
-               message="The customer did not complete the payment."),
-        failed("pi_dec01", 11_000, code=DECLINED_CODE, sent=NOW - 1_000, at=NOW - 900,
-               message="Alma declined the payment."),
+        failed(
+            "pi_exp02",
+            10_000,
+            code=DECLINED_CODE,
+            sent=NOW - 90_000,
+            at=NOW - 86_000,
+            message="The customer did not complete the payment.",
+        ),
+        failed(
+            "pi_dec01", 11_000, code=DECLINED_CODE, sent=NOW - 1_000, at=NOW - 900, message="Alma declined the payment."
+        ),
         failed("pi_dec02", 12_500, code=DECLINED_CODE, sent=NOW - 300, at=NOW - 200, message=None),
         held("pi_hold1", 80_000, authorized=NOW - 86_400),
-        alma_intent("pi_can01", "canceled", 5_500, NOW - 9_000, sent_to_alma_at=NOW - 8_990,
-                    canceled_at=NOW - 8_000, cancellation_reason="requested_by_customer"),
-        alma_intent("pi_can02", "canceled", 5_600, NOW - 9_500, canceled_at=NOW - 9_400,
-                    cancellation_reason="abandoned"),
+        alma_intent(
+            "pi_can01",
+            "canceled",
+            5_500,
+            NOW - 9_000,
+            sent_to_alma_at=NOW - 8_990,
+            canceled_at=NOW - 8_000,
+            cancellation_reason="requested_by_customer",
+        ),
+        alma_intent(
+            "pi_can02", "canceled", 5_600, NOW - 9_500, canceled_at=NOW - 9_400, cancellation_reason="abandoned"
+        ),
         alma_intent("pi_new01", "requires_payment_method", 5_700, NOW - 50),
         alma_intent("pi_proc1", "processing", 20_000, NOW - 100),  # redirect event missed by the sync
     ]
@@ -115,8 +171,10 @@ def mixed() -> pd.DataFrame:
 
 # --- periods -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("choice", "seconds"), [("24 h", 86_400), ("7 d", 604_800), ("30 d", 2_592_000),
-                                                 ("90 d", 7_776_000)])
+
+@pytest.mark.parametrize(
+    ("choice", "seconds"), [("24 h", 86_400), ("7 d", 604_800), ("30 d", 2_592_000), ("90 d", 7_776_000)]
+)
 def test_rolling_period_ends_just_after_now(choice: str, seconds: int) -> None:
     assert analytics.period_bounds(choice, NOW) == Period(start=NOW - seconds, end=NOW + 1)
 
@@ -132,17 +190,21 @@ def test_custom_period_in_another_timezone() -> None:
     assert period == Period(start=1_795_910_400, end=1_795_910_400 + 86_400)
 
 
-@pytest.mark.parametrize(("choice", "custom", "message"), [
-    ("Custom", None, "start and an end date"),
-    ("Custom", (date(2026, 11, 2), date(2026, 11, 1)), "must not be after"),
-    ("1 y", None, "Unknown period"),
-])
+@pytest.mark.parametrize(
+    ("choice", "custom", "message"),
+    [
+        ("Custom", None, "start and an end date"),
+        ("Custom", (date(2026, 11, 2), date(2026, 11, 1)), "must not be after"),
+        ("1 y", None, "Unknown period"),
+    ],
+)
 def test_bad_period_choices_raise_a_readable_error(choice: str, custom: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         analytics.period_bounds(choice, NOW, custom=custom)
 
 
 # --- filters -------------------------------------------------------------------------------------------
+
 
 def ids(frame: pd.DataFrame) -> set[str]:
     return set(frame["id"])
@@ -159,9 +221,11 @@ def test_status_filter(mixed: pd.DataFrame) -> None:
 
 
 def test_period_filter_is_half_open_on_created() -> None:
-    frame = frame_of(alma_intent("pi_at_start", "canceled", 5_000, 1_000),
-                     alma_intent("pi_inside", "canceled", 5_000, 1_500),
-                     alma_intent("pi_at_end", "canceled", 5_000, 2_000))
+    frame = frame_of(
+        alma_intent("pi_at_start", "canceled", 5_000, 1_000),
+        alma_intent("pi_inside", "canceled", 5_000, 1_500),
+        alma_intent("pi_at_end", "canceled", 5_000, 2_000),
+    )
     assert ids(analytics.filter_intents(frame, period=Period(1_000, 2_000))) == {"pi_at_start", "pi_inside"}
 
 
@@ -172,32 +236,42 @@ def test_amount_bounds_are_inclusive_cents(mixed: pd.DataFrame) -> None:
     assert ids(analytics.filter_intents(mixed, max_cents=5_500)) == {"pi_can01"}
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("PI_WAIT", {"pi_wait1", "pi_wait2", "pi_wait3"}),  # id, any case
-    ("order ok02", {"pi_ok02"}),  # description
-    ("ORD_old1", {"pi_hold1"}),  # metadata
-])
-def test_text_filter_searches_id_description_and_metadata(mixed: pd.DataFrame, text: str,
-                                                          expected: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("PI_WAIT", {"pi_wait1", "pi_wait2", "pi_wait3"}),  # id, any case
+        ("order ok02", {"pi_ok02"}),  # description
+        ("ORD_old1", {"pi_hold1"}),  # metadata
+    ],
+)
+def test_text_filter_searches_id_description_and_metadata(mixed: pd.DataFrame, text: str, expected: set[str]) -> None:
     assert ids(analytics.filter_intents(mixed, text=text)) == expected
 
 
 def test_text_filter_is_literal_not_a_regex() -> None:
-    frame = frame_of(alma_intent("pi_a", "canceled", 5_000, 1, description="Invoice (2026) 50%"),
-                     alma_intent("pi_b", "canceled", 5_000, 1, description="Invoice x2026y 50"),
-                     alma_intent("pi_c", "canceled", 5_000, 1, description=None, metadata=()))
+    frame = frame_of(
+        alma_intent("pi_a", "canceled", 5_000, 1, description="Invoice (2026) 50%"),
+        alma_intent("pi_b", "canceled", 5_000, 1, description="Invoice x2026y 50"),
+        alma_intent("pi_c", "canceled", 5_000, 1, description=None, metadata=()),
+    )
     assert ids(analytics.filter_intents(frame, text="(2026)")) == {"pi_a"}
     assert ids(analytics.filter_intents(frame, text="50%")) == {"pi_a"}
     assert ids(analytics.filter_intents(frame, text=".*")) == set()
 
 
 def test_filters_combine(mixed: pd.DataFrame) -> None:
-    rows = analytics.filter_intents(mixed, statuses=["requires_payment_method"], min_cents=10_000,
-                                    period=Period(NOW - 3_600, NOW + 1), text="pi_dec")
+    rows = analytics.filter_intents(
+        mixed,
+        statuses=["requires_payment_method"],
+        min_cents=10_000,
+        period=Period(NOW - 3_600, NOW + 1),
+        text="pi_dec",
+    )
     assert ids(rows) == {"pi_dec01", "pi_dec02"}
 
 
 # --- KPIs ----------------------------------------------------------------------------------------------
+
 
 def test_kpis_on_every_outcome(mixed: pd.DataFrame) -> None:
     assert analytics.kpis(mixed) == analytics.Kpis(
@@ -240,11 +314,11 @@ def test_cents_sums_stay_exact_integers_beyond_float_precision() -> None:
 
 # --- status counts and daily buckets ----------------------------------------------------------------
 
+
 def test_status_counts_in_fixed_status_order(mixed: pd.DataFrame) -> None:
     counts = analytics.status_counts(mixed)
     assert counts.to_dict("records") == [
-        {"status": "requires_payment_method", "count": 5,
-         "amount_cents": 9_000 + 10_000 + 11_000 + 12_500 + 5_700},
+        {"status": "requires_payment_method", "count": 5, "amount_cents": 9_000 + 10_000 + 11_000 + 12_500 + 5_700},
         {"status": "requires_action", "count": 3, "amount_cents": 21_000},
         {"status": "processing", "count": 1, "amount_cents": 20_000},
         {"status": "requires_capture", "count": 1, "amount_cents": 80_000},
@@ -283,8 +357,10 @@ def test_daily_buckets_follow_dst_days(day: tuple[int, int, int], hours: int) ->
         alma_intent("pi_next", "canceled", 5_000, start + hours * 3600),
     )
     daily = analytics.daily_by_status(frame)
-    assert daily["day"].tolist() == [pd.Timestamp(date(*day), tz=PARIS), pd.Timestamp(start + hours * 3600,
-                                                                                       unit="s", tz=PARIS)]
+    assert daily["day"].tolist() == [
+        pd.Timestamp(date(*day), tz=PARIS),
+        pd.Timestamp(start + hours * 3600, unit="s", tz=PARIS),
+    ]
     assert daily["count"].tolist() == [2, 1]
 
 
@@ -296,6 +372,7 @@ def test_daily_statuses_follow_the_fixed_order_within_a_day(mixed: pd.DataFrame)
 
 
 # --- failures, expiry and capture lists -------------------------------------------------------------
+
 
 def test_recent_failures_newest_first_with_a_reason(mixed: pd.DataFrame) -> None:
     failures = analytics.recent_failures(mixed, limit=3)
@@ -319,8 +396,9 @@ def test_awaiting_customer_soonest_first_with_time_left(mixed: pd.DataFrame) -> 
 
 
 def test_awaiting_customer_without_a_known_redirect_sorts_last() -> None:
-    frame = frame_of(awaiting("pi_known", 5_000, NOW - 60),
-                     alma_intent("pi_unknown", "requires_action", 5_000, NOW - 30))
+    frame = frame_of(
+        awaiting("pi_known", 5_000, NOW - 60), alma_intent("pi_unknown", "requires_action", 5_000, NOW - 30)
+    )
     waiting = analytics.awaiting_customer(frame, NOW)
     assert waiting["id"].tolist() == ["pi_known", "pi_unknown"]
     assert waiting["seconds_left"].isna().tolist() == [False, True]
@@ -336,7 +414,8 @@ def test_recently_expired_and_declines_are_apart(mixed: pd.DataFrame) -> None:
     assert two_days["waited_seconds"].tolist() == [3_600, 4_000]
     declines = analytics.recent_declines(mixed, NOW, within_seconds=3_600)
     assert declines[["id", "waited_seconds"]].to_dict("records") == [
-        {"id": "pi_dec02", "waited_seconds": 100}, {"id": "pi_dec01", "waited_seconds": 100},
+        {"id": "pi_dec02", "waited_seconds": 100},
+        {"id": "pi_dec01", "waited_seconds": 100},
     ]
     assert analytics.recent_declines(mixed, NOW, within_seconds=500)["id"].tolist() == ["pi_dec02"]
 
@@ -346,18 +425,23 @@ def test_awaiting_capture_with_deadline(mixed: pd.DataFrame) -> None:
     capture = analytics.awaiting_capture(pd.concat([mixed, extra], ignore_index=True), NOW)
     shown = capture[["id", "amount_capturable", "capture_deadline", "seconds_to_deadline"]]
     assert shown.to_dict("records") == [
-        {"id": "pi_hold0", "amount_capturable": 6_000, "capture_deadline": NOW + 60,
-         "seconds_to_deadline": 60},
-        {"id": "pi_hold1", "amount_capturable": 80_000,
-         "capture_deadline": NOW - 86_400 + CAPTURE_WINDOW_SECONDS,
-         "seconds_to_deadline": CAPTURE_WINDOW_SECONDS - 86_400},
+        {"id": "pi_hold0", "amount_capturable": 6_000, "capture_deadline": NOW + 60, "seconds_to_deadline": 60},
+        {
+            "id": "pi_hold1",
+            "amount_capturable": 80_000,
+            "capture_deadline": NOW - 86_400 + CAPTURE_WINDOW_SECONDS,
+            "seconds_to_deadline": CAPTURE_WINDOW_SECONDS - 86_400,
+        },
     ]
 
 
 def test_time_to_authorise_and_its_buckets(mixed: pd.DataFrame) -> None:
     durations = analytics.time_to_authorise(mixed)
     assert dict(zip(durations["id"], durations["seconds"])) == {
-        "pi_ok01": 90, "pi_ok02": 90, "pi_ok03": 90, "pi_hold1": 100,
+        "pi_ok01": 90,
+        "pi_ok02": 90,
+        "pi_ok03": 90,
+        "pi_hold1": 100,
     }
     buckets = analytics.time_to_authorise_buckets(durations, bucket_seconds=60)
     assert buckets.to_dict("records") == [
@@ -367,6 +451,7 @@ def test_time_to_authorise_and_its_buckets(mixed: pd.DataFrame) -> None:
 
 
 # --- table and export --------------------------------------------------------------------------------
+
 
 def test_intents_table_is_display_ready(mixed: pd.DataFrame) -> None:
     table = analytics.intents_table(mixed, NOW)
@@ -388,10 +473,17 @@ def parse_csv(data: bytes) -> list[dict[str, str]]:
 
 
 def test_csv_export_round_trips_exact_rows_and_cents(mixed: pd.DataFrame) -> None:
-    awkward = alma_intent("pi_quote", "canceled", 123_456, NOW, description='Line 1, "quoted"\nline 2',
-                          metadata=(("a", "1"), ("b", "x;y")))
-    chosen = analytics.filter_intents(pd.concat([mixed, frame_of(awkward)], ignore_index=True),
-                                      statuses=["succeeded", "canceled", "requires_action"])
+    awkward = alma_intent(
+        "pi_quote",
+        "canceled",
+        123_456,
+        NOW,
+        description='Line 1, "quoted"\nline 2',
+        metadata=(("a", "1"), ("b", "x;y")),
+    )
+    chosen = analytics.filter_intents(
+        pd.concat([mixed, frame_of(awkward)], ignore_index=True), statuses=["succeeded", "canceled", "requires_action"]
+    )
     rows = parse_csv(analytics.csv_export(chosen))
     assert [r["id"] for r in rows] == chosen["id"].tolist()
     assert [int(r["amount_cents"]) for r in rows] == chosen["amount"].tolist()
@@ -418,16 +510,23 @@ def test_csv_export_has_stable_columns_and_no_redirect_links(mixed: pd.DataFrame
 
 def test_csv_export_defuses_formulas_in_text_but_never_in_amounts() -> None:
     hostile = alma_intent(
-        "pi_evil", "canceled", 5_000, NOW, description='=HYPERLINK("http://evil.example","Refund")',
-        metadata=(("note", "x"),), cancellation_reason="abandoned",
+        "pi_evil",
+        "canceled",
+        5_000,
+        NOW,
+        description='=HYPERLINK("http://evil.example","Refund")',
+        metadata=(("note", "x"),),
+        cancellation_reason="abandoned",
     )
-    frame = frame_of(hostile, alma_intent("pi_plus", "canceled", 5_000, NOW, description="+33 6 12 34 56 78"),
-                     alma_intent("pi_at", "canceled", 5_000, NOW, description="@SUM(A1:A9)"),
-                     alma_intent("pi_tab", "canceled", 5_000, NOW, description="\t=1+1"),
-                     alma_intent("pi_cr", "canceled", 5_000, NOW, description="\r=1+1"),
-                     alma_intent("pi_minus", "canceled", 5_000, NOW, description="-2+3",
-                                 metadata=(("=cmd", "|calc"),)),
-                     alma_intent("pi_fine", "canceled", 5_000, NOW, description="Order 1 = paid"))
+    frame = frame_of(
+        hostile,
+        alma_intent("pi_plus", "canceled", 5_000, NOW, description="+33 6 12 34 56 78"),
+        alma_intent("pi_at", "canceled", 5_000, NOW, description="@SUM(A1:A9)"),
+        alma_intent("pi_tab", "canceled", 5_000, NOW, description="\t=1+1"),
+        alma_intent("pi_cr", "canceled", 5_000, NOW, description="\r=1+1"),
+        alma_intent("pi_minus", "canceled", 5_000, NOW, description="-2+3", metadata=(("=cmd", "|calc"),)),
+        alma_intent("pi_fine", "canceled", 5_000, NOW, description="Order 1 = paid"),
+    )
     # A negative amount would be a bug upstream, but it must still leave as a number, not as text.
     frame.loc[frame["id"] == "pi_minus", "amount_received"] = -1_250
     rows = {r["id"]: r for r in parse_csv(analytics.csv_export(frame))}

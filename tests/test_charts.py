@@ -1,4 +1,5 @@
 """Chart specs: status coloured by the one fixed scale, and the data shipped equal to the analytics."""
+
 from __future__ import annotations
 
 import re
@@ -100,15 +101,19 @@ def test_daily_chart_ships_paris_days_and_stacks_in_status_order() -> None:
     assert "day" not in temporal_fields(spec)
     assert spec["encoding"]["color"]["legend"]["labelLimit"] == 0
     assert spec["encoding"]["order"]["field"] == "status_rank"
-    assert [r["status_rank"] for r in chart_data(spec)] == [STATUSES.index("canceled"),
-                                                            STATUSES.index("canceled"),
-                                                            STATUSES.index("succeeded")]
+    assert [r["status_rank"] for r in chart_data(spec)] == [
+        STATUSES.index("canceled"),
+        STATUSES.index("canceled"),
+        STATUSES.index("succeeded"),
+    ]
 
 
-@pytest.mark.parametrize(("measure", "field", "title"), [("count", "count", "Intents"),
-                                                          ("amount", "amount_eur", "Amount (EUR)")])
-def test_daily_chart_measure_picks_the_axis(mixed: pd.DataFrame, measure: charts.Measure, field: str,
-                                           title: str) -> None:
+@pytest.mark.parametrize(
+    ("measure", "field", "title"), [("count", "count", "Intents"), ("amount", "amount_eur", "Amount (EUR)")]
+)
+def test_daily_chart_measure_picks_the_axis(
+    mixed: pd.DataFrame, measure: charts.Measure, field: str, title: str
+) -> None:
     spec = charts.daily_status_chart(analytics.daily_by_status(mixed), measure).to_dict()
     assert (spec["encoding"]["y"]["field"], spec["encoding"]["y"]["title"]) == (field, title)
     assert sum(r["amount_cents"] for r in chart_data(spec)) == int(mixed["amount"].sum())
@@ -133,7 +138,8 @@ def test_time_to_authorise_chart_ships_buckets_not_intents(mixed: pd.DataFrame) 
     durations = analytics.time_to_authorise(mixed)
     spec = charts.time_to_authorise_chart(durations).to_dict()
     assert [(r["bucket_start"], r["bucket_end"], r["status"], r["count"]) for r in chart_data(spec)] == [
-        (60, 120, "requires_capture", 1), (60, 120, "succeeded", 3),
+        (60, 120, "requires_capture", 1),
+        (60, 120, "succeeded", 3),
     ]
     assert spec["encoding"]["x"]["bin"] == "binned"
     assert spec["encoding"]["y"]["axis"] == {"tickMinStep": 1, "format": "d"}  # no "0.5 intents" ticks

@@ -1,4 +1,5 @@
 """Alma rules on PaymentIntent payloads shaped as Stripe serialises them (the sandbox tests cover the wire)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -241,8 +242,9 @@ class TestMilestones:
         ]
 
     def test_captured_in_part_later(self) -> None:
-        intent = AlmaIntent.from_stripe(payload(status="succeeded", capture_method="manual", amount_received=10_000,
-                                                latest_charge=alma_charge(2)))
+        intent = AlmaIntent.from_stripe(
+            payload(status="succeeded", capture_method="manual", amount_received=10_000, latest_charge=alma_charge(2))
+        )
         milestones = intent_milestones(intent, WINDOW)
         assert milestones[-1] == Milestone(None, "Captured €100.00 of €120.00", "captured")  # when: events only
         assert [m.kind for m in milestones] == ["created", "authorized", "captured"]
@@ -250,8 +252,9 @@ class TestMilestones:
     def test_awaiting_capture_and_canceled(self) -> None:
         held = AlmaIntent.from_stripe(payload(status="requires_capture", latest_charge=alma_charge()))
         assert [m.kind for m in intent_milestones(held, WINDOW)] == ["created", "authorized"]
-        canceled = AlmaIntent.from_stripe(payload(status="canceled", canceled_at=T0 + 99,
-                                                  cancellation_reason="requested_by_customer"))
+        canceled = AlmaIntent.from_stripe(
+            payload(status="canceled", canceled_at=T0 + 99, cancellation_reason="requested_by_customer")
+        )
         assert intent_milestones(canceled, WINDOW)[-1] == Milestone(
             T0 + 99, "Canceled (requested_by_customer)", "canceled"
         )
@@ -269,15 +272,26 @@ class TestMilestones:
 
 
 def paid_manually() -> AlmaIntent:
-    return AlmaIntent.from_stripe(payload(status="succeeded", capture_method="manual", amount_received=12_000,
-                                          payment_method=alma_method(T0), latest_charge=alma_charge(3)))
+    return AlmaIntent.from_stripe(
+        payload(
+            status="succeeded",
+            capture_method="manual",
+            amount_received=12_000,
+            payment_method=alma_method(T0),
+            latest_charge=alma_charge(3),
+        )
+    )
 
 
 class TestTimeline:
     def test_without_events_the_milestones_are_the_timeline(self) -> None:
         entries = intent_timeline(paid_manually(), [], WINDOW)
-        assert kinds_and_times(entries) == [("created", T0), ("sent_to_alma", T0), ("authorized", T0 + 60),
-                                            ("captured", None)]
+        assert kinds_and_times(entries) == [
+            ("created", T0),
+            ("sent_to_alma", T0),
+            ("authorized", T0 + 60),
+            ("captured", None),
+        ]
         assert all(entry.event_id is None for entry in entries)
 
     def test_an_event_and_the_milestone_it_proves_are_one_entry(self) -> None:
@@ -291,8 +305,14 @@ class TestTimeline:
         ]
         entries = intent_timeline(paid_manually(), events, WINDOW)
         assert [entry.event_id for entry in entries] == [e.id for e in events]  # every event once, in order
-        assert [entry.kind for entry in entries] == ["created", "sent_to_alma", "authorized", "event", "event",
-                                                     "captured"]
+        assert [entry.kind for entry in entries] == [
+            "created",
+            "sent_to_alma",
+            "authorized",
+            "event",
+            "event",
+            "captured",
+        ]
         assert entries[2].label == "Authorised by Alma — 3 installments"
         assert entries[3].label == "Authorised, awaiting capture" and entries[4].label == "Charge captured"
         assert entries[5] == TimelineEntry(T0 + 500, "Captured", "captured", "evt_6", "payment_intent.succeeded")
@@ -314,8 +334,13 @@ class TestTimeline:
         """The first sync stored no events for this intent; the capture came later, as events."""
         events = [Event("evt_5", "charge.captured", T0 + 500), Event("evt_6", "payment_intent.succeeded", T0 + 500)]
         entries = intent_timeline(paid_manually(), events, WINDOW)
-        assert kinds_and_times(entries) == [("created", T0), ("sent_to_alma", T0), ("authorized", T0 + 60),
-                                            ("event", T0 + 500), ("captured", T0 + 500)]
+        assert kinds_and_times(entries) == [
+            ("created", T0),
+            ("sent_to_alma", T0),
+            ("authorized", T0 + 60),
+            ("event", T0 + 500),
+            ("captured", T0 + 500),
+        ]
         assert [entry.event_id for entry in entries] == [None, None, None, "evt_5", "evt_6"]
 
     def test_a_milestone_far_from_any_event_of_its_kind_stays_apart(self) -> None:

@@ -1,4 +1,5 @@
 """Form input rules: Stripe's metadata limits and EUR amounts with whose range they are."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,11 @@ from dashboard.form_input import METADATA_MAX_KEYS, METADATA_VALUE_MAX, Metadata
 
 
 def test_metadata_lines_become_sorted_pairs() -> None:
-    assert parse_metadata("team = qa\n\n order_id=A-17 \nempty=") == (("empty", ""), ("order_id", "A-17"),
-                                                                      ("team", "qa"))
+    assert parse_metadata("team = qa\n\n order_id=A-17 \nempty=") == (
+        ("empty", ""),
+        ("order_id", "A-17"),
+        ("team", "qa"),
+    )
     assert parse_metadata("") == ()
 
 
@@ -37,7 +41,9 @@ def test_metadata_at_the_limits_is_accepted() -> None:
 def test_amount_range_message_names_whose_bounds_they_are() -> None:
     assert parse_amount("120,50", min_cents=5_000, max_cents=500_000, range_label="Alma accepts") == (12_050, None)
     assert parse_amount("250", min_cents=1, max_cents=20_000, range_label="Capturable:") == (
-        None, "Capturable: €0.01 to €200.00; got €250.00.")
+        None,
+        "Capturable: €0.01 to €200.00; got €250.00.",
+    )
     cents, problem = parse_amount("9" * 20, min_cents=1, max_cents=10**12, range_label="Enter")
     assert cents is None and problem is not None and problem.startswith("Enter €0.01 to ")
 

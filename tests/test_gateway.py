@@ -1,4 +1,5 @@
 """The gateway against the sandbox over real HTTP: typed results, Stripe's error codes, retries, read-only live."""
+
 from __future__ import annotations
 
 import logging
@@ -127,8 +128,9 @@ class TestLifecycle:
         assert failure_kind(expired, WINDOW) == "expired"
 
     @pytest.mark.parametrize(("amount_to_capture", "received"), [(10_000, 10_000), (None, 12_000)])
-    def test_manual_capture_partial_or_full(self, gateway: StripeGateway, amount_to_capture: int | None,
-                                            received: int) -> None:
+    def test_manual_capture_partial_or_full(
+        self, gateway: StripeGateway, amount_to_capture: int | None, received: int
+    ) -> None:
         intent = create(gateway, capture_method="manual")
         answer_alma_page(intent.redirect_url, "authorize", installments=2)
         authorised = gateway.retrieve_intent(intent.id)
@@ -264,8 +266,11 @@ class TestFaults:
         assert sorted(listed) == sorted(set(created.values())) and len(listed) == 15
 
     def test_rate_limit_gives_up_after_the_backoff(self, sandbox: LocalSandbox) -> None:
-        impatient = StripeGateway(Settings(), api_base=sandbox.base_url,
-                                  rate_limit_backoff=RateLimitBackoff(retries=2, base_delay=0.01, max_delay=0.05))
+        impatient = StripeGateway(
+            Settings(),
+            api_base=sandbox.base_url,
+            rate_limit_backoff=RateLimitBackoff(retries=2, base_delay=0.01, max_delay=0.05),
+        )
         sandbox.faults(1.0, kinds="429")
         before = sandbox.request_count()
         with pytest.raises(RateLimitedError) as raised:
@@ -275,8 +280,9 @@ class TestFaults:
         assert impatient.requests_made == 3
 
     def test_rate_limited_calls_succeed_once_the_limit_lifts(self, sandbox: LocalSandbox) -> None:
-        gateway = StripeGateway(Settings(), api_base=sandbox.base_url,
-                                rate_limit_backoff=RateLimitBackoff(base_delay=0.01, max_delay=0.05))
+        gateway = StripeGateway(
+            Settings(), api_base=sandbox.base_url, rate_limit_backoff=RateLimitBackoff(base_delay=0.01, max_delay=0.05)
+        )
         create(gateway)
         sandbox.faults(0.5, kinds="429", seed=3)
         listed = [[i.id for i in page] for _ in range(10) for page in gateway.list_intents(0)]

@@ -21,8 +21,12 @@ def test_row_has_exactly_the_schema_columns() -> None:
 
 
 def test_row_derives_the_alma_facts() -> None:
-    waiting = intent(status="requires_action", sent_to_alma_at=T0 + 5, metadata=(("order", "7"), ("shop", "fr")),
-                     payment_method_types=("alma",))
+    waiting = intent(
+        status="requires_action",
+        sent_to_alma_at=T0 + 5,
+        metadata=(("order", "7"), ("shop", "fr")),
+        payment_method_types=("alma",),
+    )
     row = intent_row(waiting, WINDOW)
     assert row["expires_at"] == T0 + 5 + WINDOW
     assert row["metadata_text"] == "order=7; shop=fr"

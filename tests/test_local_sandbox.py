@@ -1,4 +1,5 @@
 """The local sandbox handle: one way to start, ask and stop the sandbox process."""
+
 from __future__ import annotations
 
 import socket

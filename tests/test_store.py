@@ -48,8 +48,9 @@ def store(tmp_path: Path) -> IntentStore:
 
 def test_round_trip_is_exact(store: IntentStore) -> None:
     error = PaymentError(code=DECLINED_CODE, message="Refused", type="card_error", payment_method_type="alma")
-    original = make_intent(1, status="requires_payment_method", last_error=error, sent_to_alma_at=T0 + 9,
-                           updated_at=T0 + 99)
+    original = make_intent(
+        1, status="requires_payment_method", last_error=error, sent_to_alma_at=T0 + 9, updated_at=T0 + 99
+    )
     store.upsert_intents([original])
     loaded = store.get_intent(original.id)
     assert loaded == original
@@ -102,11 +103,13 @@ def test_events_are_kept_once_in_applied_order(store: IntentStore) -> None:
 def test_same_second_events_keep_stream_order_across_saves(store: IntentStore) -> None:
     """Ids and save batches say nothing about order; the sequence given at save time does."""
     store.save(events=[StoredEvent("evt_z", "payment_intent.created", T0, "pi_1")])
-    store.save(events=[
-        StoredEvent("evt_z", "payment_intent.created", T0, "pi_1"),  # seen again (overlap): keeps its place
-        StoredEvent("evt_m", "payment_intent.requires_action", T0, "pi_1"),
-        StoredEvent("evt_a", "payment_intent.payment_failed", T0, "pi_1"),
-    ])
+    store.save(
+        events=[
+            StoredEvent("evt_z", "payment_intent.created", T0, "pi_1"),  # seen again (overlap): keeps its place
+            StoredEvent("evt_m", "payment_intent.requires_action", T0, "pi_1"),
+            StoredEvent("evt_a", "payment_intent.payment_failed", T0, "pi_1"),
+        ]
+    )
     events = store.intent_events("pi_1")
     assert [e.id for e in events] == ["evt_z", "evt_m", "evt_a"]
     assert events[0].sequence < events[1].sequence < events[2].sequence
@@ -115,6 +118,7 @@ def test_same_second_events_keep_stream_order_across_saves(store: IntentStore) -
 def test_an_event_listed_late_is_stored_in_its_place(store: IntentStore) -> None:
     """Stripe listed `created` only after `requires_action` (same second) was stored; a later listing shows
     both, in Stripe's order, and the late one is slotted before its successor."""
+
     def event(event_id: str, event_type: str, created: int) -> StoredEvent:
         return StoredEvent(event_id, event_type, created, "pi_1")
 
@@ -134,7 +138,9 @@ def test_timeline_of_a_stored_intent(store: IntentStore) -> None:
     store.save([intent], events=[StoredEvent("evt_s", "payment_intent.succeeded", T0 + 31, intent.id)])
     timeline = store.intent_timeline(intent.id)
     assert [(e.kind, e.at, e.event_id) for e in timeline] == [
-        ("created", T0 + 1, None), ("authorized", T0 + 31, None), ("succeeded", T0 + 31, "evt_s"),
+        ("created", T0 + 1, None),
+        ("authorized", T0 + 31, None),
+        ("succeeded", T0 + 31, "evt_s"),
     ]
     assert store.intent_timeline("pi_missing") == []
 
@@ -177,11 +183,14 @@ def test_a_version_1_database_is_migrated_keeping_its_data(tmp_path: Path) -> No
         MIGRATIONS[0](conn)
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         conn.execute("INSERT INTO schema_version (version) VALUES (1)")
-        conn.executemany("INSERT INTO events (id, type, created, intent_id) VALUES (?, ?, ?, ?)", [
-            ("evt_z", "payment_intent.created", T0, "pi_00001"),
-            ("evt_y", "payment_intent.requires_action", T0, "pi_00001"),
-            ("evt_x", "payment_intent.succeeded", T0 + 30, "pi_00001"),
-        ])
+        conn.executemany(
+            "INSERT INTO events (id, type, created, intent_id) VALUES (?, ?, ?, ?)",
+            [
+                ("evt_z", "payment_intent.created", T0, "pi_00001"),
+                ("evt_y", "payment_intent.requires_action", T0, "pi_00001"),
+                ("evt_x", "payment_intent.succeeded", T0 + 30, "pi_00001"),
+            ],
+        )
         conn.execute("INSERT INTO sync_state VALUES (1, 'evt_x', ?, ?, ?)", (T0 + 30, T0 + 31, T0 - 90 * 86_400))
     migrated = IntentStore(path, WINDOW)
     assert migrated.schema_version() == SCHEMA_VERSION == 2

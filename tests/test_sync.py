@@ -1,5 +1,6 @@
 """The sync against the sandbox over real HTTP: after any mix of customer actions, clock moves and faults, the
 store ends exactly where the sandbox is, with the request budget the benchmark promises."""
+
 from __future__ import annotations
 
 import math
@@ -8,9 +9,10 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -52,8 +54,13 @@ def client(sandbox: LocalSandbox) -> stripe.StripeClient:
 
 
 def create(gateway: StripeGateway, key: str, *, capture_method: str = "automatic", amount: int = 12_000) -> AlmaIntent:
-    request = CreateIntentRequest(amount, capture_method, f"order {key}", (("order", key),),  # type: ignore[arg-type]
-                                  "http://localhost:8501/return")
+    request = CreateIntentRequest(
+        amount,
+        capture_method,
+        f"order {key}",
+        (("order", key),),  # type: ignore[arg-type]
+        "http://localhost:8501/return",
+    )
     return gateway.create_alma_intent(request, submission_idempotency_key("create", key)).intent
 
 
@@ -78,8 +85,9 @@ def requests_during(sandbox: LocalSandbox, action: Any) -> tuple[Any, int]:
 
 
 class TestFirstSync:
-    def test_copies_every_alma_intent_within_budget(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                                    store: IntentStore, gateway: StripeGateway) -> None:
+    def test_copies_every_alma_intent_within_budget(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
         sandbox.reset(seed_demo=250)
         progress: list[tuple[int, int | None]] = []
         result, requests = requests_during(sandbox, lambda: syncer.sync_once(lambda d, t: progress.append((d, t))))
@@ -92,8 +100,9 @@ class TestFirstSync:
         assert_store_equals_sandbox(store, gateway)
         assert store.last_synced_at() == result.finished_at
 
-    def test_awaiting_intents_know_when_they_expire(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                                    store: IntentStore, gateway: StripeGateway) -> None:
+    def test_awaiting_intents_know_when_they_expire(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
         waiting = create(gateway, "w1")
         sandbox.advance(600)
         syncer.sync_once()
@@ -114,8 +123,9 @@ class TestFirstSync:
         assert frame.loc[[declined.id, expired.id], "sent_to_alma_at"].tolist() == [declined.created, expired.created]
         assert frame.loc[expired.id, "updated_at"] == expired.created + WINDOW  # the expiry instant, not the listing
 
-    def test_last_sync_is_dated_by_the_injected_clock(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                                      store: IntentStore) -> None:
+    def test_last_sync_is_dated_by_the_injected_clock(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore
+    ) -> None:
         """The sidebar's "last sync" must agree with the pages' "now": in local mode both are sandbox time."""
         sandbox.advance(10 * DAY)
         for kind in ("full", "refresh"):
@@ -125,8 +135,9 @@ class TestFirstSync:
             assert before <= store.last_synced_at() == result.finished_at <= sandbox.now()
             sandbox.advance(2 * DAY)
 
-    def test_lists_only_the_lookback_window(self, sandbox: LocalSandbox, gateway: StripeGateway,
-                                            store: IntentStore) -> None:
+    def test_lists_only_the_lookback_window(
+        self, sandbox: LocalSandbox, gateway: StripeGateway, store: IntentStore
+    ) -> None:
         old = create(gateway, "old")
         sandbox.advance(3 * DAY)
         recent = create(gateway, "recent")
@@ -136,9 +147,14 @@ class TestFirstSync:
 
 
 class TestDetection:
-    def test_multi_method_intents_count_once_alma_is_known(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                                           store: IntentStore, gateway: StripeGateway,
-                                                           client: stripe.StripeClient) -> None:
+    def test_multi_method_intents_count_once_alma_is_known(
+        self,
+        sandbox: LocalSandbox,
+        syncer: AlmaSync,
+        store: IntentStore,
+        gateway: StripeGateway,
+        client: stripe.StripeClient,
+    ) -> None:
         def multi(n: int) -> Any:
             return client.v1.payment_intents.create(
                 {"amount": 9_000 + n, "currency": "eur", "payment_method_types": ["card", "alma"]}
@@ -164,8 +180,9 @@ class TestDetection:
 
 
 class TestRefresh:
-    def test_lifecycle_then_refresh_equals_the_sandbox(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                                       store: IntentStore, gateway: StripeGateway) -> None:
+    def test_lifecycle_then_refresh_equals_the_sandbox(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
         to_approve, to_decline, to_expire, to_capture, to_cancel = (
             create(gateway, key, capture_method="manual" if key == "capture" else "automatic")
             for key in ("approve", "decline", "expire", "capture", "cancel")
@@ -228,8 +245,9 @@ class TestRefresh:
         assert "charge.refunded" in released[dropped.id]  # the held amount goes back to the customer
         assert "charge.expired" in released[forgotten.id]
 
-    def test_nothing_new_costs_at_most_two_requests(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                                    store: IntentStore) -> None:
+    def test_nothing_new_costs_at_most_two_requests(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore
+    ) -> None:
         sandbox.reset(seed_demo=120)
         syncer.sync_once()
         frame = store.intents_frame()
@@ -238,8 +256,9 @@ class TestRefresh:
         assert requests <= 2
         assert store.intents_frame().equals(frame)
 
-    def test_out_of_order_and_duplicate_events(self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore,
-                                               gateway: StripeGateway, tmp_path: Path) -> None:
+    def test_out_of_order_and_duplicate_events(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway, tmp_path: Path
+    ) -> None:
         start = sandbox.now()
         intent = create(gateway, "ooo")
         sandbox.advance(30)
@@ -275,8 +294,9 @@ class TestRefresh:
         stored = store.get_intent(intent.id)
         assert stored is not None and stored.status == "succeeded" and stored.installments == 2
 
-    def test_cursor_older_than_event_retention_relists(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                                       store: IntentStore, gateway: StripeGateway) -> None:
+    def test_cursor_older_than_event_retention_relists(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
         kept = [create(gateway, f"r{n}") for n in range(3)]
         syncer.sync_once()
         answer_alma_page(kept[0].redirect_url, "authorize")
@@ -353,7 +373,6 @@ class TestResilience:
         assert result.kind == "refresh" and result.intents_written == 1
         assert store.get_intent(newcomer.id) is not None
 
-
     def test_full_sync_with_injected_faults_loses_and_doubles_nothing(
         self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
     ) -> None:
@@ -372,8 +391,9 @@ class TestResilience:
         assert store.count() == 1_005
         assert_store_equals_sandbox(store, gateway)
 
-    def test_no_client_secret_in_the_database(self, sandbox: LocalSandbox, syncer: AlmaSync,
-                                              store: IntentStore, gateway: StripeGateway) -> None:
+    def test_no_client_secret_in_the_database(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
         sandbox.reset(seed_demo=50)
         syncer.sync_once()
         intent = create(gateway, "s")
@@ -400,8 +420,9 @@ def sync_command_env(tmp_path: Path, **env_vars: str) -> tuple[dict[str, str], P
 
 def run_sync_command(tmp_path: Path, *args: str, **env_vars: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     env, db = sync_command_env(tmp_path, **env_vars)
-    done = subprocess.run([sys.executable, "-m", "dashboard.sync", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard.sync", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     return done, db
 
 
@@ -419,8 +440,7 @@ def test_command_line_once_against_a_shared_sandbox(sandbox: LocalSandbox, tmp_p
     assert "refresh: 0 intents written, 0 events" in again.stdout
 
 
-def test_command_line_test_mode_key_and_api_base(sandbox: LocalSandbox, gateway: StripeGateway,
-                                                 tmp_path: Path) -> None:
+def test_command_line_test_mode_key_and_api_base(sandbox: LocalSandbox, gateway: StripeGateway, tmp_path: Path) -> None:
     created = create(gateway, "cli-test-mode")
     done, db = run_sync_command(tmp_path, "--once", STRIPE_SECRET_KEY=TEST_KEY, STRIPE_API_BASE=sandbox.base_url)
     assert done.returncode == 0, done.stderr
@@ -429,11 +449,18 @@ def test_command_line_test_mode_key_and_api_base(sandbox: LocalSandbox, gateway:
     assert [i.id for i in IntentStore(db, WINDOW).all_intents()] == [created.id]
 
 
-def test_command_line_every_keeps_syncing_until_stopped(sandbox: LocalSandbox, gateway: StripeGateway,
-                                                        tmp_path: Path) -> None:
+def test_command_line_every_keeps_syncing_until_stopped(
+    sandbox: LocalSandbox, gateway: StripeGateway, tmp_path: Path
+) -> None:
     env, db = sync_command_env(tmp_path, ALMA_OPS_SANDBOX_URL=sandbox.base_url)
-    worker = subprocess.Popen([sys.executable, "-m", "dashboard.sync", "--every", "1"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.sync", "--every", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in worker.stdout], daemon=True).start()
 

@@ -1,4 +1,5 @@
 """`python -m dashboard.sandbox`: the Alma sandbox on http://127.0.0.1:12111 (see --help)."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,13 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     parser.add_argument("--port", type=int, default=12111)
     parser.add_argument("--seed-demo", type=int, default=0, metavar="N", help="demo intents over the last 30 days")
     parser.add_argument("--state", type=Path, help="persist the account and clock offset in this file")
-    parser.add_argument("--auth-window", type=int, default=3600, metavar="SECONDS",
-                        help="time a customer has on Alma's page before the attempt expires")
+    parser.add_argument(
+        "--auth-window",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="time a customer has on Alma's page before the attempt expires",
+    )
     parser.add_argument("--min-amount", type=int, default=5_000, metavar="CENTS", help="Alma minimum (50 EUR)")
     parser.add_argument("--max-amount", type=int, default=500_000, metavar="CENTS", help="Alma maximum (5,000 EUR)")
     parser.add_argument("--public-url", help="base URL browsers use to reach the sandbox (default http://host:port)")

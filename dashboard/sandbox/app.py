@@ -1,5 +1,6 @@
 """HTTP wiring: Stripe's /v1 routes (auth, faults, idempotency, stats around each handler), Alma's customer
 page, and the /_sandbox control endpoints."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,8 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette

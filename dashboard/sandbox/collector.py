@@ -5,12 +5,13 @@ every tracked object (about a second per 100k intents) and holds the GIL meanwhi
 whichever request is running. Bulk work (seeding, loading, saving) pauses the collector; the pause is
 counted, because a save in a worker thread can overlap a reset in the event loop.
 """
+
 from __future__ import annotations
 
 import contextlib
 import gc
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 _lock = threading.Lock()
 _pauses = 0

@@ -4,12 +4,13 @@ so every intent's events history is exactly what the live sandbox would have pro
 Every step happens at a plausible instant before the seed's `now`: each story starts early enough for its
 steps to fit, and a step that may take long (a capture, a cancel) is drawn within the time left, never
 pushed to `now` (which would pile the steps of many intents into the seed's last second)."""
+
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .model import ALMA, FAILED_CODE, INSTALLMENT_COUNTS, Attempt, IntentDraft, RequestRef, Sandbox
 
@@ -25,7 +26,7 @@ class Story:
 
     name: str
     weight: float
-    play: Callable[["Seeder", str, int], None]
+    play: Callable[[Seeder, str, int], None]
     manual_capture: bool = False  # False: the shop's usual mix (mostly automatic)
 
 

@@ -1,5 +1,6 @@
 """Stripe's error answers: one exception type carrying status + the `error` object, and a constructor per
 case so every message is worded in one place."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,9 +1,11 @@
 """Injected failures: a fraction of /v1 requests answers 429 or 500, or loses its connection."""
+
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 FAULT_KINDS = ("429", "500", "drop")
 
@@ -19,7 +21,7 @@ class FaultSettings:
     seed: int | None = None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "FaultSettings":
+    def from_params(cls, params: Mapping[str, Any]) -> FaultSettings:
         try:
             rate = float(params.get("rate", 0))
             seed = None if params.get("seed") in (None, "") else int(params["seed"])

@@ -1,9 +1,11 @@
 """Stripe's form encoding: nested keys (`a[b]=c`), arrays (`a[0]=x`, `a[]=x`), plus the checks every
 endpoint shares: unknown parameters, and typed reads with Stripe's error wording."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import parameter_invalid, parameter_missing, parameter_unknown
 
@@ -164,4 +166,3 @@ def expand_paths(params: Mapping[str, Any]) -> frozenset[str]:
     if isinstance(value, str):
         value = [value]
     return frozenset(value)
-

@@ -3,13 +3,15 @@
 Handlers are plain synchronous functions of a `Call`; transport concerns (auth, faults, idempotency, stats)
 live in app.py.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing
 from .forms import (
@@ -54,8 +56,43 @@ from .serializers import (
 
 # ISO 4217 codes Stripe settles in (the subset a merchant in Europe meets); anything else is "Invalid currency".
 CURRENCIES = frozenset(
-    "aed aud bgn brl cad chf cny czk dkk eur gbp hkd huf idr ils inr isk jpy krw mad mxn myr nok nzd php pln "
-    "ron sar sek sgd thb try twd usd zar".split()
+    [
+        "aed",
+        "aud",
+        "bgn",
+        "brl",
+        "cad",
+        "chf",
+        "cny",
+        "czk",
+        "dkk",
+        "eur",
+        "gbp",
+        "hkd",
+        "huf",
+        "idr",
+        "ils",
+        "inr",
+        "isk",
+        "jpy",
+        "krw",
+        "mad",
+        "mxn",
+        "myr",
+        "nok",
+        "nzd",
+        "php",
+        "pln",
+        "ron",
+        "sar",
+        "sek",
+        "sgd",
+        "thb",
+        "try",
+        "twd",
+        "usd",
+        "zar",
+    ]
 )
 
 

@@ -1,5 +1,6 @@
 """Alma's customer page, as the sandbox plays it: plain HTML forms (no JavaScript, no outside assets) and the
 redirect back to the merchant's return_url."""
+
 from __future__ import annotations
 
 from html import escape

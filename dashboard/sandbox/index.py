@@ -1,9 +1,10 @@
 """A creation-ordered index: lists are read newest first with bisect, never by scanning every object."""
+
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 Key = tuple[int, int, str]  # (created, insertion sequence, id): ties in one second keep creation order
 

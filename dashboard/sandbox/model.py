@@ -5,14 +5,16 @@ stood then" for free. Each status change is one method of `Sandbox`, guarded by 
 writes a status. Methods take the instant `at` explicitly: the clock lives outside the model, which lets the
 demo seed and the expiry sweep replay history at past instants through the very same transitions.
 """
+
 from __future__ import annotations
 
 import heapq
 import random
 import string
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Literal, Mapping
+from typing import Any, Literal
 
 from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing, unexpected_state
 from .index import CreatedIndex
@@ -212,7 +214,7 @@ class Sandbox:
         charges: Iterable[Charge],
         intents: Iterable[PaymentIntent],
         events: Iterable[Event],
-    ) -> "Sandbox":
+    ) -> Sandbox:
         """An account read back from its facts: `intents` in creation order, `events` in time order. What is
         derived from them (indexes, hosted-page tokens, pending deadlines) is rebuilt, not stored."""
         sandbox = cls(rules)

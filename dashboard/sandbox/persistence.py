@@ -17,17 +17,19 @@ Saving is split so that a large account does not stall requests: `Snapshot.of` c
 between two requests (the objects are immutable, so the copies stay consistent), and `StateFile.save` encodes
 the snapshot a chunk at a time, which a worker thread can do while requests keep being answered.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from typing import IO, Any
 
 from .collector import collector_paused
 from .index import Key
@@ -69,7 +71,7 @@ class Snapshot:
     event_keys: list[Key]  # time order
 
     @classmethod
-    def of(cls, sandbox: Sandbox, clock_offset: int, generation: int) -> "Snapshot":
+    def of(cls, sandbox: Sandbox, clock_offset: int, generation: int) -> Snapshot:
         return cls(
             generation=generation,
             clock_offset=clock_offset,
@@ -293,8 +295,7 @@ class StateFile:
                 return _read(lines, rules)
         except (ValueError, TypeError, KeyError, IndexError) as error:  # JSON's own errors are ValueErrors
             raise StateFileError(
-                f"cannot read the state file {self.path}: {error}. Move or delete it to start with an empty "
-                "account."
+                f"cannot read the state file {self.path}: {error}. Move or delete it to start with an empty account."
             ) from None
 
     def save(self, snapshot: Snapshot) -> bool:

@@ -7,11 +7,13 @@ text), string fields take `~` (substring, at least 3 characters), numeric fields
 `<=`. Values are quoted with `'` or `"` (backslash escapes a quote); `null` unquoted matches an absent or
 empty field, so `-metadata['k']:null` means "has the key". Pure Python: the sandbox applies the predicate.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 FieldType = Literal["numeric", "string", "token"]
@@ -149,7 +151,7 @@ def parse_search_query(query: str) -> Predicate:
                 raise scanner.error(f"`{connector}` must be followed by a clause")
         clauses.append(_parse_clause(scanner))
     if not scanner.at_end():
-        raise scanner.error(f"unexpected `{query[scanner.pos:]}` at position {scanner.pos}")
+        raise scanner.error(f"unexpected `{query[scanner.pos :]}` at position {scanner.pos}")
     if len(connectors) > 1:
         raise scanner.error("AND and OR cannot be combined in the same query")
     if len(clauses) > MAX_CLAUSES:
@@ -203,9 +205,7 @@ def _parse_value(scanner: _Scanner, field: str, field_type: FieldType, operator:
         if field_type != "string":
             raise scanner.error(f"substring matching (`~`) is not supported for field `{field}`")
         if len(raw) < MIN_SUBSTRING_LENGTH:
-            raise scanner.error(
-                f"substring matching needs at least {MIN_SUBSTRING_LENGTH} characters, got '{raw}'"
-            )
+            raise scanner.error(f"substring matching needs at least {MIN_SUBSTRING_LENGTH} characters, got '{raw}'")
         return raw
     if operator in COMPARATORS and field_type != "numeric":
         raise scanner.error(f"numeric comparator `{operator}` is not supported for field `{field}`")

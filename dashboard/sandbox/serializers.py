@@ -1,10 +1,12 @@
 """Model versions -> Stripe's JSON. Each object carries exactly the fields stripe-python 16.1.0 declares for it
 (null where the sandbox has no value), nested objects we fill included; tagged unions carry only the variant
 their `type` names, as Stripe sends them."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .errors import doc_url, invalid_request
 from .model import ALMA, Charge, Event, PaymentError, PaymentIntent, PaymentMethod, Sandbox
@@ -12,45 +14,177 @@ from .model import ALMA, Charge, Event, PaymentError, PaymentIntent, PaymentMeth
 API_VERSION = "2026-10-28.endive"
 
 # Field names as stripe-python 16.1.0 declares them (stripe.PaymentIntent.__annotations__ and friends).
-PAYMENT_INTENT_FIELDS = (
-    "id object allowed_payment_method_types amount amount_capturable amount_details amount_received application "
-    "application_fee_amount automatic_payment_methods canceled_at cancellation_reason capture_method client_secret "
-    "confirmation_method created currency customer customer_account description excluded_payment_method_types "
-    "hooks last_payment_error latest_charge livemode managed_payments metadata next_action on_behalf_of "
-    "payment_details payment_method payment_method_configuration_details payment_method_options "
-    "payment_method_types payment_record presentment_details processing receipt_email review setup_future_usage "
-    "shipping source statement_descriptor statement_descriptor_suffix status transfer_data transfer_group"
-).split()
-CHARGE_FIELDS = (
-    "id object amount amount_captured amount_refunded application application_fee application_fee_amount "
-    "authorization_code balance_transaction billing_details calculated_statement_descriptor captured created "
-    "currency customer description disputed failure_balance_transaction failure_code failure_message fraud_details "
-    "level3 livemode metadata on_behalf_of outcome paid payment_intent payment_method payment_method_details "
-    "presentment_details radar_options receipt_email receipt_number receipt_url refunded refunds review shipping "
-    "source source_transfer statement_descriptor statement_descriptor_suffix status transfer transfer_data "
-    "transfer_group"
-).split()
+PAYMENT_INTENT_FIELDS = [
+    "id",
+    "object",
+    "allowed_payment_method_types",
+    "amount",
+    "amount_capturable",
+    "amount_details",
+    "amount_received",
+    "application",
+    "application_fee_amount",
+    "automatic_payment_methods",
+    "canceled_at",
+    "cancellation_reason",
+    "capture_method",
+    "client_secret",
+    "confirmation_method",
+    "created",
+    "currency",
+    "customer",
+    "customer_account",
+    "description",
+    "excluded_payment_method_types",
+    "hooks",
+    "last_payment_error",
+    "latest_charge",
+    "livemode",
+    "managed_payments",
+    "metadata",
+    "next_action",
+    "on_behalf_of",
+    "payment_details",
+    "payment_method",
+    "payment_method_configuration_details",
+    "payment_method_options",
+    "payment_method_types",
+    "payment_record",
+    "presentment_details",
+    "processing",
+    "receipt_email",
+    "review",
+    "setup_future_usage",
+    "shipping",
+    "source",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+    "status",
+    "transfer_data",
+    "transfer_group",
+]
+CHARGE_FIELDS = [
+    "id",
+    "object",
+    "amount",
+    "amount_captured",
+    "amount_refunded",
+    "application",
+    "application_fee",
+    "application_fee_amount",
+    "authorization_code",
+    "balance_transaction",
+    "billing_details",
+    "calculated_statement_descriptor",
+    "captured",
+    "created",
+    "currency",
+    "customer",
+    "description",
+    "disputed",
+    "failure_balance_transaction",
+    "failure_code",
+    "failure_message",
+    "fraud_details",
+    "level3",
+    "livemode",
+    "metadata",
+    "on_behalf_of",
+    "outcome",
+    "paid",
+    "payment_intent",
+    "payment_method",
+    "payment_method_details",
+    "presentment_details",
+    "radar_options",
+    "receipt_email",
+    "receipt_number",
+    "receipt_url",
+    "refunded",
+    "refunds",
+    "review",
+    "shipping",
+    "source",
+    "source_transfer",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+    "status",
+    "transfer",
+    "transfer_data",
+    "transfer_group",
+]
 # Stripe sends one key per payment method type only for the type in use (PaymentMethod, next_action,
 # payment_method_details are tagged unions keyed by `type`; payment_method_options maps enabled types).
-PAYMENT_METHOD_FIELDS = (
-    "id object allow_redisplay alma billing_details created customer customer_account livemode metadata "
-    "radar_options type"
-).split()
-LAST_PAYMENT_ERROR_FIELDS = (
-    "advice_code charge code decline_code doc_url message network_advice_code network_decline_code param "
-    "payment_intent payment_method payment_method_type request_log_url setup_intent source type"
-).split()
-OUTCOME_FIELDS = (
-    "advice_code network_advice_code network_decline_code network_status reason risk_level risk_score rule "
-    "seller_message type"
-).split()
+PAYMENT_METHOD_FIELDS = [
+    "id",
+    "object",
+    "allow_redisplay",
+    "alma",
+    "billing_details",
+    "created",
+    "customer",
+    "customer_account",
+    "livemode",
+    "metadata",
+    "radar_options",
+    "type",
+]
+LAST_PAYMENT_ERROR_FIELDS = [
+    "advice_code",
+    "charge",
+    "code",
+    "decline_code",
+    "doc_url",
+    "message",
+    "network_advice_code",
+    "network_decline_code",
+    "param",
+    "payment_intent",
+    "payment_method",
+    "payment_method_type",
+    "request_log_url",
+    "setup_intent",
+    "source",
+    "type",
+]
+OUTCOME_FIELDS = [
+    "advice_code",
+    "network_advice_code",
+    "network_decline_code",
+    "network_status",
+    "reason",
+    "risk_level",
+    "risk_score",
+    "rule",
+    "seller_message",
+    "type",
+]
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 
 # What every sandbox PaymentIntent has in common: the declared fields the sandbox never fills, and constants.
 _INTENT_VARYING = frozenset(
-    "id amount amount_capturable amount_received automatic_payment_methods canceled_at cancellation_reason "
-    "capture_method client_secret created currency description last_payment_error latest_charge metadata "
-    "next_action payment_method payment_method_options payment_method_types status".split()
+    [
+        "id",
+        "amount",
+        "amount_capturable",
+        "amount_received",
+        "automatic_payment_methods",
+        "canceled_at",
+        "cancellation_reason",
+        "capture_method",
+        "client_secret",
+        "created",
+        "currency",
+        "description",
+        "last_payment_error",
+        "latest_charge",
+        "metadata",
+        "next_action",
+        "payment_method",
+        "payment_method_options",
+        "payment_method_types",
+        "status",
+    ]
 )
 _INTENT_CONSTANTS: dict[str, Any] = {
     **{name: None for name in PAYMENT_INTENT_FIELDS if name not in _INTENT_VARYING},
@@ -265,14 +399,29 @@ class Serializer:
 
 def list_json(url: str, items: list[bytes], has_more: bool) -> bytes:
     return b"".join(
-        (b'{"object":"list","data":[', b",".join(items), b'],"has_more":', b"true" if has_more else b"false",
-         b',"url":', dumps(url), b"}")
+        (
+            b'{"object":"list","data":[',
+            b",".join(items),
+            b'],"has_more":',
+            b"true" if has_more else b"false",
+            b',"url":',
+            dumps(url),
+            b"}",
+        )
     )
 
 
 def search_json(url: str, items: list[bytes], has_more: bool, next_page: str | None) -> bytes:
     return b"".join(
-        (b'{"object":"search_result","data":[', b",".join(items), b'],"has_more":',
-         b"true" if has_more else b"false", b',"next_page":', dumps(next_page), b',"url":', dumps(url), b"}")
+        (
+            b'{"object":"search_result","data":[',
+            b",".join(items),
+            b'],"has_more":',
+            b"true" if has_more else b"false",
+            b',"next_page":',
+            dumps(next_page),
+            b',"url":',
+            dumps(url),
+            b"}",
+        )
     )
-

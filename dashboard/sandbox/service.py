@@ -1,5 +1,6 @@
 """Everything one running sandbox holds: configuration, clock, the account, and the per-process extras
 (faults, request stats, idempotency cache, state file)."""
+
 from __future__ import annotations
 
 import time

@@ -1,6 +1,7 @@
 """uvicorn's h11 protocol with the two things the sandbox needs from the socket: TCP_NODELAY (small JSON
 answers must not wait on Nagle) and a way to drop a request's connection without answering (fault `drop`),
 which ASGI itself cannot express."""
+
 from __future__ import annotations
 
 import asyncio

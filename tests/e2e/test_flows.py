@@ -2,6 +2,7 @@
 the return page, see it counted; watch an intent expire without reloading; capture a manual one.
 
 The tests share one app and one sandbox and run in file order; each works on intents it creates itself."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,13 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import (
-    CLIENT_SECRET, DOCS, TIMEOUT_MS, AppServer, create_test_intent, open_alma_page, visit,
+    CLIENT_SECRET,
+    DOCS,
+    TIMEOUT_MS,
+    AppServer,
+    create_test_intent,
+    open_alma_page,
+    visit,
 )
 
 pytestmark = pytest.mark.e2e
@@ -150,8 +157,12 @@ def test_4_manual_capture(page: Page, app_server: AppServer) -> None:
     alma.close()
 
     page.get_by_role("button", name="Sync now").click()
-    card = (page.get_by_test_id("stVerticalBlock").filter(has_text=intent_id)
-            .filter(has=page.get_by_role("button", name="Capture")).last)
+    card = (
+        page.get_by_test_id("stVerticalBlock")
+        .filter(has_text=intent_id)
+        .filter(has=page.get_by_role("button", name="Capture"))
+        .last
+    )
     expect(card.get_by_role("textbox", name="Amount to capture (EUR)")).to_have_value("210.00")
     card.get_by_role("button", name="Capture").click()
 

@@ -1,5 +1,6 @@
 """After a full approve round trip, no page's HTML, no line the app logged and no CSV export holds the key the
 app talks to Stripe with or any client_secret. Runs after test_flows.py, so every flow has been through."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,13 @@ from tests.e2e.conftest import CLIENT_SECRET, AppServer, create_test_intent, ope
 pytestmark = pytest.mark.e2e
 # Any unmasked Stripe secret or restricted key; the masked form ("sk_test_…4242") does not match.
 SECRET_KEY = re.compile(r"\b[sr]k_(test|live)_[A-Za-z0-9_]{4,}")
-PAGES = {"": "Overview", "intents": "Intents", "test_lab": "Test lab", "expiry_watch": "Expiry watch",
-         "return": "Payment result"}
+PAGES = {
+    "": "Overview",
+    "intents": "Intents",
+    "test_lab": "Test lab",
+    "expiry_watch": "Expiry watch",
+    "return": "Payment result",
+}
 
 
 def leaks(text: str) -> list[str]:

@@ -2,12 +2,13 @@
 
 Nothing is mocked: the app starts as `streamlit run` would, in local mode attached to the session's sandbox
 (ALMA_OPS_SANDBOX_URL), or in test/live mode pointed at it (STRIPE_API_BASE)."""
+
 from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import streamlit as st
@@ -65,10 +66,20 @@ def gateway(app_env: SandboxServer) -> StripeGateway:
     return StripeGateway(load_settings(os.environ), api_base=app_env.base_url)
 
 
-def create_intent(gateway: StripeGateway, amount: int, capture_method: str = "automatic",
-                  description: str | None = None, metadata: tuple[tuple[str, str], ...] = ()) -> CreatedIntent:
-    request = CreateIntentRequest(amount=amount, capture_method=capture_method,  # type: ignore[arg-type]
-                                  description=description, metadata=metadata, return_url=PUBLIC_URL + "/return")
+def create_intent(
+    gateway: StripeGateway,
+    amount: int,
+    capture_method: str = "automatic",
+    description: str | None = None,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> CreatedIntent:
+    request = CreateIntentRequest(
+        amount=amount,
+        capture_method=capture_method,  # type: ignore[arg-type]
+        description=description,
+        metadata=metadata,
+        return_url=PUBLIC_URL + "/return",
+    )
     key = submission_idempotency_key("test-setup", os.urandom(8).hex())
     return gateway.create_alma_intent(request, key)
 

@@ -1,12 +1,14 @@
 """The entry script: navigation, the mode banners, the sidebar, and live mode's read-only promise."""
+
 from __future__ import annotations
 
 import os
 import socket
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -27,8 +29,16 @@ PAGES = {
     "app_pages/expiry_watch.py": "Expiry watch",
 }
 LIVE_KEY = "sk_live_fake_for_tests_9876"  # not a key: no long run a scanner takes for one
-WRITE_LABELS = {"Create test intent", "Cancel", "Capture", "Create another", "+1 min", "+15 min", "+61 min",
-                "Open approve/decline page"}
+WRITE_LABELS = {
+    "Create test intent",
+    "Cancel",
+    "Capture",
+    "Create another",
+    "+1 min",
+    "+15 min",
+    "+61 min",
+    "Open approve/decline page",
+}
 
 
 def _walk(node: Any) -> Iterator[Any]:
@@ -39,13 +49,18 @@ def _walk(node: Any) -> Iterator[Any]:
 
 def rendered_text(at: AppTest) -> str:
     """Every element's protobuf, main area and sidebar: what the browser would receive."""
-    return "\n".join(str(node.proto) for root in (at.main, at.sidebar) for node in _walk(root)
-                     if hasattr(node, "proto"))
+    return "\n".join(
+        str(node.proto) for root in (at.main, at.sidebar) for node in _walk(root) if hasattr(node, "proto")
+    )
 
 
 def labels(at: AppTest) -> set[str]:
-    return {node.proto.label for root in (at.main, at.sidebar) for node in _walk(root)
-            if hasattr(node, "proto") and hasattr(node.proto, "label")}
+    return {
+        node.proto.label
+        for root in (at.main, at.sidebar)
+        for node in _walk(root)
+        if hasattr(node, "proto") and hasattr(node.proto, "label")
+    }
 
 
 def choose_90_days(at: AppTest) -> AppTest:
@@ -90,8 +105,9 @@ def test_local_mode_starts_its_own_sandbox_and_keeps_it_with_the_store(
     assert at.metric[0].value == "26"
 
 
-def test_a_store_left_by_another_sandbox_starts_over(app_env: SandboxServer, gateway: StripeGateway,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_store_left_by_another_sandbox_starts_over(
+    app_env: SandboxServer, gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for amount in (5_000, 6_000, 7_000):
         create_intent(gateway, amount)
     at = choose_90_days(open_app())
@@ -105,8 +121,9 @@ def test_a_store_left_by_another_sandbox_starts_over(app_env: SandboxServer, gat
     assert at.metric[0].value == "10"
 
 
-def test_sync_now_brings_new_intents(app_env: SandboxServer, gateway: StripeGateway,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_now_brings_new_intents(
+    app_env: SandboxServer, gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALMA_OPS_REFRESH_SECONDS", "3600")  # only the button syncs during this test
     at = open_app()
     assert at.metric[0].value == "0"
@@ -128,8 +145,9 @@ def stripe_mode(monkeypatch: pytest.MonkeyPatch, app_env: SandboxServer) -> Sand
     return app_env
 
 
-def test_test_mode_masks_the_key_and_links_to_the_stripe_dashboard(stripe_mode: SandboxServer,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_mode_masks_the_key_and_links_to_the_stripe_dashboard(
+    stripe_mode: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STRIPE_SECRET_KEY", TEST_KEY)
     gateway = StripeGateway(load_settings(os.environ))
     intent = create_intent(gateway, 5_000).intent
@@ -147,8 +165,9 @@ def test_test_mode_masks_the_key_and_links_to_the_stripe_dashboard(stripe_mode: 
     assert TEST_KEY not in rendered_text(at)
 
 
-def test_live_mode_is_read_only(stripe_mode: SandboxServer, monkeypatch: pytest.MonkeyPatch,
-                                gateway: StripeGateway, store: IntentStore) -> None:
+def test_live_mode_is_read_only(
+    stripe_mode: SandboxServer, monkeypatch: pytest.MonkeyPatch, gateway: StripeGateway, store: IntentStore
+) -> None:
     # The store already holds an intent waiting on its customer (e.g. synced before a key rotation).
     waiting = create_intent(gateway, 5_000).intent
     store.upsert_intents([gateway.retrieve_intent(waiting.id)])
@@ -160,8 +179,7 @@ def test_live_mode_is_read_only(stripe_mode: SandboxServer, monkeypatch: pytest.
     assert at.error[0].value.startswith("Live mode — read-only")
     with pytest.raises(ValueError):
         at.switch_page("app_pages/test_lab.py")  # not registered at all
-    for path in ("app_pages/overview.py", "app_pages/intents.py", "app_pages/expiry_watch.py",
-                 "app_pages/return.py"):
+    for path in ("app_pages/overview.py", "app_pages/intents.py", "app_pages/expiry_watch.py", "app_pages/return.py"):
         at.switch_page(path).run()
         assert not at.exception, path
         assert not labels(at) & WRITE_LABELS, path
@@ -194,8 +212,9 @@ def test_no_material_icons_anywhere() -> None:
     assert all(":material/" not in Path(source).read_text() for source in sources)
 
 
-def test_a_sandbox_that_is_not_answering_is_reported_on_every_page(app_env: SandboxServer,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sandbox_that_is_not_answering_is_reported_on_every_page(
+    app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Local mode reads the sandbox's clock over HTTP: a sandbox that is down is a message, not a traceback."""
     monkeypatch.setenv("ALMA_OPS_SANDBOX_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
 
@@ -228,9 +247,14 @@ def _newer_schema(db: Path) -> None:
         (_newer_schema, "store.sqlite3", "has schema version"),
     ],
 )
-def test_a_store_that_cannot_open_is_a_one_line_message(app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch,
-                                                        tmp_path: Path, spoil: Callable[[Path], None],
-                                                        db_name: str, cause: str) -> None:
+def test_a_store_that_cannot_open_is_a_one_line_message(
+    app_env: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    spoil: Callable[[Path], None],
+    db_name: str,
+    cause: str,
+) -> None:
     db = tmp_path / "spoiled" / db_name
     db.parent.parent.mkdir(parents=True, exist_ok=True)
     if db_name == "store.sqlite3":

@@ -1,10 +1,12 @@
 """Expiry watch against the sandbox: waiting intents soonest first with their time left, and an intent whose
 hour ran out moves to Recently expired (declines listed apart). The self-refresh timer itself is exercised in
 the browser tests; here "Sync now" stands in for it."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
@@ -118,8 +120,9 @@ def test_lookback_hides_older_expiries(app_env: SandboxServer, gateway: StripeGa
     assert table(at, "Recently expired").empty
 
 
-def test_authorised_intents_wait_for_capture_with_their_deadline(app_env: SandboxServer,
-                                                                 gateway: StripeGateway) -> None:
+def test_authorised_intents_wait_for_capture_with_their_deadline(
+    app_env: SandboxServer, gateway: StripeGateway
+) -> None:
     held = create_intent(gateway, 21_000, capture_method="manual")
     press_hosted_button(held.redirect_url or "", "Authorize test payment")
 

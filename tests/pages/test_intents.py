@@ -1,12 +1,12 @@
 """Intents page against a demo-seeded sandbox: each filter narrows the table to what the store says, the CSV
 is exactly the filtered rows, and the detail (chosen by id, as a keyboard user does) shows what ops need."""
-from __future__ import annotations
 
-import re
+from __future__ import annotations
 
 import csv
 import io
-from typing import Callable
+import re
+from collections.abc import Callable
 
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
@@ -87,8 +87,9 @@ def test_period_filter(demo: tuple[AppTest, list[AlmaIntent]], app_env: SandboxS
     assert 0 < len(expected) < len(stored)
 
 
-def test_csv_is_exactly_the_filtered_rows(demo: tuple[AppTest, list[AlmaIntent]],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_is_exactly_the_filtered_rows(
+    demo: tuple[AppTest, list[AlmaIntent]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The CSV is built only on click (deferred); record the builder the page hands to Streamlit and run it."""
     at, stored = demo
     builders: list[Callable[[], bytes]] = []
@@ -140,7 +141,8 @@ def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, g
 
 
 def test_detail_of_an_authorised_intent_shows_installments_and_alma_transaction(
-    app_env: SandboxServer, gateway  # type: ignore[no-untyped-def]
+    app_env: SandboxServer,
+    gateway,  # type: ignore[no-untyped-def]
 ) -> None:
     created = create_intent(gateway, 40_000)
     press_hosted_button(created.redirect_url or "", "Authorize test payment")

@@ -1,5 +1,6 @@
 """Overview against a demo-seeded sandbox: the KPI row equals what the store holds for the chosen period, and
 the charts carry the fixed status colours."""
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,12 @@ def test_conversion_is_succeeded_over_sent_to_alma(app_env: SandboxServer, store
     stored = store.all_intents()
     succeeded = sum(i.status == "succeeded" for i in stored)
     # Sent to Alma: the redirect was seen, or the status/failure can only follow it.
-    sent = sum(i.sent_to_alma_at is not None or i.status in ("succeeded", "requires_capture", "processing")
-               or failure_kind(i, 3600) is not None for i in stored)
+    sent = sum(
+        i.sent_to_alma_at is not None
+        or i.status in ("succeeded", "requires_capture", "processing")
+        or failure_kind(i, 3600) is not None
+        for i in stored
+    )
     assert metrics(at)["Conversion"] == f"{succeeded / sent:.1%}"
 
 

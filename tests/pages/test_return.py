@@ -1,4 +1,5 @@
 """The return page with the exact query the sandbox's hosted page redirects to, and with bad queries."""
+
 from __future__ import annotations
 
 import pytest
@@ -99,9 +100,13 @@ BAD_QUERIES = {
     "no intent": ({"payment_intent_client_secret": "pi_123_secret_abc"}, "This link is incomplete"),
     "malformed id": ({"payment_intent": "ch_123", "payment_intent_client_secret": "ch_123_secret_a"}, "malformed"),
     "secret of another intent": (
-        {"payment_intent": "pi_123", "payment_intent_client_secret": "pi_456_secret_abc"}, "does not belong"),
+        {"payment_intent": "pi_123", "payment_intent_client_secret": "pi_456_secret_abc"},
+        "does not belong",
+    ),
     "unknown intent": (
-        {"payment_intent": "pi_unknown", "payment_intent_client_secret": "pi_unknown_secret_abc"}, "No such payment"),
+        {"payment_intent": "pi_unknown", "payment_intent_client_secret": "pi_unknown_secret_abc"},
+        "No such payment",
+    ),
 }
 
 

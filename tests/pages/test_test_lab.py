@@ -1,5 +1,6 @@
 """Test lab against the sandbox: form validation creates nothing, one submission creates one intent, and the
 cancel / capture / clock actions change the sandbox's intents as they say."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,9 @@ def button(at: AppTest, label: str, index: int = 0):  # type: ignore[no-untyped-
     return [b for b in at.button if b.label == label][index]
 
 
-def submit_form(at: AppTest, amount: str, capture: str = "automatic", description: str = "",
-                metadata: str = "") -> AppTest:
+def submit_form(
+    at: AppTest, amount: str, capture: str = "automatic", description: str = "", metadata: str = ""
+) -> AppTest:
     at.text_input(key="lab_amount").input(amount)
     at.radio(key="lab_capture").set_value(capture)
     at.text_input(key="lab_description").input(description)
@@ -54,8 +56,9 @@ def errors(at: AppTest) -> list[str]:
         ("120", "[bad]=1", "without square brackets"),
     ],
 )
-def test_each_form_error_is_shown_and_creates_nothing(gateway: StripeGateway, amount: str, metadata: str,
-                                                      message: str) -> None:
+def test_each_form_error_is_shown_and_creates_nothing(
+    gateway: StripeGateway, amount: str, metadata: str, message: str
+) -> None:
     at = submit_form(open_app(PAGE), amount, metadata=metadata)
 
     assert not at.exception
@@ -65,8 +68,9 @@ def test_each_form_error_is_shown_and_creates_nothing(gateway: StripeGateway, am
 
 
 def test_create_makes_one_confirmed_alma_intent_with_the_return_page(gateway: StripeGateway) -> None:
-    at = submit_form(open_app(PAGE), "120,50", capture="manual", description="QA basket",
-                     metadata="order_id=A-17\nteam=qa")
+    at = submit_form(
+        open_app(PAGE), "120,50", capture="manual", description="QA basket", metadata="order_id=A-17\nteam=qa"
+    )
 
     [intent] = sandbox_intents(gateway)
     assert (intent.amount, intent.capture_method, intent.status) == (12050, "manual", "requires_action")
@@ -187,15 +191,17 @@ def test_recent_test_intents_lists_only_ours(gateway: StripeGateway) -> None:
     assert len(sandbox_intents(gateway)) == 2
 
 
-def test_a_refused_capture_does_not_stick_to_the_next_attempt(gateway: StripeGateway, store: IntentStore,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_capture_does_not_stick_to_the_next_attempt(
+    gateway: StripeGateway, store: IntentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Stripe keeps a refusal against its idempotency key: retrying with that key would replay it forever."""
     monkeypatch.setenv("ALMA_OPS_REFRESH_SECONDS", "3600")  # only the page's own syncs during this test
     at = submit_form(open_app(PAGE), "90", capture="manual")
     [intent] = sandbox_intents(gateway)
     # The page believes the intent is authorised before the customer has approved it (a stale store).
-    store.upsert_intents([dataclasses.replace(gateway.retrieve_intent(intent.id), status="requires_capture",
-                                              amount_capturable=9_000)])
+    store.upsert_intents(
+        [dataclasses.replace(gateway.retrieve_intent(intent.id), status="requires_capture", amount_capturable=9_000)]
+    )
     st.cache_data.clear()
     at.run()
     button(at, "Capture").click()
@@ -216,8 +222,9 @@ def test_a_refused_capture_does_not_stick_to_the_next_attempt(gateway: StripeGat
     assert at.session_state["submission:lab_actions"] == nonce  # a success keeps it: a double click replays
 
 
-def test_advancing_the_clock_of_a_sandbox_that_stopped_is_a_message(app_env: SandboxServer,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_advancing_the_clock_of_a_sandbox_that_stopped_is_a_message(
+    app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     own = start_sandbox()
     monkeypatch.setenv("ALMA_OPS_SANDBOX_URL", own.base_url)
     clear_app_caches()
@@ -231,5 +238,6 @@ def test_advancing_the_clock_of_a_sandbox_that_stopped_is_a_message(app_env: San
     at.run()
 
     assert not at.exception
-    assert any(e.startswith("Could not advance the clock. The local sandbox is not answering (")
-               for e in errors(at)), errors(at)
+    assert any(e.startswith("Could not advance the clock. The local sandbox is not answering (") for e in errors(at)), (
+        errors(at)
+    )

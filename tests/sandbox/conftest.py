@@ -1,4 +1,5 @@
 """Fixtures for the sandbox tests: SDK clients pointed at the per-test sandbox (or at Stripe test mode)."""
+
 from __future__ import annotations
 
 import pytest

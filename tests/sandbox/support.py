@@ -1,5 +1,6 @@
 """Helpers shared by the sandbox tests: raw HTTP where the SDK would hide what is checked (headers, status,
 missing keys), the hosted page driven as a browser without JavaScript would, and intent recipes."""
+
 from __future__ import annotations
 
 import http.client
@@ -29,7 +30,12 @@ class RawAnswer:
 
 
 def raw_request(
-    base_url: str, method: str, path: str, *, key: str | None = TEST_KEY, form: dict[str, Any] | None = None,
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    key: str | None = TEST_KEY,
+    form: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> RawAnswer:
     parts = urlsplit(base_url)

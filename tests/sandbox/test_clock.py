@@ -1,5 +1,6 @@
 """The sandbox clock: Alma's 1-hour window and the 7-day capture window, applied lazily but stamped at the
 instant they fell due."""
+
 from __future__ import annotations
 
 import stripe
@@ -7,15 +8,24 @@ import stripe
 from tests.conftest import SandboxServer
 from tests.sandbox.support import RETURN_URL, hosted_page, submit_hosted_page
 
-SEND_TO_ALMA = {"amount": 15_000, "currency": "eur", "payment_method_types": ["alma"],
-                "payment_method_data": {"type": "alma"}, "confirm": True, "return_url": RETURN_URL}
+SEND_TO_ALMA = {
+    "amount": 15_000,
+    "currency": "eur",
+    "payment_method_types": ["alma"],
+    "payment_method_data": {"type": "alma"},
+    "confirm": True,
+    "return_url": RETURN_URL,
+}
 HOUR = 3600
 WEEK = 7 * 24 * HOUR
 
 
 def events_for(client: stripe.StripeClient, intent_id: str, event_type: str) -> list[stripe.Event]:
-    return [event for event in client.v1.events.list({"type": event_type, "limit": 100}).data
-            if event.data.object.id == intent_id]
+    return [
+        event
+        for event in client.v1.events.list({"type": event_type, "limit": 100}).data
+        if event.data.object.id == intent_id
+    ]
 
 
 def confirmed_at(client: stripe.StripeClient, intent_id: str) -> int:

@@ -1,4 +1,5 @@
 """The /_sandbox control endpoints: reset, stats, health; form and JSON bodies alike."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ ALMA = {"amount": 15_000, "currency": "eur", "payment_method_types": ["alma"]}
 
 def post_json(sandbox: SandboxServer, path: str, payload: dict[str, object]) -> dict[str, object]:
     request = urllib.request.Request(
-        sandbox.base_url + path, data=json.dumps(payload).encode(), method="POST",
+        sandbox.base_url + path,
+        data=json.dumps(payload).encode(),
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:

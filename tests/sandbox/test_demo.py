@@ -1,4 +1,5 @@
 """Demo seed: a realistic mix over the last 30 days whose events history agrees with every intent."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict

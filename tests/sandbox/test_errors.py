@@ -1,9 +1,11 @@
 """Every error the sandbox answers, with Stripe's status, type, code, param and message."""
+
 from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import stripe
@@ -145,8 +147,13 @@ def test_unknown_parameters_are_named(client: stripe.StripeClient, params: dict[
 
 @pytest.mark.parametrize(
     ("params", "param"),
-    [({"limit": "101"}, "limit"), ({"limit": "0"}, "limit"), ({"expand": ["data.customer"]}, "expand"),
-     ({"created": {"gt": "yesterday"}}, "created[gt]"), ({"starting_after": "pi_missing"}, "starting_after")],
+    [
+        ({"limit": "101"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"expand": ["data.customer"]}, "expand"),
+        ({"created": {"gt": "yesterday"}}, "created[gt]"),
+        ({"starting_after": "pi_missing"}, "starting_after"),
+    ],
 )
 def test_invalid_list_parameters_are_named(client: stripe.StripeClient, params: dict[str, Any], param: str) -> None:
     assert invalid_request(lambda: client.v1.payment_intents.list(params)).param == param
@@ -158,8 +165,12 @@ def test_invalid_list_parameters_are_named(client: stripe.StripeClient, params: 
         ("GET", "/v1/payment_intents?created[0]=5", None, "created"),
         ("GET", "/v1/payment_intents?expand[0][x]=y", None, "expand"),
         ("GET", "/v1/events?types[0][a]=b", None, "types"),
-        ("POST", "/v1/payment_intents", {"amount": "15000", "currency": "eur", "payment_method_types[0][x]": "alma"},
-         "payment_method_types"),
+        (
+            "POST",
+            "/v1/payment_intents",
+            {"amount": "15000", "currency": "eur", "payment_method_types[0][x]": "alma"},
+            "payment_method_types",
+        ),
     ],
 )
 def test_malformed_shapes_are_refused_not_crashed_on(

@@ -1,4 +1,5 @@
 """Injected faults: a given fraction of /v1 requests answers 429 / 500 or loses its connection."""
+
 from __future__ import annotations
 
 import http.client

@@ -1,4 +1,5 @@
 """Stripe's form encoding, decoded: nested hashes, indexed and appended arrays, unknown-key paths."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Alma's customer page as the sandbox serves it: plain HTML, merchant and amount, two buttons."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,15 @@ import stripe
 
 from tests.sandbox.support import RETURN_URL, hosted_page, raw_request, submit_hosted_page
 
-SEND_TO_ALMA = {"amount": 123_456, "currency": "eur", "payment_method_types": ["alma"], "description": "Order #9 <b>",
-                "payment_method_data": {"type": "alma"}, "confirm": True, "return_url": RETURN_URL}
+SEND_TO_ALMA = {
+    "amount": 123_456,
+    "currency": "eur",
+    "payment_method_types": ["alma"],
+    "description": "Order #9 <b>",
+    "payment_method_data": {"type": "alma"},
+    "confirm": True,
+    "return_url": RETURN_URL,
+}
 
 
 def test_page_shows_merchant_amount_and_the_two_buttons_without_scripts(client: stripe.StripeClient) -> None:

@@ -1,4 +1,5 @@
 """Idempotency-Key: the same request replays its first answer; a different one under the same key is refused."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,8 +42,12 @@ def test_replayed_confirm_does_not_open_a_second_attempt(client: stripe.StripeCl
 
 
 def test_an_error_from_an_executed_endpoint_is_replayed(sandbox: SandboxServer) -> None:
-    created = raw_request(sandbox.base_url, "POST", "/v1/payment_intents", form={
-        "amount": "15000", "currency": "eur", "payment_method_types[0]": "alma"})
+    created = raw_request(
+        sandbox.base_url,
+        "POST",
+        "/v1/payment_intents",
+        form={"amount": "15000", "currency": "eur", "payment_method_types[0]": "alma"},
+    )
     capture = f"/v1/payment_intents/{created.json()['id']}/capture"  # not authorised: a state error
     first = raw_request(sandbox.base_url, "POST", capture, form={}, headers={"Idempotency-Key": "k"})
     again = raw_request(sandbox.base_url, "POST", capture, form={}, headers={"Idempotency-Key": "k"})
@@ -58,6 +63,11 @@ def test_a_request_that_failed_validation_leaves_its_key_free_for_the_corrected_
     form = {"amount": "15000", "currency": "usd", "payment_method_types[0]": "alma"}
     first = raw_request(sandbox.base_url, "POST", "/v1/payment_intents", form=form, headers={"Idempotency-Key": "k"})
     assert first.status == 400 and first.json()["error"]["param"] == "currency"
-    fixed = raw_request(sandbox.base_url, "POST", "/v1/payment_intents", form={**form, "currency": "eur"},
-                        headers={"Idempotency-Key": "k"})
+    fixed = raw_request(
+        sandbox.base_url,
+        "POST",
+        "/v1/payment_intents",
+        form={**form, "currency": "eur"},
+        headers={"Idempotency-Key": "k"},
+    )
     assert fixed.status == 200 and "idempotent-replayed" not in fixed.headers

@@ -1,4 +1,5 @@
 """The creation index behind every list: pages newest first with bisect, exact has_more at each edge."""
+
 from __future__ import annotations
 
 import pytest

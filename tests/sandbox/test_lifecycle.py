@@ -1,5 +1,6 @@
 """Every Alma lifecycle path through stripe-python, unchanged. Written against the SDK only, so it also runs
 against Stripe test mode when STRIPE_SECRET_KEY is set (hosted-page steps skip there)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Lists, events and search: newest first, cursors at every page edge, created filters, type filters."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -105,11 +106,18 @@ def test_events_filtered_by_type_wildcard_and_types(client: stripe.StripeClient)
     def types(**params: Any) -> list[str]:
         return [event.type for event in client.v1.events.list(params).data]
 
-    assert types() == ["payment_intent.succeeded", "charge.succeeded", "payment_intent.requires_action",
-                       "payment_intent.created"]
+    assert types() == [
+        "payment_intent.succeeded",
+        "charge.succeeded",
+        "payment_intent.requires_action",
+        "payment_intent.created",
+    ]
     assert types(type="charge.succeeded") == ["charge.succeeded"]
-    assert types(type="payment_intent.*") == ["payment_intent.succeeded", "payment_intent.requires_action",
-                                              "payment_intent.created"]
+    assert types(type="payment_intent.*") == [
+        "payment_intent.succeeded",
+        "payment_intent.requires_action",
+        "payment_intent.created",
+    ]
     assert types(types=["payment_intent.created", "charge.*"]) == ["charge.succeeded", "payment_intent.created"]
     assert types(type="*") == types()
     assert types(type="payment_intent.create?") == [] and types(type="charge.[s]ucceeded") == []  # `*` only

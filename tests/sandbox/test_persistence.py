@@ -1,5 +1,6 @@
 """The state file in-process: what a round trip keeps, how versions are written, what is refused, and that the
 running server saves from a worker thread (requests go on meanwhile)."""
+
 from __future__ import annotations
 
 import asyncio

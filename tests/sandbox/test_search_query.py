@@ -1,4 +1,5 @@
 """Stripe's search query language over serialized PaymentIntents: matching rules and refused queries."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,11 +9,16 @@ import pytest
 from dashboard.sandbox.search_query import MAX_CLAUSES, SearchQueryError, parse_search_query
 
 
-def intent(
-    id: str, status: str, amount: int, created: int, currency: str = "eur", **metadata: str
-) -> dict[str, Any]:
-    return {"id": id, "object": "payment_intent", "status": status, "amount": amount,
-            "currency": currency, "created": created, "metadata": metadata}
+def intent(id: str, status: str, amount: int, created: int, currency: str = "eur", **metadata: str) -> dict[str, Any]:
+    return {
+        "id": id,
+        "object": "payment_intent",
+        "status": status,
+        "amount": amount,
+        "currency": currency,
+        "created": created,
+        "metadata": metadata,
+    }
 
 
 INTENTS = [

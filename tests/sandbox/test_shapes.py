@@ -11,13 +11,14 @@ objects, which would hide a missing key. Where Stripe itself sends only part of 
 - list and search wrappers: the SDK declares data/has_more/url/next_page but Stripe also sends `object` (and
   `url` on search results).
 """
+
 from __future__ import annotations
 
 import json
 import typing
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-import pytest
 import stripe
 
 from tests.conftest import SandboxServer
@@ -213,11 +214,18 @@ def test_checker_names_missing_extra_and_nested_keys() -> None:
 def test_payment_intents_in_every_state_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
     states = intent_in_each_status(client, sandbox)
     assert {state["status"] for state in states.values()} == {
-        "requires_payment_method", "requires_confirmation", "requires_action", "succeeded", "requires_capture",
+        "requires_payment_method",
+        "requires_confirmation",
+        "requires_action",
+        "succeeded",
+        "requires_capture",
         "canceled",
     }
-    problems = [problem for name, payload in states.items() for problem in shape_problems(
-        payload, stripe.PaymentIntent, f"PaymentIntent[{name}]")]
+    problems = [
+        problem
+        for name, payload in states.items()
+        for problem in shape_problems(payload, stripe.PaymentIntent, f"PaymentIntent[{name}]")
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -245,9 +253,15 @@ def test_events_and_their_snapshots_match_the_model(client: stripe.StripeClient,
     listing = raw_get(client, "/v1/events", limit=100)
     assert_shape(listing, "event list")
     kinds = {event["type"] for event in listing["data"]}
-    assert {"payment_intent.created", "payment_intent.requires_action", "payment_intent.succeeded",
-            "payment_intent.payment_failed", "payment_intent.canceled", "charge.succeeded",
-            "payment_intent.amount_capturable_updated"} <= kinds
+    assert {
+        "payment_intent.created",
+        "payment_intent.requires_action",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "charge.succeeded",
+        "payment_intent.amount_capturable_updated",
+    } <= kinds
     first = listing["data"][0]
     assert_shape(raw_get(client, f"/v1/events/{first['id']}"), f"Event {first['id']}")
 

@@ -1,4 +1,5 @@
 """Command-line options that need their own sandbox process: --state, --auth-window, --seed-demo."""
+
 from __future__ import annotations
 
 import time
@@ -10,8 +11,14 @@ import stripe
 from tests.conftest import start_sandbox, stop_sandbox
 from tests.sandbox.support import RETURN_URL, sandbox_client, submit_hosted_page
 
-SEND_TO_ALMA = {"amount": 15_000, "currency": "eur", "payment_method_types": ["alma"],
-                "payment_method_data": {"type": "alma"}, "confirm": True, "return_url": RETURN_URL}
+SEND_TO_ALMA = {
+    "amount": 15_000,
+    "currency": "eur",
+    "payment_method_types": ["alma"],
+    "payment_method_data": {"type": "alma"},
+    "confirm": True,
+    "return_url": RETURN_URL,
+}
 
 
 def test_state_file_survives_a_restart_with_the_clock_offset(tmp_path: Path) -> None:
