@@ -190,6 +190,26 @@ def anonymous_role(env: Mapping[str, str], mode: Mode) -> Role:
         raise AccessConfigError(f"{ANONYMOUS_ROLE_ENV} must be one of {choices}; got {raw!r}.") from None
 
 
+_AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
+
+
+def check_auth_section(table: Any) -> None:
+    """The `[auth]` section Streamlit's st.login reads, checked at start rather than at the first click on
+    Log in. Error messages name keys, never values: two of them are secrets."""
+    if not isinstance(table, Mapping):
+        raise AccessConfigError("[auth] must be a table with " + ", ".join(_AUTH_KEYS) + ".")
+    if missing := [key for key in _AUTH_KEYS if not str(table.get(key) or "").strip()]:
+        raise AccessConfigError(f"[auth] needs {', '.join(missing)} (one provider, in [auth] itself).")
+    for key in ("redirect_uri", "server_metadata_url"):
+        if not str(table[key]).startswith(("http://", "https://")):
+            raise AccessConfigError(f"[auth] {key} must be an absolute http(s) URL.")
+    if not str(table["redirect_uri"]).endswith("/oauth2callback"):
+        raise AccessConfigError("[auth] redirect_uri must be this dashboard's address + /oauth2callback.")
+    if table.get("expose_tokens"):
+        # Streamlit would then hand the provider's tokens to every page; Alma Ops needs none of them.
+        raise AccessConfigError("[auth] expose_tokens must be left out: Alma Ops never reads sign-in tokens.")
+
+
 @dataclass(frozen=True)
 class AccessConfig:
     """How this deployment decides who is who: sign-in on or off, the role rules, the anonymous role."""
@@ -202,6 +222,8 @@ class AccessConfig:
 def load_access_config(env: Mapping[str, str], secrets: Mapping[str, Any], mode: Mode) -> AccessConfig:
     """Checked at start: a sign-in that grants nobody a role would lock every user out, so it is refused."""
     config = AccessConfig("auth" in secrets, parse_roles(secrets.get("roles")), anonymous_role(env, mode))
+    if config.sign_in:
+        check_auth_section(secrets["auth"])
     if config.sign_in and not config.roles.grants_anyone:
         raise AccessConfigError(
             "[auth] turns sign-in on but [roles] gives nobody a role; list emails, groups or domains under "

@@ -257,7 +257,14 @@ def test_an_operator_anonymous_role_still_cannot_write_live() -> None:
     assert not any(p.writes for p in permissions(role, Mode.LIVE))
 
 
-AUTH = {"client_id": "x", "client_secret": "y", "server_metadata_url": "http://127.0.0.1/meta"}
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "cookie-s3cret",
+    "client_id": "alma-ops",
+    "client_secret": "client-s3cret",
+    "server_metadata_url": "http://127.0.0.1:9400/.well-known/openid-configuration",
+}
+ADMIN_ROLES = {"admin": {"emails": ["lea@example.com"]}}
 
 
 def test_load_access_config() -> None:
@@ -278,6 +285,27 @@ def test_sign_in_that_gives_nobody_a_role_is_refused_at_start() -> None:
 def test_a_bad_anonymous_role_is_refused_even_with_sign_in_on() -> None:
     """Validated at start whatever the rest says, so turning sign-in off later cannot surprise anyone."""
     with pytest.raises(AccessConfigError):
-        load_access_config(
-            {"ALMA_OPS_ANONYMOUS_ROLE": "guest"}, {"auth": AUTH, "roles": {"admin": {"emails": ["a@b.c"]}}}, Mode.TEST
-        )
+        load_access_config({"ALMA_OPS_ANONYMOUS_ROLE": "guest"}, {"auth": AUTH, "roles": ADMIN_ROLES}, Mode.TEST)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"client_secret": ""}, "[auth] needs client_secret"),
+        ({"cookie_secret": None, "client_id": " "}, "[auth] needs cookie_secret, client_id"),
+        ({"redirect_uri": "localhost:8501/oauth2callback"}, "redirect_uri must be an absolute http(s) URL"),
+        ({"server_metadata_url": "/.well-known/openid-configuration"}, "server_metadata_url must be an absolute"),
+        ({"redirect_uri": "http://localhost:8501/"}, "redirect_uri must be this dashboard's address + /oauth2callback"),
+        ({"expose_tokens": ["id"]}, "expose_tokens must be left out"),
+    ],
+)
+def test_an_auth_section_that_cannot_sign_anyone_in_is_refused_at_start(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(AccessConfigError) as error:
+        load_access_config({}, {"auth": {**AUTH, **change}, "roles": ADMIN_ROLES}, Mode.LOCAL)
+    assert message in str(error.value)
+    assert "s3cret" not in str(error.value)
+
+
+def test_an_auth_section_that_is_not_a_table_is_refused() -> None:
+    with pytest.raises(AccessConfigError, match=r"\[auth\] must be a table"):
+        load_access_config({}, {"auth": "google", "roles": ADMIN_ROLES}, Mode.LOCAL)
