@@ -1,0 +1,379 @@
+"""Alert rules and their notification state machine. Pure: no I/O, no clock reads, no streamlit.
+
+The writer reads the figures the rules need from the store (`dashboard.alert_figures`), evaluates every rule
+with `evaluate(figures, now, settings, tz)`, then moves each rule's stored `RuleState` with `step`, which says
+whether a notification is due. Delivering it is the notifier's business (`dashboard.notify`); its outcome goes
+back through `record_delivery`, so an undelivered notification stays pending and is sent again on the next
+evaluation.
+
+Lifecycle of one rule: ok → firing sends one "firing" notification; while it keeps firing, nothing until
+`cooldown_seconds` after the last delivered one, then a "reminder"; when it clears, one "resolved".
+
+Settings: `[alerts]` in secrets.toml (keys as in `ALERT_KNOBS`, plus `urls`) or environment variables
+`ALMA_OPS_ALERT_<KEY>` (`ALMA_OPS_ALERT_URLS` for the apprise URLs), environment first; `load_alert_settings`
+range-checks each and names the variable in its message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from dashboard.money import format_eur
+from dashboard.settings import SettingsError
+
+Rule = Literal["failure_spike", "captures_due", "refund_failed", "data_stale"]
+RULES: tuple[Rule, ...] = ("failure_spike", "captures_due", "refund_failed", "data_stale")
+RULE_TITLES: dict[Rule, str] = {
+    "failure_spike": "Failure spike",
+    "captures_due": "Captures due",
+    "refund_failed": "Refund failed",
+    "data_stale": "Data stale",
+}
+# The app page (st.Page url_path) that shows what each rule is about; a notification links to it.
+RULE_PAGES: dict[Rule, str] = {
+    "failure_spike": "expiry_watch",
+    "captures_due": "expiry_watch",
+    "refund_failed": "intents",
+    "data_stale": "alerts",
+}
+RuleStatus = Literal["ok", "firing"]
+NotificationKind = Literal["firing", "reminder", "resolved", "test"]
+MAX_DETAIL_LINES = 20  # a chat message listing 300 captures helps nobody; the page lists them all
+
+# -- settings ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    failure_window_seconds: int = 3600
+    failure_min_intents: int = 5
+    failure_rate_percent: int = 50
+    captures_due_seconds: int = 24 * 3600
+    refund_failed_seconds: int = 24 * 3600  # a failed refund keeps the alert firing this long
+    stale_seconds: int = 10 * 60
+    cooldown_seconds: int = 6 * 3600
+    urls: tuple[str, ...] = ()  # apprise URLs: secrets, never shown unmasked (see notify.mask_url)
+
+    def __repr__(self) -> str:  # URLs carry tokens and passwords: never let them reach a log through repr()
+        return f"AlertSettings(urls={len(self.urls)}, cooldown_seconds={self.cooldown_seconds})"
+
+
+@dataclass(frozen=True)
+class AlertKnob:
+    key: str  # in [alerts]; the environment variable is ALMA_OPS_ALERT_<KEY upper-cased>
+    field: str  # of AlertSettings
+    unit_seconds: int  # 1: a plain count
+    low: int
+    high: int
+
+    @property
+    def env_name(self) -> str:
+        return f"ALMA_OPS_ALERT_{self.key.upper()}"
+
+
+ALERT_KNOBS: tuple[AlertKnob, ...] = (
+    AlertKnob("failure_window_minutes", "failure_window_seconds", 60, 1, 24 * 60),
+    AlertKnob("failure_min_intents", "failure_min_intents", 1, 1, 100_000),
+    AlertKnob("failure_rate_percent", "failure_rate_percent", 1, 1, 100),
+    AlertKnob("captures_due_hours", "captures_due_seconds", 3600, 1, 7 * 24),  # the capture window is 7 days
+    AlertKnob("refund_failed_hours", "refund_failed_seconds", 3600, 1, 30 * 24),
+    AlertKnob("stale_minutes", "stale_seconds", 60, 1, 24 * 60),
+    AlertKnob("cooldown_hours", "cooldown_seconds", 3600, 1, 7 * 24),
+)
+URLS_ENV = "ALMA_OPS_ALERT_URLS"
+# Apprise URLs are separated by whitespace, or by a comma when the next one starts (a comma inside a URL,
+# as in mailto://…?to=a@x,b@y, stays).
+_URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_urls(text: str) -> tuple[str, ...]:
+    return tuple(part for part in _URL_SEPARATOR.split(text.strip()) if part)
+
+
+def load_alert_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> AlertSettings:
+    """Environment first, then `[alerts]` of secrets.toml, then the defaults. Raises SettingsError naming the
+    variable of the first value that is not a whole number in its range. URLs are only split here; whether
+    apprise understands them is checked by `notify.Notifier` at start."""
+    section = (secrets or {}).get("alerts") or {}
+    if not isinstance(section, Mapping):
+        raise SettingsError("[alerts] in secrets.toml must be a table, e.g. [alerts] then cooldown_hours = 6.")
+
+    def pick(env_name: str, key: str) -> Any:
+        value = env.get(env_name)
+        return value if value not in (None, "") else section.get(key)
+
+    values: dict[str, Any] = {}
+    for knob in ALERT_KNOBS:
+        raw = pick(knob.env_name, knob.key)
+        if raw in (None, ""):
+            continue
+        try:
+            number = int(str(raw).strip())
+        except ValueError:
+            number = None
+        if number is None or isinstance(raw, bool | float) or not knob.low <= number <= knob.high:
+            raise SettingsError(
+                f"{knob.env_name} ([alerts] {knob.key}) must be a whole number from {knob.low} to {knob.high},"
+                f" got {raw!r}."
+            )
+        values[knob.field] = number * knob.unit_seconds
+    urls = pick(URLS_ENV, "urls")
+    if isinstance(urls, str):
+        values["urls"] = split_urls(urls)
+    elif isinstance(urls, Sequence):
+        values["urls"] = tuple(url for item in urls for url in split_urls(str(item)))
+    elif urls is not None:
+        raise SettingsError(f"{URLS_ENV} ([alerts] urls) must be text or a list of apprise URLs.")
+    return AlertSettings(**values)
+
+
+# -- the figures the rules read ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailureFigures:
+    """Intents sent to Alma within the failure window, and how many of them ended declined or expired."""
+
+    sent: int
+    declined: int
+    expired: int
+
+    @property
+    def failed(self) -> int:
+        return self.declined + self.expired
+
+
+@dataclass(frozen=True)
+class DueCapture:
+    intent_id: str
+    amount: int  # cents still capturable
+    deadline: int  # unix seconds; the authorisation is released after it
+
+
+@dataclass(frozen=True)
+class FailedRefund:
+    """A refund whose status turned `failed` (the refunds sync fills these)."""
+
+    refund_id: str
+    intent_id: str | None
+    amount: int  # cents
+    failed_at: int  # unix seconds: when the store learned it failed
+    reason: str | None = None  # Stripe's failure_reason
+
+
+@dataclass(frozen=True)
+class AlertFigures:
+    failures: FailureFigures
+    captures_due: tuple[DueCapture, ...]  # requires_capture with a deadline within the horizon, soonest first
+    failed_refunds: tuple[FailedRefund, ...]  # turned failed within the refund window
+    last_sync_success_at: int | None  # None: no sync has succeeded yet
+
+
+# -- rules ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: Rule
+    firing: bool
+    count: int  # how many things the alert is about (failed intents, captures, refunds, minutes stale)
+    value: str  # the current figure in words, e.g. "8 of 10 failed (80%)"
+    threshold: str  # what makes the rule fire, in words
+    details: tuple[str, ...] = ()  # one line per thing (capped at MAX_DETAIL_LINES, with a "…and N more")
+
+    @property
+    def title(self) -> str:
+        return RULE_TITLES[self.rule]
+
+
+def _local_time(seconds: int, tz: str) -> str:
+    return datetime.fromtimestamp(seconds, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _deadline_text(deadline: int, now: int, tz: str) -> str:
+    left = deadline - now
+    return f"{_local_time(deadline, tz)} " + (
+        "(passed)" if left <= 0 else f"(in {left // 3600} h {left // 60 % 60:02d} min)"
+    )
+
+
+def _capped(lines: Sequence[str]) -> tuple[str, ...]:
+    if len(lines) <= MAX_DETAIL_LINES:
+        return tuple(lines)
+    return (*lines[:MAX_DETAIL_LINES], f"…and {len(lines) - MAX_DETAIL_LINES} more")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def failure_spike(figures: FailureFigures, settings: AlertSettings) -> RuleResult:
+    minutes = settings.failure_window_seconds // 60
+    enough = figures.sent >= settings.failure_min_intents
+    # Integer comparison: failed / sent >= rate / 100 without a float.
+    share_reached = figures.sent > 0 and figures.failed * 100 >= settings.failure_rate_percent * figures.sent
+    percent = figures.failed * 100 // figures.sent if figures.sent else 0
+    return RuleResult(
+        rule="failure_spike",
+        firing=enough and share_reached,
+        count=figures.failed,
+        value=f"{figures.failed} of {figures.sent} failed ({percent}%) in the last {minutes} min",
+        threshold=(
+            f"at least {settings.failure_min_intents} intents sent to Alma in {minutes} min,"
+            f" at least {settings.failure_rate_percent}% of them declined or expired"
+        ),
+        details=(f"declined: {figures.declined}", f"expired: {figures.expired}") if figures.failed else (),
+    )
+
+
+def captures_due(due: Sequence[DueCapture], now: int, settings: AlertSettings, tz: str) -> RuleResult:
+    hours = settings.captures_due_seconds // 3600
+    soon = sorted(
+        (c for c in due if c.deadline <= now + settings.captures_due_seconds), key=lambda c: (c.deadline, c.intent_id)
+    )
+    total = sum(c.amount for c in soon)
+    lines = [f"{c.intent_id} · {format_eur(c.amount)} · deadline {_deadline_text(c.deadline, now, tz)}" for c in soon]
+    return RuleResult(
+        rule="captures_due",
+        firing=bool(soon),
+        count=len(soon),
+        value=f"{_plural(len(soon), 'capture')} due within {hours} h ({format_eur(total)})",
+        threshold=f"an authorised intent whose capture deadline is within {hours} h",
+        details=_capped(lines),
+    )
+
+
+def refund_failed(refunds: Sequence[FailedRefund], now: int, settings: AlertSettings, tz: str) -> RuleResult:
+    hours = settings.refund_failed_seconds // 3600
+    recent = sorted(
+        (r for r in refunds if r.failed_at > now - settings.refund_failed_seconds),
+        key=lambda r: (r.failed_at, r.refund_id),
+    )
+    lines = [
+        f"{r.refund_id}"
+        + (f" of {r.intent_id}" if r.intent_id else "")
+        + f" · {format_eur(r.amount)} · failed {_local_time(r.failed_at, tz)}"
+        + (f" · {r.reason}" if r.reason else "")
+        for r in recent
+    ]
+    return RuleResult(
+        rule="refund_failed",
+        firing=bool(recent),
+        count=len(recent),
+        value=f"{_plural(len(recent), 'refund')} failed in the last {hours} h",
+        threshold=f"a refund turned failed in the last {hours} h",
+        details=_capped(lines),
+    )
+
+
+def data_stale(last_success_at: int | None, now: int, settings: AlertSettings, tz: str) -> RuleResult:
+    minutes = settings.stale_seconds // 60
+    threshold = f"no successful sync for {minutes} min"
+    if last_success_at is None:
+        return RuleResult("data_stale", True, 0, "no sync has succeeded yet", threshold)
+    age = max(0, now - last_success_at)
+    return RuleResult(
+        rule="data_stale",
+        firing=age >= settings.stale_seconds,
+        count=age // 60,
+        value=f"last successful sync {age // 60} min ago ({_local_time(last_success_at, tz)})",
+        threshold=threshold,
+    )
+
+
+def evaluate(figures: AlertFigures, now: int, settings: AlertSettings, tz: str) -> tuple[RuleResult, ...]:
+    """Every rule, in RULES order."""
+    return (
+        failure_spike(figures.failures, settings),
+        captures_due(figures.captures_due, now, settings, tz),
+        refund_failed(figures.failed_refunds, now, settings, tz),
+        data_stale(figures.last_sync_success_at, now, settings, tz),
+    )
+
+
+# -- notifications and the state machine ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    rule: Rule | None  # None: a test notification
+    kind: NotificationKind
+    title: str
+    body: str
+    page: str  # url path of the app page that shows what it is about; the notifier turns it into a link
+
+
+def notification_for(result: RuleResult, kind: NotificationKind, state: RuleState, tz: str) -> Notification:
+    heading = {"firing": "", "reminder": "Still firing: ", "resolved": "Resolved: ", "test": "Test: "}[kind]
+    since = f"Firing since {_local_time(state.since, tz)}." if state.since is not None and kind == "reminder" else ""
+    lines = [f"{result.title}: {result.value}.", f"Fires on: {result.threshold}."]
+    if since:
+        lines.append(since)
+    if kind != "resolved":
+        lines.extend(result.details)
+    return Notification(
+        rule=result.rule,
+        kind=kind,
+        title=f"Alma Ops — {heading}{result.title}: {result.value}",
+        body="\n".join(lines),
+        page=RULE_PAGES[result.rule],
+    )
+
+
+def check_notification(now: int, tz: str) -> Notification:
+    return Notification(
+        rule=None,
+        kind="test",
+        title="Alma Ops — test notification",
+        body=f"Sent from the Alerts page at {_local_time(now, tz)}: alert delivery works.",
+        page="alerts",
+    )
+
+
+@dataclass(frozen=True)
+class RuleState:
+    status: RuleStatus = "ok"
+    since: int | None = None  # when the current status began (None: never evaluated)
+    last_sent_at: int | None = None  # the last delivered firing or reminder notification; cooldown counts from it
+    pending: NotificationKind | None = None  # decided but not delivered yet: sent again on the next evaluation
+
+
+def next_state(previous: RuleState, result: RuleResult, now: int, cooldown_seconds: int) -> RuleState:
+    """The rule's state after this evaluation. Its `pending` is the notification it calls for, which stays
+    pending (and is sent again at each evaluation) until `record_delivery` says it went out."""
+    if result.firing:
+        if previous.status == "ok":
+            return RuleState("firing", now, previous.last_sent_at, pending="firing")
+        if previous.pending is None and (
+            previous.last_sent_at is None or now - previous.last_sent_at >= cooldown_seconds
+        ):
+            return replace(previous, pending="reminder")
+        return previous  # quiet within the cooldown, or still trying to deliver the last one
+    if previous.status == "firing":
+        # Resolved is sent even when the firing notice never got through: someone should learn it happened.
+        return RuleState("ok", now, previous.last_sent_at, pending="resolved")
+    return previous if previous.since is not None else replace(previous, since=now)
+
+
+def step(
+    previous: RuleState, result: RuleResult, now: int, cooldown_seconds: int, tz: str
+) -> tuple[RuleState, Notification | None]:
+    """The rule's next state and the notification to send now (None: stay quiet)."""
+    state = next_state(previous, result, now, cooldown_seconds)
+    if state.pending is None:
+        return state, None
+    return state, notification_for(result, state.pending, state, tz)
+
+
+def record_delivery(state: RuleState, kind: NotificationKind, delivered: bool, now: int) -> RuleState:
+    """The state once a notification of `kind` went out (delivered) or failed (unchanged: still pending)."""
+    if not delivered or state.pending != kind:
+        return state
+    if kind in ("firing", "reminder"):
+        return replace(state, pending=None, last_sent_at=now)
+    return replace(state, pending=None)
