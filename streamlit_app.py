@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.settings import SettingsError
+from dashboard.wiring import STARTUP_ERRORS
 
 st.set_page_config(page_title="Alma Ops", layout="wide")
 
@@ -35,7 +36,7 @@ page = st.navigation(pages)
 
 try:
     app = ui.services()
-except ui.STARTUP_ERRORS as error:
+except STARTUP_ERRORS as error:
     st.error(ui.startup_problem(error))
     st.stop()
 ui.mode_banner(settings)

@@ -38,7 +38,7 @@ import stripe  # noqa: E402  (the benchmark plays the naive dashboard, which cal
 from dashboard import analytics  # noqa: E402
 from dashboard.domain import AlmaIntent, is_alma  # noqa: E402
 from dashboard.gateway import CreateIntentRequest, StripeGateway, submission_idempotency_key  # noqa: E402
-from dashboard.local_sandbox import LocalSandbox, SandboxClock  # noqa: E402
+from dashboard.local_sandbox import LocalSandbox  # noqa: E402
 from dashboard.settings import LOCAL_SANDBOX_KEY, Settings  # noqa: E402
 from dashboard.store import IntentStore  # noqa: E402
 from dashboard.sync import DAY_SECONDS, AlmaSync  # noqa: E402
@@ -54,7 +54,7 @@ def build_sync(base_url: str, db: Path) -> AlmaSync:
     return AlmaSync(
         StripeGateway(Settings(), api_base=base_url),
         IntentStore(db, AUTH_WINDOW),
-        SandboxClock(sandbox),
+        sandbox,
         lookback_days=LOOKBACK_DAYS,
     )
 

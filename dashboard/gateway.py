@@ -20,11 +20,11 @@ from typing import Any, Literal
 
 import stripe
 
-# stripe-python logs raw response bodies (client secrets among them) at debug level: never let them through.
-logging.getLogger("stripe").setLevel(logging.INFO)
-
 from dashboard.domain import AlmaIntent, without_secrets
 from dashboard.settings import LOCAL_SANDBOX_KEY, Mode, Settings
+
+# stripe-python logs raw response bodies (client secrets among them) at debug level: never let them through.
+logging.getLogger("stripe").setLevel(logging.INFO)
 
 PAGE_SIZE = 100
 # Enough for our reads: without a typed filter, /v1/events would also return every unrelated event.

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from dashboard.settings import AUTH_WINDOW_SECONDS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -42,9 +44,6 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
         process.wait()
 
 
-SANDBOX_PORT = 12111  # `python -m dashboard.sandbox`'s own default
-
-
 def free_port(preferred: int = 0) -> int:
     """`preferred` when nothing listens there, else any free port. The dashboard prefers the sandbox's usual
     port so that approve links stored before a restart still lead somewhere."""
@@ -59,7 +58,8 @@ def free_port(preferred: int = 0) -> int:
 
 
 class LocalSandbox:
-    """A running sandbox: its address, and the process when this object started it."""
+    """A running sandbox: its address, and the process when this object started it. It is local mode's Clock
+    too (`now()`: wall time plus the sandbox's offset), so clock advances show up in the dashboard."""
 
     def __init__(
         self,
@@ -67,6 +67,8 @@ class LocalSandbox:
         process: subprocess.Popen[bytes] | None = None,
         log: IO[bytes] | None = None,
     ) -> None:
+        if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+            raise ValueError(f"a sandbox is reached over http(s), got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.process = process
         self._log = log
@@ -77,7 +79,7 @@ class LocalSandbox:
         *,
         port: int = 0,
         seed_demo: int = 0,
-        auth_window_seconds: int = 3600,
+        auth_window_seconds: int = AUTH_WINDOW_SECONDS,
         state_file: Path | None = None,
         timeout: float = 60,
         extra_args: Sequence[str] = (),
@@ -90,8 +92,8 @@ class LocalSandbox:
         if state_file is not None:
             args += ["--state", str(state_file)]
         # A file, not a pipe: a chatty server would block once an unread pipe buffer fills up.
-        log = tempfile.TemporaryFile()
-        process = subprocess.Popen(
+        log = tempfile.TemporaryFile()  # noqa: SIM115  (closed by stop(), not at the end of this block)
+        process = subprocess.Popen(  # noqa: S603  (our interpreter and module; the arguments are numbers and paths)
             [sys.executable, "-m", "dashboard.sandbox", *args, *extra_args],
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
@@ -143,8 +145,8 @@ class LocalSandbox:
 
     def control(self, method: str, path: str, *, timeout: float = 60, **form: Any) -> dict[str, Any]:
         body = urllib.parse.urlencode(form).encode() if method == "POST" else None
-        request = urllib.request.Request(self.base_url + path, data=body, method=method)
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        request = urllib.request.Request(self.base_url + path, data=body, method=method)  # noqa: S310  (scheme checked in __init__)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  (scheme checked in __init__)
             return json.loads(response.read())
 
     def now(self) -> int:
@@ -167,13 +169,3 @@ class LocalSandbox:
 
     def faults(self, rate: float, kinds: str = "429,500,drop", seed: int = 1) -> dict[str, Any]:
         return self.control("POST", "/_sandbox/faults", rate=rate, kinds=kinds, seed=seed)
-
-
-class SandboxClock:
-    """Local mode's Clock: the sandbox's time (wall time plus its offset), so clock advances show up."""
-
-    def __init__(self, sandbox: LocalSandbox) -> None:
-        self._sandbox = sandbox
-
-    def now(self) -> int:
-        return self._sandbox.now()

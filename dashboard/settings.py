@@ -9,11 +9,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Alma's facts as the dashboard assumes them unless configured otherwise (the sandbox, a separate program,
+# keeps its own copy of the same defaults).
+ALMA_MIN_CENTS = 5_000  # 50 EUR
+ALMA_MAX_CENTS = 500_000  # 5,000 EUR
+AUTH_WINDOW_SECONDS = 3_600  # the hour a customer has on Alma's page
+SANDBOX_PORT = 12111  # `python -m dashboard.sandbox`'s own default port
 
-class Mode(str, enum.Enum):
+# Secret (sk_) and restricted (rk_) keys; the prefix says the mode.
+TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+KEY_PREFIXES = TEST_KEY_PREFIXES + LIVE_KEY_PREFIXES
+
+
+class Mode(enum.StrEnum):
     LOCAL = "local"  # no key: the embedded sandbox with demo data
-    TEST = "test"  # sk_test_ / rk_test_
-    LIVE = "live"  # sk_live_ / rk_live_: read-only
+    TEST = "test"  # TEST_KEY_PREFIXES
+    LIVE = "live"  # LIVE_KEY_PREFIXES: read-only
 
     @property
     def can_write(self) -> bool:
@@ -27,18 +39,18 @@ class SettingsError(ValueError):
 def mode_for_key(key: str | None) -> Mode:
     if not key:
         return Mode.LOCAL
-    if key.startswith(("sk_test_", "rk_test_")):
+    if key.startswith(TEST_KEY_PREFIXES):
         return Mode.TEST
-    if key.startswith(("sk_live_", "rk_live_")):
+    if key.startswith(LIVE_KEY_PREFIXES):
         return Mode.LIVE
-    raise SettingsError("STRIPE_SECRET_KEY must start with sk_test_, rk_test_, sk_live_ or rk_live_.")
+    raise SettingsError(f"STRIPE_SECRET_KEY must start with {', '.join(KEY_PREFIXES[:-1])} or {KEY_PREFIXES[-1]}.")
 
 
 def mask_key(key: str | None) -> str:
     """sk_test_…4242: the prefix says the mode, four characters say which key; nothing else is shown."""
     if not key:
         return "none"
-    prefix = next((p for p in ("sk_test_", "rk_test_", "sk_live_", "rk_live_") if key.startswith(p)), "")
+    prefix = next((p for p in KEY_PREFIXES if key.startswith(p)), "")
     return f"{prefix}…{key[-4:]}" if len(key) > len(prefix) + 4 else f"{prefix}…"
 
 
@@ -52,9 +64,9 @@ class Settings:
     api_base: str | None = None  # unset: Stripe; set: e.g. the sandbox
     db_path: Path = Path(".data/alma_ops.sqlite3")
     lookback_days: int = 90
-    auth_window_seconds: int = 3600
-    alma_min_cents: int = 5_000
-    alma_max_cents: int = 500_000
+    auth_window_seconds: int = AUTH_WINDOW_SECONDS
+    alma_min_cents: int = ALMA_MIN_CENTS
+    alma_max_cents: int = ALMA_MAX_CENTS
     refresh_seconds: int = 15
     demo_intents: int = 300
     public_url: str = "http://localhost:8501"  # where Stripe sends the customer back (the return page)

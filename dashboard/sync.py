@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dashboard.clock import Clock, SystemClock
+from dashboard.clock import Clock
 from dashboard.domain import EXPIRED_CODE, AlmaIntent, auth_window_end, is_alma
 from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, NotFoundError, StripeEvent, StripeGateway
-from dashboard.local_sandbox import LocalSandbox, SandboxClock
-from dashboard.settings import Mode, Settings, SettingsError, load_settings
+from dashboard.settings import SettingsError, load_settings
 from dashboard.store import IntentStore, StoredEvent, SyncState
+from dashboard.wiring import Services, build_services
 
 DAY_SECONDS = 86_400
 # Events can become listable a moment after their `created` second; re-asking a few seconds is cheap.
@@ -141,6 +141,10 @@ class AlmaSync:
         self.clock = clock
         self.lookback_days = lookback_days
         self._lock = threading.Lock()  # one sync at a time per process, whoever asks
+
+    @classmethod
+    def for_services(cls, services: Services) -> AlmaSync:
+        return cls(services.gateway, services.store, services.clock, lookback_days=services.settings.lookback_days)
 
     def sync_once(self, progress: Progress | None = None) -> SyncResult:
         """First sync when the store has no cursor, else a refresh."""
@@ -284,21 +288,6 @@ def _print_progress(done: int, total: int | None) -> None:
         print(f"  listed {done:,} of ~{total if total is not None else '?'} intents", flush=True)
 
 
-def _source(settings: Settings) -> tuple[StripeGateway, Clock]:
-    """Stripe modes: the key and STRIPE_API_BASE, system time. Local mode: a sandbox someone else runs (the
-    dashboard's or `python -m dashboard.sandbox`), and its clock. A sandbox of our own would be one nobody
-    else sees, and the shared store would end up mixing two accounts."""
-    if settings.mode is not Mode.LOCAL:
-        return StripeGateway(settings), SystemClock()
-    if not settings.sandbox_url:
-        raise SettingsError(
-            "local mode (no STRIPE_SECRET_KEY) syncs from a running sandbox: set ALMA_OPS_SANDBOX_URL to its"
-            " address, or STRIPE_API_BASE and an sk_test_ key."
-        )
-    sandbox = LocalSandbox.attach(settings.sandbox_url)
-    return StripeGateway(settings, api_base=sandbox.base_url), SandboxClock(sandbox)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard.sync", description="Sync Alma intents into the store.")
     when = parser.add_mutually_exclusive_group(required=True)
@@ -308,19 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.every is not None and args.every < 1:
         parser.error("--every takes a whole number of seconds, at least 1")
     try:
-        settings = load_settings(os.environ)
-        gateway, clock = _source(settings)
+        services = build_services(load_settings(os.environ), may_start_sandbox=False)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a supervisor's stop is a normal end, not a crash
-    sync = AlmaSync(
-        gateway,
-        IntentStore(settings.db_path, settings.auth_window_seconds),
-        clock,
-        lookback_days=settings.lookback_days,
-    )
-    print(f"Alma Ops sync: {settings!r}, store {settings.db_path}", flush=True)
+    sync = AlmaSync.for_services(services)
+    print(f"Alma Ops sync: {services.settings!r}, store {services.settings.db_path}", flush=True)
     try:
         while True:
             try:
@@ -340,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        sync.store.close()
+        services.close()
 
 
 if __name__ == "__main__":

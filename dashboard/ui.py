@@ -1,8 +1,8 @@
-"""Streamlit glue shared by the entry script and every page: cached services, the sync loop, banner, sidebar.
+"""Streamlit glue shared by the entry script and every page: cached services, banner, sidebar, widgets.
 
-The only module under dashboard/ that imports streamlit. It holds no business rules: it builds the gateway,
-store and sync once per process (st.cache_resource), keeps one background thread syncing the store for every
-session, and offers pages small helpers so they stay "read state, call a service, draw".
+The only module under dashboard/ that imports streamlit. It holds no business rules: it keeps the services
+(dashboard.wiring) and one sync loop (dashboard.sync_loop) per process (st.cache_resource), and offers pages
+small helpers so they stay "read state, call a service, draw".
 """
 
 from __future__ import annotations
@@ -11,32 +11,26 @@ import logging
 import os
 import re
 import secrets
-import sqlite3
-import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import analytics
-from dashboard.clock import Clock, SystemClock
-from dashboard.gateway import GatewayError, StripeGateway
-from dashboard.local_sandbox import SANDBOX_PORT, LocalSandbox, SandboxClock, SandboxStartError, free_port
+from dashboard.gateway import GatewayError
+from dashboard.local_sandbox import SandboxStartError
 from dashboard.money import format_eur
 from dashboard.settings import Mode, Settings, load_settings
-from dashboard.store import IntentStore
-from dashboard.sync import AlmaSync, SyncResult
+from dashboard.sync import AlmaSync
+from dashboard.sync_loop import SyncLoop
+from dashboard.wiring import Services, build_services
 
 log = logging.getLogger(__name__)
 
-# How long a page waits for a sync it asked for (after a write, or "Sync now") before drawing anyway.
-SYNC_WAIT_SECONDS = 15.0
 # How often the sidebar re-reads the last sync time: as often as the fastest self-refreshing page.
 SYNC_STATUS_SECONDS = 3
 
@@ -62,177 +56,27 @@ def app_settings() -> Settings:
     return load_settings(env, secrets)
 
 
-# --- the sync loop ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncLoopStatus:
-    """What the sidebar shows about syncing, read under the loop's lock."""
-
-    attempts_finished: int
-    progress: tuple[int, int | None] | None  # (done, estimated total) while a sync reports progress
-    last_result: SyncResult | None
-    last_error: str | None  # "code: message" of the last attempt, None once one succeeds again
-
-
-class SyncLoop:
-    """One thread per process keeps the store fresh for every session. The store has a single writer, so
-    pages never sync themselves: they ask this loop for a sync that starts after their request and wait."""
-
-    def __init__(self, sync: AlmaSync, interval_seconds: int) -> None:
-        self._sync = sync
-        self._interval = interval_seconds
-        self._changed = threading.Condition()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._started = 0
-        self._finished = 0
-        self._finished_at_monotonic: float | None = None
-        self._progress: tuple[int, int | None] | None = None
-        self._last_result: SyncResult | None = None
-        self._last_error: str | None = None
-        self._generation = 0  # bumped by every sync that changed the store; keys the frame cache
-        self._thread = threading.Thread(target=self._run, name="alma-ops-sync", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._attempt()
-            # Cleared only after waking, so a request made during an attempt still gets its own attempt.
-            if self._wake.wait(self._interval):
-                self._wake.clear()
-
-    def _attempt(self) -> None:
-        with self._changed:
-            self._started += 1
-        result: SyncResult | None = None
-        error: str | None = None
-        try:
-            result = self._sync.sync_once(progress=self._record_progress)
-        except GatewayError as exc:
-            error = str(exc)
-        except Exception as exc:  # one bad sync must not end syncing for every viewer
-            log.exception("sync attempt failed")
-            error = f"{type(exc).__name__}: the sync failed; see the server log."
-        with self._changed:
-            self._finished += 1
-            self._finished_at_monotonic = time.monotonic()
-            self._progress = None
-            if result is not None:
-                self._last_result, self._last_error = result, None
-                if result.intents_written or result.events_applied or self._generation == 0:
-                    self._generation += 1
-            else:
-                self._last_error = error
-            self._changed.notify_all()
-
-    def _record_progress(self, done: int, total: int | None) -> None:
-        with self._changed:
-            self._progress = (done, total)
-
-    @property
-    def generation(self) -> int:
-        with self._changed:
-            return self._generation
-
-    def status(self) -> SyncLoopStatus:
-        with self._changed:
-            return SyncLoopStatus(self._finished, self._progress, self._last_result, self._last_error)
-
-    def sync_now(self, timeout: float = SYNC_WAIT_SECONDS) -> bool:
-        """Wait for a sync that starts after this call; False if it has not finished within `timeout`."""
-        with self._changed:
-            target = self._started + 1
-            self._wake.set()
-            return self._changed.wait_for(lambda: self._finished >= target, timeout)
-
-    def refresh(self, max_age_seconds: float) -> None:
-        """sync_now unless a sync finished less than `max_age_seconds` ago: many viewers polling the same
-        page cost Stripe one refresh per interval, not one each."""
-        with self._changed:
-            finished_at = self._finished_at_monotonic
-        if finished_at is None or time.monotonic() - finished_at >= max_age_seconds:
-            self.sync_now()
-
-    def wait_first(self, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self._finished >= 1, timeout)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=SYNC_WAIT_SECONDS)
-
-
 # --- services -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Services:
-    settings: Settings
-    gateway: StripeGateway
-    store: IntentStore
-    clock: Clock
+class AppServices(Services):
+    """What pages use: the mode's services (dashboard.wiring) and this process's sync loop."""
+
     sync_loop: SyncLoop
-    sandbox: LocalSandbox | None  # local mode only; its process is ours unless attached by URL
 
 
-def _release(services: Services) -> None:
+def _release(services: AppServices) -> None:
     services.sync_loop.stop()
-    if services.sandbox is not None:
-        services.sandbox.stop()  # a sandbox attached by URL is left running (LocalSandbox.attach)
-
-
-def _sandbox_state_file(settings: Settings) -> Path:
-    # JSON Lines; an older ".json" beside it was a pickle, which the sandbox now refuses: not reused.
-    return settings.db_path.with_name(settings.db_path.name + ".sandbox.jsonl")
-
-
-def _forget_store_without_sandbox(settings: Settings) -> None:
-    """The embedded sandbox keeps its account in a file next to the store, so the two survive a restart
-    together. A store found without that file mirrors a sandbox that is gone: it starts over."""
-    if settings.sandbox_url or _sandbox_state_file(settings).exists():
-        return
-    for suffix in ("", "-wal", "-shm"):
-        settings.db_path.with_name(settings.db_path.name + suffix).unlink(missing_ok=True)
-
-
-def _sandbox_for(settings: Settings) -> LocalSandbox:
-    if settings.sandbox_url:
-        return LocalSandbox.attach(settings.sandbox_url)
-    return LocalSandbox.start(
-        port=settings.sandbox_port or free_port(SANDBOX_PORT),
-        seed_demo=settings.demo_intents,
-        state_file=_sandbox_state_file(settings),
-    )
+    services.close()
 
 
 @st.cache_resource(show_spinner="Starting Alma Ops…", on_release=_release)
-def services() -> Services:
-    """Built once per process and shared by every session: one gateway, one store, one sync thread.
-    The store opens before the sandbox starts: a store that cannot open leaves no sandbox process behind."""
-    settings = app_settings()
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    local = settings.mode is Mode.LOCAL
-    if local:
-        _forget_store_without_sandbox(settings)
-    store = IntentStore(settings.db_path, settings.auth_window_seconds)
-    sandbox = _sandbox_for(settings) if local else None
-    gateway = StripeGateway(settings, api_base=sandbox.base_url if sandbox else settings.api_base)
-    clock: Clock = SandboxClock(sandbox) if sandbox else SystemClock()
-    sync = AlmaSync(
-        gateway,
-        store,
-        clock,
-        lookback_days=settings.lookback_days,
-    )
-    return Services(settings, gateway, store, clock, SyncLoop(sync, settings.refresh_seconds), sandbox)
-
-
-# What a page can meet when the services cannot be built: the sandbox would not start (SandboxStartError is a
-# RuntimeError), the store's schema is newer than this code (RuntimeError), the store file is locked or not a
-# database (sqlite3.Error), or its folder cannot be made (OSError).
-STARTUP_ERRORS = (RuntimeError, sqlite3.Error, OSError)
+def services() -> AppServices:
+    """Built once per process and shared by every session: one gateway, one store, one sync thread."""
+    core = build_services(app_settings(), may_start_sandbox=True)
+    parts = {field.name: getattr(core, field.name) for field in fields(core)}
+    return AppServices(**parts, sync_loop=SyncLoop(AlmaSync.for_services(core), core.settings.refresh_seconds))
 
 
 _TRACEBACK = "Traceback (most recent call last):"

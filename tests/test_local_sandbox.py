@@ -7,12 +7,13 @@ import socket
 import pytest
 
 from dashboard import local_sandbox
-from dashboard.local_sandbox import LocalSandbox, SandboxClock, free_port
+from dashboard.clock import Clock
+from dashboard.local_sandbox import LocalSandbox, free_port
 from tests.conftest import SandboxServer
 
 
 def test_the_clock_is_the_sandbox_clock(sandbox: SandboxServer) -> None:
-    clock = SandboxClock(LocalSandbox.attach(sandbox.base_url))
+    clock: Clock = LocalSandbox.attach(sandbox.base_url)
     before = clock.now()
     sandbox.advance(3_600)
     assert clock.now() >= before + 3_600
@@ -23,7 +24,7 @@ def test_a_hung_sandbox_is_an_error_within_the_clock_timeout(monkeypatch: pytest
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         monkeypatch.setattr(local_sandbox, "CLOCK_TIMEOUT_SECONDS", 0.2)
-        clock = SandboxClock(LocalSandbox.attach(f"http://127.0.0.1:{silent.getsockname()[1]}"))
+        clock: Clock = LocalSandbox.attach(f"http://127.0.0.1:{silent.getsockname()[1]}")
         with pytest.raises(TimeoutError):
             clock.now()
 

@@ -20,7 +20,7 @@ import stripe
 
 from dashboard.domain import AlmaIntent, is_alma
 from dashboard.gateway import CreateIntentRequest, GatewayUnavailable, StripeGateway, submission_idempotency_key
-from dashboard.local_sandbox import LocalSandbox, SandboxClock
+from dashboard.local_sandbox import LocalSandbox
 from dashboard.settings import Settings
 from dashboard.store import IntentStore
 from dashboard.sync import AlmaSync, SyncResult
@@ -44,7 +44,7 @@ def store(tmp_path: Path) -> Iterator[IntentStore]:
 
 @pytest.fixture
 def syncer(gateway: StripeGateway, store: IntentStore, sandbox: LocalSandbox) -> AlmaSync:
-    return AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=90)
+    return AlmaSync(gateway, store, sandbox, lookback_days=90)
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ class TestFirstSync:
         old = create(gateway, "old")
         sandbox.advance(3 * DAY)
         recent = create(gateway, "recent")
-        AlmaSync(gateway, store, SandboxClock(sandbox), lookback_days=2).sync_once()
+        AlmaSync(gateway, store, sandbox, lookback_days=2).sync_once()
         assert [i.id for i in store.all_intents()] == [recent.id]
         assert old.id != recent.id
 
@@ -267,7 +267,7 @@ class TestRefresh:
         assert len(events) == 4
 
         in_order = IntentStore(tmp_path / "in_order.sqlite3", WINDOW)
-        AlmaSync(gateway, in_order, SandboxClock(sandbox)).apply_events(events)
+        AlmaSync(gateway, in_order, sandbox).apply_events(events)
         expected = in_order.get_intent(intent.id)
         assert expected is not None and expected.status == "succeeded" and expected.installments == 3
         assert expected.sent_to_alma_at == intent.created

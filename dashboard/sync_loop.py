@@ -1,0 +1,119 @@
+"""One thread per process keeps the store fresh for every session of the app (embedded sync).
+
+Pages never sync themselves: they ask the loop for a sync that starts after their request and wait for it, so
+many viewers cost Stripe what one costs. Streamlit-free: the UI glue holds one loop per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from dashboard.gateway import GatewayError
+from dashboard.sync import AlmaSync, SyncResult
+
+log = logging.getLogger(__name__)
+
+# How long a page waits for a sync it asked for (after a write, or "Sync now") before drawing anyway.
+SYNC_WAIT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class SyncLoopStatus:
+    """What the sidebar shows about syncing, read under the loop's lock."""
+
+    attempts_finished: int
+    progress: tuple[int, int | None] | None  # (done, estimated total) while a sync reports progress
+    last_result: SyncResult | None
+    last_error: str | None  # "code: message" of the last attempt, None once one succeeds again
+
+
+class SyncLoop:
+    """One thread per process keeps the store fresh for every session. The store has a single writer, so
+    pages never sync themselves: they ask this loop for a sync that starts after their request and wait."""
+
+    def __init__(self, sync: AlmaSync, interval_seconds: int) -> None:
+        self._sync = sync
+        self._interval = interval_seconds
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._started = 0
+        self._finished = 0
+        self._finished_at_monotonic: float | None = None
+        self._progress: tuple[int, int | None] | None = None
+        self._last_result: SyncResult | None = None
+        self._last_error: str | None = None
+        self._generation = 0  # bumped by every sync that changed the store; keys the frame cache
+        self._thread = threading.Thread(target=self._run, name="alma-ops-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._attempt()
+            # Cleared only after waking, so a request made during an attempt still gets its own attempt.
+            if self._wake.wait(self._interval):
+                self._wake.clear()
+
+    def _attempt(self) -> None:
+        with self._changed:
+            self._started += 1
+        result: SyncResult | None = None
+        error: str | None = None
+        try:
+            result = self._sync.sync_once(progress=self._record_progress)
+        except GatewayError as exc:
+            error = str(exc)
+        except Exception as exc:  # one bad sync must not end syncing for every viewer
+            log.exception("sync attempt failed")
+            error = f"{type(exc).__name__}: the sync failed; see the server log."
+        with self._changed:
+            self._finished += 1
+            self._finished_at_monotonic = time.monotonic()
+            self._progress = None
+            if result is not None:
+                self._last_result, self._last_error = result, None
+                if result.intents_written or result.events_applied or self._generation == 0:
+                    self._generation += 1
+            else:
+                self._last_error = error
+            self._changed.notify_all()
+
+    def _record_progress(self, done: int, total: int | None) -> None:
+        with self._changed:
+            self._progress = (done, total)
+
+    @property
+    def generation(self) -> int:
+        with self._changed:
+            return self._generation
+
+    def status(self) -> SyncLoopStatus:
+        with self._changed:
+            return SyncLoopStatus(self._finished, self._progress, self._last_result, self._last_error)
+
+    def sync_now(self, timeout: float = SYNC_WAIT_SECONDS) -> bool:
+        """Wait for a sync that starts after this call; False if it has not finished within `timeout`."""
+        with self._changed:
+            target = self._started + 1
+            self._wake.set()
+            return self._changed.wait_for(lambda: self._finished >= target, timeout)
+
+    def refresh(self, max_age_seconds: float) -> None:
+        """sync_now unless a sync finished less than `max_age_seconds` ago: many viewers polling the same
+        page cost Stripe one refresh per interval, not one each."""
+        with self._changed:
+            finished_at = self._finished_at_monotonic
+        if finished_at is None or time.monotonic() - finished_at >= max_age_seconds:
+            self.sync_now()
+
+    def wait_first(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._finished >= 1, timeout)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=SYNC_WAIT_SECONDS)

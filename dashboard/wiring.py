@@ -1,0 +1,87 @@
+"""Builds the services for a mode, for the Streamlit app and `python -m dashboard.sync` alike.
+
+Stripe modes: a gateway on the key (and STRIPE_API_BASE), the system clock. Local mode: a gateway on the local
+sandbox and the sandbox's clock; the app starts that sandbox (or attaches to ALMA_OPS_SANDBOX_URL), while the
+sync worker only ever attaches, since a sandbox of its own would be one nobody else sees and the shared store
+would end up mixing two accounts. Below this module nothing knows the sandbox beyond its HTTP address and clock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboard.clock import Clock, SystemClock
+from dashboard.gateway import StripeGateway
+from dashboard.local_sandbox import LocalSandbox, free_port
+from dashboard.settings import SANDBOX_PORT, Mode, Settings, SettingsError
+from dashboard.store import IntentStore
+
+# What building the services can meet: the sandbox would not start (SandboxStartError is a RuntimeError), the
+# store's schema is newer than this code (RuntimeError), the store file is locked or not a database
+# (sqlite3.Error), or its folder cannot be made (OSError).
+STARTUP_ERRORS = (RuntimeError, sqlite3.Error, OSError)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    gateway: StripeGateway
+    store: IntentStore
+    clock: Clock
+    sandbox: LocalSandbox | None  # local mode only; its process is ours unless attached by URL
+
+    def close(self) -> None:
+        self.store.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()  # a sandbox attached by URL is left running (LocalSandbox.attach)
+
+
+def sandbox_state_file(settings: Settings) -> Path:
+    # JSON Lines; an older ".json" beside it was a pickle, which the sandbox now refuses: not reused.
+    return settings.db_path.with_name(settings.db_path.name + ".sandbox.jsonl")
+
+
+def _forget_store_without_sandbox(settings: Settings) -> None:
+    """The embedded sandbox keeps its account in a file next to the store, so the two survive a restart
+    together. A store found without that file mirrors a sandbox that is gone: it starts over."""
+    if settings.sandbox_url or sandbox_state_file(settings).exists():
+        return
+    for suffix in ("", "-wal", "-shm"):
+        settings.db_path.with_name(settings.db_path.name + suffix).unlink(missing_ok=True)
+
+
+def _local_sandbox(settings: Settings) -> LocalSandbox:
+    if settings.sandbox_url:
+        return LocalSandbox.attach(settings.sandbox_url)
+    return LocalSandbox.start(
+        port=settings.sandbox_port or free_port(SANDBOX_PORT),
+        seed_demo=settings.demo_intents,
+        auth_window_seconds=settings.auth_window_seconds,
+        state_file=sandbox_state_file(settings),
+    )
+
+
+def build_services(settings: Settings, *, may_start_sandbox: bool) -> Services:
+    """The gateway, clock, store and (local mode) sandbox for `settings`. `may_start_sandbox`: the app's
+    embedded sandbox; without it local mode needs ALMA_OPS_SANDBOX_URL (SettingsError otherwise). The store
+    opens before the sandbox starts: a store that cannot open leaves no sandbox process behind."""
+    local = settings.mode is Mode.LOCAL
+    if local and not (settings.sandbox_url or may_start_sandbox):
+        raise SettingsError(
+            "local mode (no STRIPE_SECRET_KEY) syncs from a running sandbox: set ALMA_OPS_SANDBOX_URL to its"
+            " address, or STRIPE_API_BASE and an sk_test_ key."
+        )
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    if local and may_start_sandbox:
+        _forget_store_without_sandbox(settings)
+    store = IntentStore(settings.db_path, settings.auth_window_seconds)
+    try:
+        sandbox = _local_sandbox(settings) if local else None
+    except BaseException:
+        store.close()
+        raise
+    gateway = StripeGateway(settings, api_base=sandbox.base_url if sandbox else settings.api_base)
+    clock: Clock = sandbox if sandbox else SystemClock()
+    return Services(settings, gateway, store, clock, sandbox)
