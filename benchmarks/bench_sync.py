@@ -39,11 +39,11 @@ from dashboard import analytics  # noqa: E402
 from dashboard.domain import AlmaIntent, is_alma  # noqa: E402
 from dashboard.gateway import CreateIntentRequest, StripeGateway, submission_idempotency_key  # noqa: E402
 from dashboard.local_sandbox import LocalSandbox  # noqa: E402
-from dashboard.settings import LOCAL_SANDBOX_KEY, Settings  # noqa: E402
+from dashboard.settings import AUTH_WINDOW_SECONDS, LOCAL_SANDBOX_KEY, Settings  # noqa: E402
 from dashboard.store import IntentStore  # noqa: E402
 from dashboard.sync import DAY_SECONDS, AlmaSync  # noqa: E402
 
-AUTH_WINDOW = 3600
+AUTH_WINDOW = AUTH_WINDOW_SECONDS
 LOOKBACK_DAYS = 90
 ANALYTICS_SIZES = (1_000, 100_000)
 ANALYTICS_REPEATS = 5

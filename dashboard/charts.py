@@ -5,7 +5,8 @@ Amounts arrive as int cents; charts derive EUR in the Vega spec (`datum.amount_c
 for the axis and tooltips.
 
 Public API:
-- `STATUS_COLOURS: dict[str, str]` (one per domain.STATUSES, in that order), `status_scale() -> alt.Scale`
+- `STATUS_COLOURS: dict[str, StatusColour]` (one per domain.STATUSES, in that order; charts and badges),
+  `status_scale() -> alt.Scale`
 - `status_bar_chart(counts)`: counts = analytics.status_counts(...)
 - `daily_status_chart(daily, measure="count" | "amount")`: daily = analytics.daily_by_status(...)
 - `time_to_authorise_chart(durations, bucket_seconds=60)`: durations = analytics.time_to_authorise(...)
@@ -13,6 +14,7 @@ Public API:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import altair as alt
@@ -22,17 +24,25 @@ import pandas as pd
 from dashboard.analytics import time_to_authorise_buckets
 from dashboard.domain import STATUSES
 
+
+@dataclass(frozen=True)
+class StatusColour:
+    chart: str  # hex, for altair
+    badge: str  # the nearest of Streamlit's named colours, for a status written as a badge in text
+
+
 # Okabe–Ito colours (distinguishable with the common colour-vision deficiencies), plus a neutral grey
 # for canceled. Green = money in, orange = waiting on the customer, vermillion = back to no method.
-STATUS_COLOURS: dict[str, str] = {
-    "requires_payment_method": "#D55E00",
-    "requires_confirmation": "#CC79A7",
-    "requires_action": "#E69F00",
-    "processing": "#56B4E9",
-    "requires_capture": "#0072B2",
-    "canceled": "#8C8C8C",
-    "succeeded": "#009E73",
+STATUS_COLOURS: dict[str, StatusColour] = {
+    "requires_payment_method": StatusColour("#D55E00", "red"),
+    "requires_confirmation": StatusColour("#CC79A7", "violet"),
+    "requires_action": StatusColour("#E69F00", "orange"),
+    "processing": StatusColour("#56B4E9", "blue"),
+    "requires_capture": StatusColour("#0072B2", "blue"),
+    "canceled": StatusColour("#8C8C8C", "gray"),
+    "succeeded": StatusColour("#009E73", "green"),
 }
+UNKNOWN_STATUS_BADGE = "gray"
 
 Measure = Literal["count", "amount"]
 _EUR_FORMAT = ",.2f"
@@ -45,7 +55,7 @@ _TEXT_COLOUR = "#31333F"  # Streamlit's body text, readable on white and on the 
 
 
 def status_scale() -> alt.Scale:
-    return alt.Scale(domain=list(STATUSES), range=[STATUS_COLOURS[s] for s in STATUSES])
+    return alt.Scale(domain=list(STATUSES), range=[STATUS_COLOURS[s].chart for s in STATUSES])
 
 
 def _status_colour(legend: alt.Legend | None = _STATUS_LEGEND) -> alt.Color:

@@ -26,8 +26,9 @@ STATUSES: tuple[str, ...] = (
     "succeeded",
 )
 CAPTURE_WINDOW_SECONDS = 7 * 24 * 3600
+# Stripe's last_payment_error codes for an Alma attempt (the sandbox names its own copies the same way).
 EXPIRED_CODE = "payment_intent_payment_attempt_expired"
-DECLINED_CODE = "payment_intent_payment_attempt_failed"
+FAILED_CODE = "payment_intent_payment_attempt_failed"  # declined, or expired without saying so: failure_kind
 
 FailureKind = Literal["expired", "declined"]
 # What Stripe can still cancel: every status but the two final ones.
@@ -40,7 +41,9 @@ def without_secrets(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class PaymentError:
+class LastPaymentError:
+    """The intent's last_payment_error: why its latest attempt failed."""
+
     code: str | None
     message: str | None
     type: str | None
@@ -66,7 +69,7 @@ class AlmaIntent:
     payment_method_types: tuple[str, ...] = ()
     payment_method_id: str | None = None
     payment_method_type: str | None = None  # known when payment_method was expanded
-    last_error: PaymentError | None = None
+    last_error: LastPaymentError | None = None
     latest_charge_id: str | None = None
     charge_method_type: str | None = None  # latest_charge.payment_method_details.type
     installments: int | None = None
@@ -114,7 +117,7 @@ class AlmaIntent:
         last_error = None
         if isinstance(err, Mapping):
             err_pm = err.get("payment_method")
-            last_error = PaymentError(
+            last_error = LastPaymentError(
                 code=err.get("code"),
                 message=err.get("message"),
                 type=err.get("type"),
@@ -197,7 +200,7 @@ def failure_kind(intent: AlmaIntent, auth_window_seconds: int) -> FailureKind | 
     code = intent.last_error.code
     if code == EXPIRED_CODE:
         return "expired"
-    if code == DECLINED_CODE:
+    if code == FAILED_CODE:
         window_end = auth_window_end(intent.sent_to_alma_at, auth_window_seconds)
         if window_end is not None and intent.updated_at is not None and intent.updated_at >= window_end:
             return "expired"  # no customer action before expires_at, whatever the code says

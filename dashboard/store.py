@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.domain import AlmaIntent, PaymentError, TimelineEntry, intent_timeline
+from dashboard.domain import AlmaIntent, LastPaymentError, TimelineEntry, intent_timeline
 from dashboard.intent_frame import COLUMNS, intent_row, typed_frame
 
 _SQL_TYPES = {"string": "TEXT", "int64": "INTEGER", "Int64": "INTEGER", "bool": "INTEGER"}
@@ -100,7 +100,7 @@ def _intent_from_json(state_json: str, raw_json: str) -> AlmaIntent:
     state = json.loads(state_json)
     state["metadata"] = tuple((key, value) for key, value in state["metadata"])
     state["payment_method_types"] = tuple(state["payment_method_types"])
-    state["last_error"] = PaymentError(**state["last_error"]) if state["last_error"] else None
+    state["last_error"] = LastPaymentError(**state["last_error"]) if state["last_error"] else None
     return AlmaIntent(**state, raw=json.loads(raw_json))
 
 

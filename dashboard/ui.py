@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analytics
+from dashboard.charts import STATUS_COLOURS, UNKNOWN_STATUS_BADGE
 from dashboard.gateway import GatewayError
 from dashboard.local_sandbox import SandboxStartError
 from dashboard.money import format_eur
@@ -177,21 +178,10 @@ def wait_for_first_sync(app: Services) -> None:
 # --- display helpers ----------------------------------------------------------------------------------
 
 
-# Streamlit's badge colours nearest to charts.STATUS_COLOURS, so a status reads the same in text and charts.
-_STATUS_BADGE_COLOURS = {
-    "requires_payment_method": "red",
-    "requires_confirmation": "violet",
-    "requires_action": "orange",
-    "processing": "blue",
-    "requires_capture": "blue",
-    "canceled": "gray",
-    "succeeded": "green",
-}
-
-
 def status_badge(status: str) -> str:
     """Markdown for a status as a coloured badge (its text stays the plain status)."""
-    return f":{_STATUS_BADGE_COLOURS.get(status, 'gray')}-badge[{status}]"
+    colour = STATUS_COLOURS[status].badge if status in STATUS_COLOURS else UNKNOWN_STATUS_BADGE
+    return f":{colour}-badge[{status}]"
 
 
 def local_datetime(seconds: int | None, settings: Settings) -> str:

@@ -16,16 +16,17 @@ from dashboard import analytics
 from dashboard.analytics import Period
 from dashboard.domain import (
     CAPTURE_WINDOW_SECONDS,
-    DECLINED_CODE,
     EXPIRED_CODE,
+    FAILED_CODE,
     STATUSES,
     AlmaIntent,
-    PaymentError,
+    LastPaymentError,
 )
 from dashboard.intent_frame import COLUMNS, frame_from_intents
+from dashboard.settings import AUTH_WINDOW_SECONDS
 
 PARIS = ZoneInfo("Europe/Paris")
-AUTH_WINDOW = 3600
+AUTH_WINDOW = AUTH_WINDOW_SECONDS
 
 
 def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
@@ -90,7 +91,7 @@ def failed(intent_id: str, amount: int, *, code: str, sent: int, at: int, messag
         sent - 5,
         sent_to_alma_at=sent,
         updated_at=at,
-        last_error=PaymentError(code=code, message=message, type="card_error", payment_method_type="alma"),
+        last_error=LastPaymentError(code=code, message=message, type="card_error", payment_method_type="alma"),
     )
 
 
@@ -137,15 +138,15 @@ def mixed_intents() -> list[AlmaIntent]:
         failed(
             "pi_exp02",
             10_000,
-            code=DECLINED_CODE,
+            code=FAILED_CODE,
             sent=NOW - 90_000,
             at=NOW - 86_000,
             message="The customer did not complete the payment.",
         ),
         failed(
-            "pi_dec01", 11_000, code=DECLINED_CODE, sent=NOW - 1_000, at=NOW - 900, message="Alma declined the payment."
+            "pi_dec01", 11_000, code=FAILED_CODE, sent=NOW - 1_000, at=NOW - 900, message="Alma declined the payment."
         ),
-        failed("pi_dec02", 12_500, code=DECLINED_CODE, sent=NOW - 300, at=NOW - 200, message=None),
+        failed("pi_dec02", 12_500, code=FAILED_CODE, sent=NOW - 300, at=NOW - 200, message=None),
         held("pi_hold1", 80_000, authorized=NOW - 86_400),
         alma_intent(
             "pi_can01",
@@ -377,7 +378,7 @@ def test_daily_statuses_follow_the_fixed_order_within_a_day(mixed: pd.DataFrame)
 def test_recent_failures_newest_first_with_a_reason(mixed: pd.DataFrame) -> None:
     failures = analytics.recent_failures(mixed, limit=3)
     assert failures[["id", "failure_kind", "reason"]].to_dict("records") == [
-        {"id": "pi_dec02", "failure_kind": "declined", "reason": DECLINED_CODE},  # no message: the code
+        {"id": "pi_dec02", "failure_kind": "declined", "reason": FAILED_CODE},  # no message: the code
         {"id": "pi_dec01", "failure_kind": "declined", "reason": "Alma declined the payment."},
         {"id": "pi_exp01", "failure_kind": "expired", "reason": "The payment attempt expired."},
     ]
@@ -465,7 +466,7 @@ def test_intents_table_is_display_ready(mixed: pd.DataFrame) -> None:
     assert str(table["created_at"].dt.tz) == "Europe/Paris"
     expires_in = table.set_index("id")["expires_in_seconds"].dropna().to_dict()
     assert expires_in == {"pi_wait1": 3_000, "pi_wait2": 10, "pi_wait3": 0}
-    assert table.set_index("id").loc["pi_dec02", "reason"] == DECLINED_CODE
+    assert table.set_index("id").loc["pi_dec02", "reason"] == FAILED_CODE
 
 
 def parse_csv(data: bytes) -> list[dict[str, str]]:

@@ -13,7 +13,7 @@ from dashboard import analytics, charts
 from dashboard.domain import STATUSES
 from tests.test_analytics import alma_intent, frame_of, mixed_intents, paris
 
-COLOURS = [charts.STATUS_COLOURS[s] for s in STATUSES]
+COLOURS = [charts.STATUS_COLOURS[s].chart for s in STATUSES]
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 
 from dashboard.domain import (
     CAPTURE_WINDOW_SECONDS,
-    DECLINED_CODE,
     EXPIRED_CODE,
+    FAILED_CODE,
     AlmaIntent,
     Milestone,
     TimelineEntry,
@@ -21,8 +21,9 @@ from dashboard.domain import (
     intent_timeline,
     is_alma,
 )
+from dashboard.settings import AUTH_WINDOW_SECONDS
 
-WINDOW = 3600
+WINDOW = AUTH_WINDOW_SECONDS
 T0 = 1_790_000_000
 
 
@@ -88,7 +89,7 @@ class TestDetection:
 
     def test_multi_method_failed_with_alma(self) -> None:
         intent = AlmaIntent.from_stripe(
-            payload(payment_method_types=["card", "alma"], last_payment_error=failed_error(DECLINED_CODE))
+            payload(payment_method_types=["card", "alma"], last_payment_error=failed_error(FAILED_CODE))
         )
         assert is_alma(intent)
 
@@ -142,7 +143,7 @@ class TestPayload:
         assert AlmaIntent.from_stripe(card).sent_to_alma_at is None
 
     def test_a_failed_attempt_keeps_when_its_method_was_made(self) -> None:
-        error = {**failed_error(DECLINED_CODE), "payment_method": {"id": "pm_1", "type": "alma", "created": T0 + 9}}
+        error = {**failed_error(FAILED_CODE), "payment_method": {"id": "pm_1", "type": "alma", "created": T0 + 9}}
         intent = AlmaIntent.from_stripe(payload(last_payment_error=error))
         assert intent.last_error is not None and intent.last_error.payment_method_created == T0 + 9
         assert intent.sent_to_alma_at == T0 + 9  # its method was made by the redirect: "waited" is known
@@ -184,11 +185,11 @@ class TestFailureKind:
         assert failure_kind(failed(EXPIRED_CODE), WINDOW) == "expired"
 
     def test_declined_code(self) -> None:
-        assert failure_kind(failed(DECLINED_CODE, sent_at=T0, updated_at=T0 + 120), WINDOW) == "declined"
+        assert failure_kind(failed(FAILED_CODE, sent_at=T0, updated_at=T0 + 120), WINDOW) == "declined"
 
     def test_failed_code_after_the_whole_window_counts_as_expired(self) -> None:
-        assert failure_kind(failed(DECLINED_CODE, sent_at=T0, updated_at=T0 + WINDOW), WINDOW) == "expired"
-        assert failure_kind(failed(DECLINED_CODE, sent_at=T0, updated_at=T0 + WINDOW - 1), WINDOW) == "declined"
+        assert failure_kind(failed(FAILED_CODE, sent_at=T0, updated_at=T0 + WINDOW), WINDOW) == "expired"
+        assert failure_kind(failed(FAILED_CODE, sent_at=T0, updated_at=T0 + WINDOW - 1), WINDOW) == "declined"
 
     def test_not_failed(self) -> None:
         assert failure_kind(AlmaIntent.from_stripe(payload()), WINDOW) is None
@@ -267,8 +268,8 @@ class TestMilestones:
             Milestone(T0 + 10, "Sent to Alma", "sent_to_alma"),
             Milestone(T0 + 10 + WINDOW, f"Expired ({EXPIRED_CODE})", "expired"),
         ]
-        declined = AlmaIntent.from_stripe(payload(last_payment_error={**error, "code": DECLINED_CODE}))
-        assert intent_milestones(declined, WINDOW)[-1] == Milestone(None, f"Declined ({DECLINED_CODE})", "declined")
+        declined = AlmaIntent.from_stripe(payload(last_payment_error={**error, "code": FAILED_CODE}))
+        assert intent_milestones(declined, WINDOW)[-1] == Milestone(None, f"Declined ({FAILED_CODE})", "declined")
 
 
 def paid_manually() -> AlmaIntent:
@@ -352,8 +353,8 @@ class TestTimeline:
         assert entries[1].label == "Sent to Alma" and entries[1].event_id == "evt_2"
 
     def test_a_failure_takes_the_time_of_its_event(self) -> None:
-        declined = AlmaIntent.from_stripe(payload(last_payment_error=failed_error(DECLINED_CODE)))
+        declined = AlmaIntent.from_stripe(payload(last_payment_error=failed_error(FAILED_CODE)))
         events = [Event("evt_9", "payment_intent.payment_failed", T0 + 200), Event("evt_a", "charge.updated", T0 + 201)]
         entries = intent_timeline(declined, events, WINDOW)
         assert kinds_and_times(entries) == [("created", T0), ("declined", T0 + 200), ("event", T0 + 201)]
-        assert entries[1].label == f"Declined ({DECLINED_CODE})" and entries[2].label == "Charge updated"
+        assert entries[1].label == f"Declined ({FAILED_CODE})" and entries[2].label == "Charge updated"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.form_input import METADATA_MAX_KEYS, METADATA_VALUE_MAX, MetadataError, parse_amount, parse_metadata
+from dashboard.settings import ALMA_MAX_CENTS, ALMA_MIN_CENTS
 
 
 def test_metadata_lines_become_sorted_pairs() -> None:
@@ -39,7 +40,10 @@ def test_metadata_at_the_limits_is_accepted() -> None:
 
 
 def test_amount_range_message_names_whose_bounds_they_are() -> None:
-    assert parse_amount("120,50", min_cents=5_000, max_cents=500_000, range_label="Alma accepts") == (12_050, None)
+    assert parse_amount("120,50", min_cents=ALMA_MIN_CENTS, max_cents=ALMA_MAX_CENTS, range_label="Alma accepts") == (
+        12_050,
+        None,
+    )
     assert parse_amount("250", min_cents=1, max_cents=20_000, range_label="Capturable:") == (
         None,
         "Capturable: €0.01 to €200.00; got €250.00.",

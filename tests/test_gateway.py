@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from dashboard.domain import DECLINED_CODE, EXPIRED_CODE, AlmaIntent, failure_kind, is_alma
+from dashboard.domain import EXPIRED_CODE, FAILED_CODE, AlmaIntent, failure_kind, is_alma
 from dashboard.gateway import (
     CreateIntentRequest,
     GatewayError,
@@ -20,10 +20,10 @@ from dashboard.gateway import (
     submission_idempotency_key,
 )
 from dashboard.local_sandbox import LocalSandbox
-from dashboard.settings import Settings
+from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
 from tests.conftest import TEST_KEY, answer_alma_page
 
-WINDOW = 3600
+WINDOW = AUTH_WINDOW_SECONDS
 
 
 def new_request(amount: int = 12_000, capture_method: str = "automatic", **fields: object) -> CreateIntentRequest:
@@ -116,7 +116,7 @@ class TestLifecycle:
         answer_alma_page(intent.redirect_url, "fail")
         failed = gateway.retrieve_intent(intent.id)
         assert failed.status == "requires_payment_method" and failed.payment_method_id is None
-        assert failed.last_error is not None and failed.last_error.code == DECLINED_CODE
+        assert failed.last_error is not None and failed.last_error.code == FAILED_CODE
         assert is_alma(failed) and failure_kind(failed, WINDOW) == "declined"
 
     def test_expiry_after_the_auth_window(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:

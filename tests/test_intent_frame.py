@@ -4,10 +4,11 @@ from dataclasses import replace
 
 import pandas as pd
 
-from dashboard.domain import DECLINED_CODE, AlmaIntent, PaymentError
+from dashboard.domain import FAILED_CODE, AlmaIntent, LastPaymentError
 from dashboard.intent_frame import COLUMNS, frame_from_intents, intent_row, typed_frame
+from dashboard.settings import AUTH_WINDOW_SECONDS
 
-WINDOW = 3600
+WINDOW = AUTH_WINDOW_SECONDS
 T0 = 1_790_000_000
 
 
@@ -35,9 +36,9 @@ def test_row_derives_the_alma_facts() -> None:
 
 
 def test_row_of_a_declined_intent() -> None:
-    error = PaymentError(code=DECLINED_CODE, message="Refused", type="card_error", payment_method_type="alma")
+    error = LastPaymentError(code=FAILED_CODE, message="Refused", type="card_error", payment_method_type="alma")
     row = intent_row(intent(status="requires_payment_method", last_error=error), WINDOW)
-    assert (row["error_code"], row["error_message"], row["failure_kind"]) == (DECLINED_CODE, "Refused", "declined")
+    assert (row["error_code"], row["error_message"], row["failure_kind"]) == (FAILED_CODE, "Refused", "declined")
 
 
 def test_frame_dtypes_and_nulls() -> None:

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from dashboard.money import AmountError, cents_to_decimal_text, format_eur, parse_eur
+from dashboard.settings import ALMA_MAX_CENTS, ALMA_MIN_CENTS
 
-LIMITS = {"min_cents": 5_000, "max_cents": 500_000}
+LIMITS = {"min_cents": ALMA_MIN_CENTS, "max_cents": ALMA_MAX_CENTS}
 
 
 @pytest.mark.parametrize(

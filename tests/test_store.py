@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.domain import DECLINED_CODE, AlmaIntent, PaymentError
+from dashboard.domain import FAILED_CODE, AlmaIntent, LastPaymentError
 from dashboard.intent_frame import COLUMNS, frame_from_intents
+from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import MIGRATIONS, SCHEMA_VERSION, SEQUENCE_STEP, IntentStore, StoredEvent, SyncState
 
-WINDOW = 3600
+WINDOW = AUTH_WINDOW_SECONDS
 T0 = 1_790_000_000
 
 
@@ -47,7 +48,7 @@ def store(tmp_path: Path) -> IntentStore:
 
 
 def test_round_trip_is_exact(store: IntentStore) -> None:
-    error = PaymentError(code=DECLINED_CODE, message="Refused", type="card_error", payment_method_type="alma")
+    error = LastPaymentError(code=FAILED_CODE, message="Refused", type="card_error", payment_method_type="alma")
     original = make_intent(
         1, status="requires_payment_method", last_error=error, sent_to_alma_at=T0 + 9, updated_at=T0 + 99
     )

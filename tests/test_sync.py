@@ -21,12 +21,12 @@ import stripe
 from dashboard.domain import AlmaIntent, is_alma
 from dashboard.gateway import CreateIntentRequest, GatewayUnavailable, StripeGateway, submission_idempotency_key
 from dashboard.local_sandbox import LocalSandbox
-from dashboard.settings import Settings
+from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
 from dashboard.store import IntentStore
 from dashboard.sync import AlmaSync, SyncResult
 from tests.conftest import ROOT, TEST_KEY, answer_alma_page
 
-WINDOW = 3600
+WINDOW = AUTH_WINDOW_SECONDS
 DAY = 86_400
 
 

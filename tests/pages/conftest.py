@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.gateway import CreatedIntent, CreateIntentRequest, StripeGateway, submission_idempotency_key
-from dashboard.settings import load_settings
+from dashboard.settings import AUTH_WINDOW_SECONDS, load_settings
 from dashboard.store import IntentStore
 from tests.conftest import ROOT, SandboxServer, answer_alma_page
 
@@ -57,7 +57,7 @@ def open_app(page: str | None = None, **query: str) -> AppTest:
 @pytest.fixture
 def store(app_env: SandboxServer) -> IntentStore:
     """A reader on the app's own store file."""
-    return IntentStore(Path(os.environ["ALMA_OPS_DB"]), 3600)
+    return IntentStore(Path(os.environ["ALMA_OPS_DB"]), AUTH_WINDOW_SECONDS)
 
 
 @pytest.fixture

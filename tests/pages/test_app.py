@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
 from dashboard.gateway import StripeGateway
-from dashboard.settings import load_settings
+from dashboard.settings import AUTH_WINDOW_SECONDS, load_settings
 from dashboard.store import IntentStore
 from tests.conftest import ROOT, TEST_KEY, SandboxServer, free_port
 from tests.pages.conftest import clear_app_caches, create_intent, open_app
@@ -234,7 +234,7 @@ def _not_a_database(db: Path) -> None:
 
 
 def _newer_schema(db: Path) -> None:
-    IntentStore(db, 3600).close()
+    IntentStore(db, AUTH_WINDOW_SECONDS).close()
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("UPDATE schema_version SET version = version + 1")
 

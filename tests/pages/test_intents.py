@@ -13,6 +13,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard.domain import AlmaIntent, failure_kind
+from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
 from tests.pages.conftest import create_intent, open_app, press_hosted_button
@@ -110,7 +111,7 @@ def test_csv_is_exactly_the_filtered_rows(
         intent = by_id[row["id"]]
         assert int(row["amount_cents"]) == intent.amount
         assert row["amount_eur"] == f"{intent.amount // 100}.{intent.amount % 100:02d}"
-        assert row["failure_kind"] == (failure_kind(intent, 3600) or "")
+        assert row["failure_kind"] == (failure_kind(intent, AUTH_WINDOW_SECONDS) or "")
     assert "secret" not in text
 
 

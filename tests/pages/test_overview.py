@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.charts import STATUS_COLOURS
 from dashboard.domain import STATUSES, AlmaIntent, failure_kind
 from dashboard.money import format_eur
+from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
 from tests.pages.conftest import open_app
@@ -34,8 +35,8 @@ def expected_kpis(intents: list[AlmaIntent]) -> dict[str, str]:
         "Intents": f"{len(intents):,}",
         "Volume succeeded": format_eur(sum(i.amount_received for i in intents if i.status == "succeeded")),
         "Awaiting customer": f"{sum(i.status == 'requires_action' for i in intents):,}",
-        "Expired": f"{sum(failure_kind(i, 3600) == 'expired' for i in intents):,}",
-        "Declined": f"{sum(failure_kind(i, 3600) == 'declined' for i in intents):,}",
+        "Expired": f"{sum(failure_kind(i, AUTH_WINDOW_SECONDS) == 'expired' for i in intents):,}",
+        "Declined": f"{sum(failure_kind(i, AUTH_WINDOW_SECONDS) == 'declined' for i in intents):,}",
     }
 
 
@@ -88,7 +89,7 @@ def test_conversion_is_succeeded_over_sent_to_alma(app_env: SandboxServer, store
     sent = sum(
         i.sent_to_alma_at is not None
         or i.status in ("succeeded", "requires_capture", "processing")
-        or failure_kind(i, 3600) is not None
+        or failure_kind(i, AUTH_WINDOW_SECONDS) is not None
         for i in stored
     )
     assert metrics(at)["Conversion"] == f"{succeeded / sent:.1%}"
@@ -103,7 +104,7 @@ def test_status_chart_encodes_status_with_the_fixed_colours(app_env: SandboxServ
         colour = spec["encoding"]["color"]
         assert colour["field"] == "status"
         assert colour["scale"]["domain"] == list(STATUSES)
-        assert colour["scale"]["range"] == [STATUS_COLOURS[s] for s in STATUSES]
+        assert colour["scale"]["range"] == [STATUS_COLOURS[s].chart for s in STATUSES]
     assert status_chart["encoding"]["x"]["field"] == "count"
 
 
@@ -119,7 +120,7 @@ def test_time_to_authorise_counts_every_authorised_intent_of_the_period(
     spec = json.loads(chart.proto.spec)
     buckets = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pandas()  # Arrow, as sent
     assert buckets["count"].sum() == len(authorised)
-    assert spec["encoding"]["color"]["scale"]["range"] == [STATUS_COLOURS[s] for s in STATUSES]
+    assert spec["encoding"]["color"]["scale"]["range"] == [STATUS_COLOURS[s].chart for s in STATUSES]
 
 
 def test_daily_chart_switches_to_eur(app_env: SandboxServer) -> None:
@@ -136,13 +137,13 @@ def test_daily_chart_switches_to_eur(app_env: SandboxServer) -> None:
 def test_recent_failures_carry_their_reason(app_env: SandboxServer, store: IntentStore) -> None:
     app_env.reset(seed_demo=60)
     at = choose_period(open_app(), "90 d")
-    failed = {i.id: i for i in store.all_intents() if failure_kind(i, 3600)}
+    failed = {i.id: i for i in store.all_intents() if failure_kind(i, AUTH_WINDOW_SECONDS)}
 
     table = at.dataframe[0].value
     assert 0 < len(table) <= 10
     for row in table.itertuples():
         intent = failed[row.id]
-        assert row.failure_kind == failure_kind(intent, 3600)
+        assert row.failure_kind == failure_kind(intent, AUTH_WINDOW_SECONDS)
         assert row.reason == intent.last_error.message  # type: ignore[union-attr]
         assert row.detail == f"intents?intent={row.id}"  # drawn as the id, opening its detail
 
