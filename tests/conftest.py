@@ -12,6 +12,7 @@ from typing import Literal
 import pytest
 
 from dashboard.local_sandbox import LocalSandbox, free_port
+from tests.json_receiver import JsonReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc4242"
@@ -78,3 +79,11 @@ def sandbox(sandbox_process: LocalSandbox) -> LocalSandbox:
     """A sandbox emptied for this test: no objects, clock offset 0, faults off, stats zero."""
     sandbox_process.reset()
     return sandbox_process
+
+
+@pytest.fixture
+def json_receiver() -> Iterator[JsonReceiver]:
+    """A local endpoint for apprise's json:// URLs that records what it receives."""
+    receiver = JsonReceiver()
+    yield receiver
+    receiver.close()
