@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -44,6 +45,9 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
         process.wait()
 
 
+CONTROL_TOKEN_VARIABLE = "SANDBOX_CONTROL_TOKEN"  # noqa: S105 (the variable's name, as dashboard.sandbox reads it)
+
+
 def free_port(preferred: int = 0) -> int:
     """`preferred` when nothing listens there, else any free port. The dashboard prefers the sandbox's usual
     port so that approve links stored before a restart still lead somewhere."""
@@ -66,12 +70,14 @@ class LocalSandbox:
         base_url: str,
         process: subprocess.Popen[bytes] | None = None,
         log: IO[bytes] | None = None,
+        control_token: str | None = None,
     ) -> None:
         if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"a sandbox is reached over http(s), got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.process = process
         self._log = log
+        self._control_token = control_token
 
     @classmethod
     def start(
@@ -83,8 +89,10 @@ class LocalSandbox:
         state_file: Path | None = None,
         timeout: float = 60,
         extra_args: Sequence[str] = (),
+        control_token: str | None = None,
     ) -> LocalSandbox:
-        """Run `python -m dashboard.sandbox` and wait until /_sandbox/health answers 200."""
+        """Run `python -m dashboard.sandbox` and wait until /_sandbox/health answers 200. A `control_token`
+        goes to the sandbox through its environment, not its command line (which any local user can list)."""
         port = port or free_port()
         args = ["--port", str(port), "--auth-window", str(auth_window_seconds)]
         if seed_demo:
@@ -93,21 +101,24 @@ class LocalSandbox:
             args += ["--state", str(state_file)]
         # A file, not a pipe: a chatty server would block once an unread pipe buffer fills up.
         log = tempfile.TemporaryFile()  # noqa: SIM115  (closed by stop(), not at the end of this block)
+        environment = {**os.environ, CONTROL_TOKEN_VARIABLE: control_token or ""}
         process = subprocess.Popen(  # noqa: S603  (our interpreter and module; the arguments are numbers and paths)
             [sys.executable, "-m", "dashboard.sandbox", *args, *extra_args],
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=log,
+            env=environment,
         )
-        sandbox = cls(f"http://127.0.0.1:{port}", process, log)
+        sandbox = cls(f"http://127.0.0.1:{port}", process, log, control_token)
         atexit.register(sandbox.stop)  # a caller that forgets stop() must not leave an orphan server behind
         sandbox._wait_healthy(timeout)
         return sandbox
 
     @classmethod
-    def attach(cls, base_url: str) -> LocalSandbox:
-        """A sandbox someone else started (e.g. ALMA_OPS_SANDBOX_URL); stop() leaves it running."""
-        return cls(base_url)
+    def attach(cls, base_url: str, control_token: str | None = None) -> LocalSandbox:
+        """A sandbox someone else started (e.g. ALMA_OPS_SANDBOX_URL); stop() leaves it running. One bound
+        beyond loopback answers control requests only with its `--control-token`."""
+        return cls(base_url, control_token=control_token)
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -143,9 +154,16 @@ class LocalSandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def control(self, method: str, path: str, *, timeout: float = 60, **form: Any) -> dict[str, Any]:
-        body = urllib.parse.urlencode(form).encode() if method == "POST" else None
-        request = urllib.request.Request(self.base_url + path, data=body, method=method)  # noqa: S310  (scheme checked in __init__)
+    def control(self, method: str, path: str, *, timeout: float = 60, **params: Any) -> dict[str, Any]:
+        """A /_sandbox/ request: POST parameters go as a JSON body, the only kind the sandbox takes."""
+        headers = {"Sandbox-Control-Token": self._control_token} if self._control_token else {}
+        body = None
+        if method == "POST":
+            body = json.dumps(params).encode()
+            headers["Content-Type"] = "application/json"
+        elif params:
+            path += "?" + urllib.parse.urlencode(params)
+        request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)  # noqa: S310  (scheme checked in __init__)
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  (scheme checked in __init__)
             return json.loads(response.read())
 

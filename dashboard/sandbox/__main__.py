@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import sys
 from pathlib import Path
 
 import uvicorn
 
-from .app import build_app
+from .app import MAX_DEMO_INTENTS, build_app
 from .model import AlmaRules
 from .persistence import StateFileError
 from .service import SandboxConfig, SandboxService
 from .transport import SandboxH11Protocol
+
+CONTROL_TOKEN_VARIABLE = "SANDBOX_CONTROL_TOKEN"  # noqa: S105 (a variable name)
+MIN_CONTROL_TOKEN_LENGTH = 16
 
 
 def parse_args(argv: list[str] | None = None) -> SandboxConfig:
@@ -31,9 +36,28 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     parser.add_argument("--min-amount", type=int, default=5_000, metavar="CENTS", help="Alma minimum (50 EUR)")
     parser.add_argument("--max-amount", type=int, default=500_000, metavar="CENTS", help="Alma maximum (5,000 EUR)")
     parser.add_argument("--public-url", help="base URL browsers use to reach the sandbox (default http://host:port)")
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get(CONTROL_TOKEN_VARIABLE) or None,
+        help=f"secret every /_sandbox/ request must carry (header Sandbox-Control-Token); required when --host "
+        f"is not a loopback address. Default: ${CONTROL_TOKEN_VARIABLE}, which keeps it out of the process list",
+    )
     args = parser.parse_args(argv)
-    if args.auth_window <= 0 or not 0 < args.min_amount <= args.max_amount:
-        parser.error("--auth-window must be positive and 0 < --min-amount <= --max-amount")
+    if not 0 < args.auth_window <= 7 * 24 * 3600:
+        parser.error("--auth-window must be between 1 and 604800 seconds (7 days)")
+    if not 50 <= args.min_amount <= args.max_amount <= 99_999_999:
+        parser.error("--min-amount and --max-amount must satisfy 50 <= min <= max <= 99999999 (cents)")
+    if not 0 <= args.seed_demo <= MAX_DEMO_INTENTS:
+        parser.error(f"--seed-demo must be between 0 and {MAX_DEMO_INTENTS}")
+    if not 0 <= args.port <= 65_535:
+        parser.error("--port must be between 0 and 65535")
+    if args.control_token is not None and len(args.control_token) < MIN_CONTROL_TOKEN_LENGTH:
+        parser.error(f"--control-token must be at least {MIN_CONTROL_TOKEN_LENGTH} characters")
+    if not is_loopback(args.host) and args.control_token is None:
+        parser.error(
+            f"--host {args.host} lets other machines reach the sandbox: give --control-token (or "
+            f"${CONTROL_TOKEN_VARIABLE}) so that only holders of it can reset it or move its clock"
+        )
     return SandboxConfig(
         host=args.host,
         port=args.port,
@@ -41,7 +65,17 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
         seed_demo=args.seed_demo,
         state_path=args.state,
         public_url=args.public_url,
+        control_token=args.control_token,
     )
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,19 +1,31 @@
 """HTTP wiring: Stripe's /v1 routes (auth, faults, idempotency, stats around each handler), Alma's customer
-page, and the /_sandbox control endpoints."""
+page, and the /_sandbox control endpoints.
+
+The control endpoints reset the account and move its clock, so a web page the user happens to visit must not
+reach them: they answer only requests that name the sandbox by a loopback Host (no DNS rebinding), carry no
+foreign Origin, and send their parameters as JSON (a cross-site form post cannot set that content type
+without a CORS preflight, which the sandbox never grants). A sandbox bound beyond loopback also requires its
+`--control-token` in the `Sandbox-Control-Token` header of every control request.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
+import re
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,10 +35,13 @@ from .errors import (
     StripeApiError,
     idempotency_mismatch,
     invalid_api_key,
+    invalid_request,
     live_key_refused,
+    malformed_request,
     missing_api_key,
     rate_limited,
     server_fault,
+    shown,
     unrecognized_url,
 )
 from .faults import FaultInjector, FaultSettings, FaultSettingsError
@@ -36,7 +51,7 @@ from .hosted_page import DEFAULT_INSTALLMENTS, render_link_gone, render_payment_
 from .model import FAILED_CODE, INSTALLMENT_COUNTS, RequestRef
 from .persistence import StateFile
 from .serializers import API_VERSION, dumps
-from .service import HOSTED_PAGE_PATH, SandboxService, StoredResponse
+from .service import HOSTED_PAGE_PATH, SandboxConfig, SandboxService, StoredResponse
 from .transport import drop_connection
 
 log = logging.getLogger("dashboard.sandbox")
@@ -48,6 +63,14 @@ SAVE_INTERVAL_SECONDS = 1.0
 SAVE_PACING = 10
 WARM_SLICE = 200  # intents encoded per event-loop turn: a few milliseconds
 ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
+MAX_BODY_BYTES = 1024 * 1024  # an Alma request is a few kB; Stripe, too, refuses oversized bodies
+DAY = 24 * 3600
+MAX_CLOCK_AHEAD_SECONDS = 10 * 365 * DAY  # the sandbox clock runs at most ~10 years ahead of real time
+MAX_DEMO_INTENTS = 1_000_000  # a reset seeding more would exhaust memory, not test anything
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+CONTROL_TOKEN_HEADER = "sandbox-control-token"  # noqa: S105 (a header name)
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,15}")
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
 
 # (route template, {method: handler}). Order matters: `search` before `{id}`.
 STRIPE_ROUTES: tuple[tuple[str, dict[str, Handler]], ...] = (
@@ -110,7 +133,7 @@ def stripe_endpoint(service: SandboxService, template: str, by_method: dict[str,
                 raise unrecognized_url(method, request.url.path)
             pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
             if method == "POST":
-                pairs += parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+                pairs += parse_qsl((await read_body(request)).decode("utf-8", "replace"), keep_blank_values=True)
             idempotency_key = request.headers.get("idempotency-key") if method == "POST" else None
             headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
             fingerprint = (method, request.url.path, tuple(sorted(pairs)))
@@ -128,9 +151,34 @@ def stripe_endpoint(service: SandboxService, template: str, by_method: dict[str,
                 service.dirty = True
             return stripe_json(status, body, headers)
         except StripeApiError as error:
+            if error.malformed:
+                log.warning("refused %s %s (%s): %s", method, template, request_id, error.message)
             return stripe_json(error.status, dumps(error.body()))
 
     return endpoint
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused (413, Stripe's JSON) once it exceeds `limit`, before all of it is read."""
+    declared = request.headers.get("content-length")
+    too_large = malformed_request(f"The request body is too large: at most {limit:,} bytes are accepted.", status=413)
+    if declared is not None and (not _CONTENT_LENGTH.fullmatch(declared) or int(declared) > limit):
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def one_line(error: BaseException) -> str:
+    """An unexpected exception as one log line: its type, where it was raised, and its message cut short."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{type(error).__name__}{where}: {shown(str(error), 200)}"
 
 
 def run_handler(
@@ -144,8 +192,8 @@ def run_handler(
         return 200, handler(call), True
     except StripeApiError as error:
         return error.status, dumps(error.body()), error.param is None and error.status < 500
-    except Exception:  # a sandbox bug must still answer as Stripe's 500 does, not as a dropped request
-        log.exception("handler %s failed", handler.__name__)
+    except Exception as error:  # a sandbox bug must still answer as Stripe's 500 does, not as a dropped request
+        log.error("handler %s failed: %s", handler.__name__, one_line(error))
         return 500, dumps(server_fault(injected=False).body()), False
 
 
@@ -158,10 +206,10 @@ def hosted_page_endpoint(service: SandboxService) -> Endpoint:
             return HTMLResponse(render_link_gone(), status_code=404)
         if request.method == "GET":
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token))
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        form = dict(parse_qsl((await read_body(request)).decode("utf-8", "replace"), keep_blank_values=True))
         decision = form.get("decision")
         chosen = form.get("installments", str(DEFAULT_INSTALLMENTS))
-        installments = int(chosen) if chosen.isdecimal() else None
+        installments = next((count for count in INSTALLMENT_COUNTS if chosen == str(count)), None)
         if decision not in ("authorize", "fail") or installments not in INSTALLMENT_COUNTS:
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token), status_code=400)
         assert intent.redirect is not None
@@ -179,50 +227,94 @@ def hosted_page_endpoint(service: SandboxService) -> Endpoint:
 
 
 # ---- /_sandbox control -------------------------------------------------------------------------------------
-class ControlError(ValueError):
-    """A control request the sandbox refuses: answered 400 with the reason."""
+def _hostname(netloc: str) -> str:
+    """`localhost:12111` -> `localhost`, `[::1]:80` -> `::1`; "" for anything unparseable."""
+    try:
+        return urlsplit("//" + netloc).hostname or ""
+    except ValueError:
+        return ""
+
+
+@dataclass(frozen=True)
+class ControlAccess:
+    """Who may call the control endpoints: see the module docstring."""
+
+    hosts: frozenset[str]  # Host names accepted: loopback, plus the public URL's when bound beyond it
+    token: str | None
+
+    def check(self, request: Request) -> None:
+        host = request.headers.get("host", "")
+        if _hostname(host) not in self.hosts:
+            raise invalid_request(
+                f"Control requests must address the sandbox by a loopback name (localhost, 127.0.0.1 or [::1]); "
+                f"Host {shown(host)!r} refused.",
+                status=403,
+            )
+        origin = request.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != host.lower():
+            raise invalid_request(f"Cross-origin control requests are refused (Origin {shown(origin)!r}).", status=403)
+        if self.token is not None:
+            given = request.headers.get(CONTROL_TOKEN_HEADER, "")
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                raise invalid_request(
+                    "This sandbox requires its control token in the Sandbox-Control-Token header.", status=401
+                )
 
 
 async def control_params(request: Request) -> dict[str, Any]:
-    params: dict[str, Any] = dict(request.query_params)
-    body = await request.body()
-    if body:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                loaded = json.loads(body)
-            except ValueError:
-                raise ControlError("The body is not valid JSON.") from None
-            if not isinstance(loaded, dict):
-                raise ControlError("A JSON body must be an object of parameters.")
-            params.update(loaded)
-        else:
-            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    return params
-
-
-def whole_number(value: Any, name: str) -> int:
+    """GET: the query (those endpoints only read). POST: a JSON object and nothing else."""
+    if request.method != "POST":
+        return dict(request.query_params)
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise invalid_request(
+            "Control requests that change the sandbox take a JSON body (Content-Type: application/json).",
+            status=415,
+        )
+    body = await read_body(request)
+    if not body.strip():
+        return {}
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ControlError(f"{name} must be a whole number, got {value!r}.") from None
+        loaded = json.loads(body)
+    except ValueError:
+        raise invalid_request("The body is not valid JSON.") from None
+    if not isinstance(loaded, dict):
+        raise invalid_request("A JSON body must be an object of parameters.")
+    return loaded
+
+
+def whole_number(value: Any, name: str, lowest: int, highest: int, why: str = "") -> int:
+    """A JSON integer (or its ASCII decimal text) within lowest..highest; 1e24, 1.5 and true are refused."""
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_request(f"{name} must be a whole number, got {shown(repr(value))}.", param=name)
+    if not lowest <= value <= highest:
+        raise invalid_request(f"{name} must be between {lowest:,} and {highest:,}{why}, got {value:,}.", param=name)
+    return value
 
 
 ControlEndpoint = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def control_endpoint(answer: ControlEndpoint) -> Endpoint:
-    """Parameters in (query, form or JSON), JSON out; a refused request answers 400 with the reason."""
+def control_endpoint(access: ControlAccess, answer: ControlEndpoint) -> Endpoint:
+    """Checked caller, parameters in (query or JSON), JSON out; a refusal answers Stripe's error JSON."""
 
     async def endpoint(request: Request) -> Response:
         try:
+            access.check(request)
             return JSONResponse(await answer(await control_params(request)))
-        except (ControlError, FaultSettingsError) as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
+        except StripeApiError as error:
+            return JSONResponse(error.body(), status_code=error.status)
+        except FaultSettingsError as error:
+            return JSONResponse(invalid_request(str(error)).body(), status_code=400)
 
     return endpoint
 
 
-def control_routes(service: SandboxService, spawn: Callable[[Coroutine[Any, Any, None]], None]) -> list[Route]:
+def control_routes(
+    service: SandboxService, access: ControlAccess, spawn: Callable[[Coroutine[Any, Any, None]], None]
+) -> list[Route]:
     def clock_now() -> dict[str, Any]:
         return {"now": service.now(), "offset": service.clock.offset}
 
@@ -234,9 +326,15 @@ def control_routes(service: SandboxService, spawn: Callable[[Coroutine[Any, Any,
         return clock_now()
 
     async def advance(params: dict[str, Any]) -> dict[str, Any]:
-        seconds = whole_number(params.get("seconds"), "seconds")
-        if seconds < 0:
-            raise ControlError("seconds must not be negative: the sandbox clock only moves forward.")
+        why = " (the sandbox clock only moves forward, and at most 10 years at a time)"
+        seconds = whole_number(params.get("seconds"), "seconds", 0, MAX_CLOCK_AHEAD_SECONDS, why)
+        room = MAX_CLOCK_AHEAD_SECONDS - service.clock.offset
+        if seconds > room:
+            raise invalid_request(
+                f"seconds must be at most {room:,}: the sandbox clock runs at most {MAX_CLOCK_AHEAD_SECONDS:,} "
+                f"seconds (10 years) ahead of real time, and it is {service.clock.offset:,} ahead already.",
+                param="seconds",
+            )
         service.clock.offset += seconds
         service.dirty = True
         service.sweep()
@@ -251,19 +349,31 @@ def control_routes(service: SandboxService, spawn: Callable[[Coroutine[Any, Any,
         return settings.as_json()
 
     async def reset(params: dict[str, Any]) -> dict[str, Any]:
-        count = whole_number(params.get("seed_demo", 0) or 0, "seed_demo")
+        count = whole_number(params.get("seed_demo", 0), "seed_demo", 0, MAX_DEMO_INTENTS)
         service.reset(count)
         spawn(warm_encodings(service))
         return {"status": "reset", "intents": len(service.sandbox.intents), "now": service.now()}
 
+    def route(path: str, answer: ControlEndpoint, method: str = "GET") -> Route:
+        return Route(path, control_endpoint(access, answer), methods=[method])
+
     return [
-        Route("/_sandbox/health", control_endpoint(health)),
-        Route("/_sandbox/clock", control_endpoint(clock)),
-        Route("/_sandbox/clock/advance", control_endpoint(advance), methods=["POST"]),
-        Route("/_sandbox/stats", control_endpoint(stats)),
-        Route("/_sandbox/faults", control_endpoint(faults), methods=["POST"]),
-        Route("/_sandbox/reset", control_endpoint(reset), methods=["POST"]),
+        route("/_sandbox/health", health),
+        route("/_sandbox/clock", clock),
+        route("/_sandbox/clock/advance", advance, "POST"),
+        route("/_sandbox/stats", stats),
+        route("/_sandbox/faults", faults, "POST"),
+        route("/_sandbox/reset", reset, "POST"),
     ]
+
+
+def control_access(config: SandboxConfig) -> ControlAccess:
+    hosts = set(LOOPBACK_HOSTS)
+    if config.public_url:
+        hosts.add(_hostname(urlsplit(config.public_url).netloc))
+    if config.host not in ("0.0.0.0", "::", ""):  # noqa: S104 (a comparison)
+        hosts.add(config.host.strip("[]").lower())
+    return ControlAccess(frozenset(hosts), config.control_token)
 
 
 # ---- assembly ----------------------------------------------------------------------------------------------
@@ -281,15 +391,24 @@ class SandboxMiddleware:
             return
         request_id = self.service.request_ids.new("req_", 14)
         scope[REQUEST_ID] = request_id
-        self.service.sweep()
         header = (b"request-id", request_id.encode())
+        started = False
 
         async def send_with_request_id(message: dict[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        await self.app(scope, receive, send_with_request_id)
+        try:
+            self.service.sweep()
+            await self.app(scope, receive, send_with_request_id)
+        except Exception as error:  # whatever a request does, it gets Stripe's JSON and the log one line
+            log.error("%s %s (%s) failed: %s", scope.get("method"), scope.get("path"), request_id, one_line(error))
+            if not started:
+                response = stripe_json(500, dumps(server_fault(injected=False).body()))
+                await response(scope, receive, send_with_request_id)
 
 
 def build_app(service: SandboxService) -> Starlette:
@@ -305,7 +424,7 @@ def build_app(service: SandboxService) -> Starlette:
         background.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(background.discard)
 
-    routes.extend(control_routes(service, spawn))
+    routes.extend(control_routes(service, control_access(service.config), spawn))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -319,9 +438,15 @@ def build_app(service: SandboxService) -> Starlette:
                 task.cancel()
             service.save()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
     app.add_middleware(SandboxMiddleware, service=service)
     return app
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """Routing's own refusals (404 outside /v1, 405) as Stripe-shaped JSON rather than plain text."""
+    assert isinstance(error, HTTPException)
+    return JSONResponse(invalid_request(str(error.detail), status=error.status_code).body(), error.status_code)
 
 
 async def warm_encodings(service: SandboxService) -> None:

@@ -24,6 +24,7 @@ class StripeApiError(Exception):
         code: str | None = None,
         param: str | None = None,
         extra: dict[str, Any] | None = None,
+        malformed: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -32,6 +33,7 @@ class StripeApiError(Exception):
         self.code = code
         self.param = param
         self.extra = extra or {}  # e.g. the payment_intent Stripe attaches to state errors
+        self.malformed = malformed  # a request no client library would send: the sandbox logs one line
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.type, "message": self.message}
@@ -48,6 +50,12 @@ def invalid_request(
     message: str, *, code: str | None = None, param: str | None = None, status: int = 400
 ) -> StripeApiError:
     return StripeApiError(status, "invalid_request_error", message, code=code, param=param)
+
+
+def malformed_request(message: str, *, param: str | None = None, status: int = 400) -> StripeApiError:
+    """A request no Stripe client would send (nesting 1,000 levels deep, a 10 MB body): refused like any bad
+    parameter, and also logged, since it is more likely an attack or a broken client than a typo."""
+    return StripeApiError(status, "invalid_request_error", message, param=param, malformed=True)
 
 
 def parameter_missing(param: str) -> StripeApiError:
@@ -125,5 +133,11 @@ def rate_limited() -> StripeApiError:
 
 
 def server_fault(injected: bool = True) -> StripeApiError:
-    cause = "an injected fault" if injected else "a sandbox bug; its log has the traceback"
+    cause = "an injected fault" if injected else "a sandbox bug; its log names it"
     return StripeApiError(500, "api_error", f"Something went wrong on the sandbox's end ({cause}).")
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A caller's value as an error message echoes it (as Stripe's do), cut short: a 10 MB parameter must not
+    come back as a 10 MB error."""
+    return value if len(value) <= limit else value[:limit] + "..."

@@ -7,11 +7,17 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import parameter_invalid, parameter_missing, parameter_unknown
+from .errors import malformed_request, parameter_invalid, parameter_missing, parameter_unknown, shown
 
 Params = dict[str, Any]
 
 _SEGMENT = re.compile(r"\[([^\]]*)\]")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only (str.isdigit takes "٥" and "²"); within int64
+MAX_NESTING = 10  # brackets in one key; the deepest parameter the sandbox knows has 3
+MAX_STRING_LENGTH = 5_000  # Stripe's OpenAPI spec caps its free strings at maxLength 5000
+METADATA_MAX_KEYS = 50  # docs.stripe.com/metadata: 50 keys, keys up to 40 characters, values up to 500
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
 
 
 def nest(pairs: Iterable[tuple[str, str]]) -> Params:
@@ -20,6 +26,10 @@ def nest(pairs: Iterable[tuple[str, str]]) -> Params:
     for raw_key, value in pairs:
         head, _, rest = raw_key.partition("[")
         path = [head] + (_SEGMENT.findall("[" + rest) if rest else [])
+        if len(path) > MAX_NESTING + 1:
+            raise malformed_request(
+                f"Invalid parameter {shown(raw_key)}: parameters nest at most {MAX_NESTING} levels deep.", param=head
+            )
         node: Params = root
         for index, segment in enumerate(path[:-1]):
             if segment == "":  # `a[][b]`: a new element each time the pair opens one
@@ -69,10 +79,15 @@ def check_known(params: Mapping[str, Any], schema: Schema, prefix: str = "") -> 
             if not isinstance(value, dict):
                 raise parameter_invalid(name, "Invalid hash")
             check_known(value, rule, name)
-        elif rule == LIST and not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
-            raise parameter_invalid(name, "Invalid array")
-        elif rule == SCALAR and not isinstance(value, str):
-            raise parameter_invalid(name, f"Invalid {name}: expected a single value")
+        elif rule == LIST:
+            if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+                raise parameter_invalid(name, "Invalid array")
+            for item in value:
+                check_length(item, name)
+        elif rule == SCALAR:
+            if not isinstance(value, str):
+                raise parameter_invalid(name, f"Invalid {name}: expected a single value")
+            check_length(value, name)
         elif rule == FREE_HASH and not (isinstance(value, (dict, list)) or value == ""):
             raise parameter_invalid(name, "Invalid hash")
         elif rule == RANGE:
@@ -80,6 +95,12 @@ def check_known(params: Mapping[str, Any], schema: Schema, prefix: str = "") -> 
                 check_known(value, dict.fromkeys(_RANGE_KEYS, SCALAR), name)
             elif not isinstance(value, str):
                 raise parameter_invalid(name, f"Invalid {name}: expected an integer or a hash of gt, gte, lt, lte")
+
+
+def check_length(value: str, param: str, limit: int = MAX_STRING_LENGTH) -> str:
+    if len(value) > limit:
+        raise parameter_invalid(param, f"Invalid string: {shown(value)}; must be at most {limit} characters")
+    return value
 
 
 def required(params: Mapping[str, Any], name: str) -> Any:
@@ -90,9 +111,10 @@ def required(params: Mapping[str, Any], name: str) -> Any:
 
 
 def as_int(value: Any, param: str) -> int:
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
         return int(value)
-    raise parameter_invalid(param, f"Invalid integer: {value}", "parameter_invalid_integer")
+    text = shown(value) if isinstance(value, str) else repr(value)
+    raise parameter_invalid(param, f"Invalid integer: {text}", "parameter_invalid_integer")
 
 
 def optional_int(params: Mapping[str, Any], name: str) -> int | None:
@@ -130,12 +152,23 @@ def metadata_update(current: Mapping[str, str], value: Any) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(item, str):
             raise parameter_invalid(f"metadata[{key}]", "Metadata values must be strings.")
+        if len(key) > METADATA_MAX_KEY_LENGTH:
+            raise parameter_invalid(
+                "metadata",
+                f"Invalid key: {shown(key)} must be a string of at most {METADATA_MAX_KEY_LENGTH} characters",
+            )
+        if len(item) > METADATA_MAX_VALUE_LENGTH:
+            raise parameter_invalid(
+                "metadata",
+                f"Invalid value for key {key}: {shown(item)} must be a string of at most "
+                f"{METADATA_MAX_VALUE_LENGTH} characters",
+            )
         if item == "":
             merged.pop(key, None)
         else:
             merged[key] = item
-    if len(merged) > 50:
-        raise parameter_invalid("metadata", "You can have at most 50 metadata keys.")
+    if len(merged) > METADATA_MAX_KEYS:
+        raise parameter_invalid("metadata", f"You can have at most {METADATA_MAX_KEYS} metadata keys.")
     return merged
 
 

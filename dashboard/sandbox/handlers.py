@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing
+from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing, shown
 from .forms import (
     FREE_HASH,
     LIST,
@@ -23,6 +23,7 @@ from .forms import (
     Schema,
     as_int,
     check_known,
+    check_length,
     created_range,
     expand_paths,
     metadata_update,
@@ -146,6 +147,8 @@ _PAGE: Schema = {"limit": SCALAR, "starting_after": SCALAR, "ending_before": SCA
 LIST_SCHEMA: Schema = _PAGE
 EVENTS_SCHEMA: Schema = {**_PAGE, "type": SCALAR, "types": LIST}
 SEARCH_SCHEMA: Schema = {"query": SCALAR, "limit": SCALAR, "page": SCALAR, **_EXPAND}
+DESCRIPTION_MAX_LENGTH = 1_000  # Stripe's OpenAPI spec: a PaymentIntent's `description` has maxLength 1000
+MAX_EVENT_TYPES = 20  # Stripe's API reference: `types` is "an array of up to 20 strings"
 
 
 # ---- PaymentIntents ----------------------------------------------------------------------------------------
@@ -170,11 +173,11 @@ def create_payment_intent(call: Call) -> bytes:
         automatic_payment_methods=automatic_enabled,
         capture_method=one_of(params, "capture_method", CAPTURE_METHODS, "automatic_async") or "automatic_async",
         alma_capture_method=_alma_capture_method(params),
-        description=params.get("description") or None,
+        description=_description(params),
         metadata=metadata_update({}, params.get("metadata")),
         payment_method_type=_payment_method_type(params),
         confirm=optional_bool(params, "confirm"),
-        return_url=params.get("return_url") or None,
+        return_url=_return_url(params),
     )
     intent = call.sandbox.create_intent(draft, call.at, call.request)
     return _intent_answer(call, intent)
@@ -190,7 +193,8 @@ def update_payment_intent(call: Call) -> bytes:
     check_known(params, UPDATE_SCHEMA)
     intent = call.sandbox.intent(call.path["id"])
     metadata = metadata_update(intent.metadata, params["metadata"]) if "metadata" in params else None
-    updated = call.sandbox.update_intent(intent.id, params.get("description"), metadata)
+    description = _description(params) or "" if "description" in params else None
+    updated = call.sandbox.update_intent(intent.id, description, metadata)
     return _intent_answer(call, updated)
 
 
@@ -203,7 +207,7 @@ def confirm_payment_intent(call: Call) -> bytes:
             intent_id,
             Attempt(
                 payment_method_type=_payment_method_type(params),
-                return_url=params.get("return_url") or None,
+                return_url=_return_url(params),
                 capture_method=one_of(params, "capture_method", CAPTURE_METHODS),
                 alma_capture_method=_alma_capture_method(params),
             ),
@@ -276,11 +280,13 @@ def list_events(call: Call) -> bytes:
     if "type" in params and "types" in params:
         raise invalid_request("You may only specify one of these parameters: type, types.")
     patterns = [params["type"]] if "type" in params else list(params.get("types") or [])
+    if len(patterns) > MAX_EVENT_TYPES:
+        raise parameter_invalid("types", f"Invalid array: at most {MAX_EVENT_TYPES} event types, got {len(patterns)}")
     events = call.sandbox.events
     accept = None
     if patterns:
-        type_matches = _event_type_matcher(patterns)
-        accept = lambda event_id: type_matches(events[event_id].type) is not None  # noqa: E731
+        type_matches = event_type_matcher(patterns)
+        accept = lambda event_id: type_matches(events[event_id].type)  # noqa: E731
     ids, has_more = _page(call.sandbox.event_index, params, "event", accept)
     items = [call.serializer.event_json(events[event_id]) for event_id in ids]
     return list_json("/v1/events", items, has_more)
@@ -310,6 +316,21 @@ def _acting(call: Call, action: Callable[[str], PaymentIntent]) -> bytes:
             error.extra["payment_intent"] = call.serializer.intent(call.sandbox.intents[intent_id])
         raise
     return _intent_answer(call, intent)
+
+
+def _description(params: Params) -> str | None:
+    value = params.get("description")
+    return check_length(value, "description", DESCRIPTION_MAX_LENGTH) or None if value is not None else None
+
+
+def _return_url(params: Params) -> str | None:
+    """Where Alma sends the customer back: an http(s) address, never `javascript:` or `data:`."""
+    value = params.get("return_url") or None
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise parameter_invalid("return_url", f"Not a valid URL: {shown(value)}", "url_invalid")
+    return value
 
 
 def _currency(value: str) -> str:
@@ -359,10 +380,34 @@ def _page(
     return index.page(request, accept)
 
 
-def _event_type_matcher(patterns: list[str]) -> Callable[[str], re.Match[str] | None]:
-    """Event types as Stripe filters them: exact names, where `*` alone is a wildcard (any run of characters)."""
-    alternatives = (re.escape(pattern).replace(r"\*", ".*") for pattern in patterns)
-    return re.compile("|".join(alternatives)).fullmatch
+def event_type_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """Event types as Stripe filters them: exact names, where `*` is a wildcard (any run of characters)."""
+    matchers = [_wildcard_matcher(pattern) for pattern in patterns]
+    return lambda event_type: any(matches(event_type) for matches in matchers)
+
+
+def _wildcard_matcher(pattern: str) -> Callable[[str], bool]:
+    """One pattern, matched without a regular expression: a backtracking `.*.*...` took exponential time on
+    a run of stars. Here the text between stars must appear in order, and the leftmost occurrence of each
+    piece is always the best choice, so one left-to-right scan decides (runs of stars count as one)."""
+    head, *inner, tail = pattern.split("*") if "*" in pattern else (pattern, None)
+    if tail is None:
+        return lambda event_type: event_type == pattern
+    pieces = [piece for piece in inner if piece]
+
+    def matches(event_type: str) -> bool:
+        end = len(event_type) - len(tail)
+        if end < len(head) or not (event_type.startswith(head) and event_type.endswith(tail)):
+            return False
+        position = len(head)
+        for piece in pieces:
+            found = event_type.find(piece, position, end)
+            if found < 0:
+                return False
+            position = found + len(piece)
+        return True
+
+    return matches
 
 
 def _page_cursor(page: Any, intents: Mapping[str, PaymentIntent]) -> str | None:

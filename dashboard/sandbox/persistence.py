@@ -117,13 +117,13 @@ class _Versions:
         """A full row for an object's first version; for each later one, the columns that changed. A field a
         transition did not touch is the very same object in both versions (dataclasses.replace keeps it)."""
         versions, row_of, columns = self.versions, self.row_of, self.columns
-        for version, base in zip(versions, self.bases):
+        for version, base in zip(versions, self.bases, strict=True):
             row = row_of(version)
             if base is None:
                 yield row
                 continue
             delta: dict[str, Any] = {BASE: base}
-            for column, value, before in zip(columns, row, row_of(versions[base])):
+            for column, value, before in zip(columns, row, row_of(versions[base]), strict=True):
                 if value is not before:
                     delta[column] = value
             yield delta
@@ -160,7 +160,7 @@ def _write(snapshot: Snapshot, out: IO[str]) -> None:
             "events",
             (
                 (*_EVENT_FACTS(event), _table_of(event.object), number, event.request)
-                for event, number in zip(events, event_versions)
+                for event, number in zip(events, event_versions, strict=True)
             ),
         ),
     )

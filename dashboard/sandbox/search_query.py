@@ -34,7 +34,7 @@ _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _OPERATOR = re.compile(r">=|<=|[:~><=]")
 _BARE_VALUE = re.compile(r"[^\s'\"]+")
 _CONNECTOR = re.compile(r"(AND|OR)(?=\s|$)", re.IGNORECASE)
-_INTEGER = re.compile(r"-?\d+")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits (\d takes any script's); within int64
 
 
 class SearchQueryError(ValueError):

@@ -26,12 +26,13 @@ class SandboxConfig:
     seed_demo: int = 0
     state_path: Path | None = None
     public_url: str | None = None  # where browsers reach this sandbox; default http://host:port
+    control_token: str | None = None  # required of /_sandbox/ callers when set (see app.py)
 
     @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 (a comparison)
         return f"http://{host}:{self.port}"
 
 

@@ -37,14 +37,17 @@ def raw_request(
     key: str | None = TEST_KEY,
     form: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 30,
 ) -> RawAnswer:
+    """`form` is sent form-encoded; `body` as given, with whatever Content-Type `headers` name."""
     parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     sent = dict(headers or {})
     if key is not None:
         sent["Authorization"] = f"Bearer {key}"
-    body = urlencode(form or {}, doseq=True) if form is not None else None
-    if body is not None:
+    if form is not None:
+        body = urlencode(form, doseq=True).encode()
         sent["Content-Type"] = "application/x-www-form-urlencoded"
     try:
         connection.request(method, path, body=body, headers=sent)
