@@ -392,7 +392,7 @@ async def loop_stall(work: Callable[[], Awaitable[object]]) -> tuple[float, floa
     await asyncio.sleep(0.05)  # what is freed after the work lands here
     finished.set()
     await ticker
-    return took, max(later - earlier for earlier, later in zip(ticks, ticks[1:]))
+    return took, max(later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False))
 
 
 @dataclass(frozen=True)

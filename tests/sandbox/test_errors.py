@@ -127,7 +127,7 @@ def test_actions_in_the_wrong_state_carry_the_intent(client: stripe.StripeClient
     assert error.error.payment_intent.id == waiting.id
     canceled = client.v1.payment_intents.cancel(waiting.id)
     for action in (client.v1.payment_intents.cancel, client.v1.payment_intents.confirm):
-        error = invalid_request(lambda: action(canceled.id))
+        error = invalid_request(lambda action=action: action(canceled.id))
         assert error.code == "payment_intent_unexpected_state" and "canceled" in error.user_message
 
 
