@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import analytics, ui
 from dashboard.money import format_eur
+from dashboard.plain_text import literal
 
 app = ui.services()
 settings = app.settings
@@ -31,8 +32,8 @@ def watch() -> None:
     for row in waiting.head(SHOWN_WAITING).itertuples(index=False):
         with st.container(border=True):
             st.markdown(
-                f"`{row.id}` · {format_eur(row.amount)}"
-                + (f" · {row.description}" if isinstance(row.description, str) else "")
+                f"{literal(row.id)} · {format_eur(row.amount)}"
+                + (f" · {literal(row.description)}" if isinstance(row.description, str) else "")
             )
             if pd.isna(row.expires_at):
                 st.progress(0.0, text="Expiry unknown until the redirect event is synced")

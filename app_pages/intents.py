@@ -8,9 +8,10 @@ import streamlit as st
 
 from dashboard import analytics, ui
 from dashboard.domain import STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
-from dashboard.form_input import parse_amount
+from dashboard.form_input import amount_range_problem, parse_amount
 from dashboard.intent_frame import metadata_text
-from dashboard.money import format_eur
+from dashboard.money import STRIPE_MAX_AMOUNT_CENTS, format_eur
+from dashboard.plain_text import literal, visible, visible_json, web_link
 
 app = ui.services()
 settings = app.settings
@@ -19,8 +20,6 @@ settings = app.settings
 TABLE_ROWS = 5_000
 # The picker lists the newest rows; any other id can still be typed or pasted (accept_new_options).
 PICKER_OPTIONS = 500
-# No upper bound of its own: the filter takes whatever amounts exist.
-FILTER_MAX_CENTS = 10**12
 # Auto-sizing measures the first rows only: a later "€1,442.00" or "declined" came out cut. Fits "€10,000.00".
 NARROW_COLUMN_PX = 96
 
@@ -30,7 +29,9 @@ def amount_bound(label: str, key: str) -> int | None:
     text = st.text_input(label, key=key, placeholder="any")
     if not text.strip():
         return None
-    cents, problem = parse_amount(text, min_cents=1, max_cents=FILTER_MAX_CENTS, range_label="Enter")
+    cents, problem = parse_amount(
+        text, min_cents=1, max_cents=STRIPE_MAX_AMOUNT_CENTS, range_label="Stripe amounts are"
+    )
     if problem:
         st.error(problem)
     return cents
@@ -53,6 +54,9 @@ with bottom[0]:
     min_cents = amount_bound("Min EUR", "intents_min")
 with bottom[1]:
     max_cents = amount_bound("Max EUR", "intents_max")
+    if range_problem := amount_range_problem(min_cents, max_cents):
+        st.error(f"{range_problem} The amount filter is off until Max is at least Min.")
+        min_cents = max_cents = None
 with bottom[2]:
     text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata")
 
@@ -65,7 +69,9 @@ filtered = analytics.filter_intents(
     max_cents=max_cents,
     text=text,
 )
-table = analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS)
+table = ui.plain_cells(
+    analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS), ("reason", "description", "metadata")
+)
 table["expires_in"] = table["expires_in_seconds"].map(ui.duration_text)
 links = table["id"].map(app.gateway.dashboard_url)
 if links.notna().any():
@@ -152,24 +158,27 @@ def deadline(seconds: int | None) -> str | None:
     return None if seconds is None else f"{when(seconds)} ({ui.duration_text(seconds - now)} left)"
 
 
-def code(value: str | None) -> str:
-    return f"`{value}`" if value else "—"
+def as_text(value: str | None) -> str:
+    """Text from Stripe or whoever created the intent, as text (see plain_text.literal)."""
+    return literal(value) if value else "—"
 
 
 def fact_lines(facts: dict[str, str | None]) -> str:
-    """'**Name:** value' lines; a fact that does not apply to this intent (None) is left out."""
+    """'**Name:** value' lines; a fact that does not apply to this intent (None) is left out. Values are
+    ours (amounts, times) or outside text already passed through `text`."""
     return "  \n".join(f"**{name}:** {value}" for name, value in facts.items() if value is not None)
 
 
 def show_detail(intent: AlmaIntent) -> None:
     kind = failure_kind(intent, settings.auth_window_seconds)
-    canceled = f"{when(intent.canceled_at)} ({intent.cancellation_reason or 'no reason given'})"
+    reason = as_text(intent.cancellation_reason) if intent.cancellation_reason else "no reason given"
+    canceled = f"{when(intent.canceled_at)} ({reason})"
     sections = {
         "Money": {
             "Amount": format_eur(intent.amount),
             "Received": format_eur(intent.amount_received),
             "Capturable": format_eur(intent.amount_capturable),
-            "Capture method": intent.capture_method,
+            "Capture method": as_text(intent.capture_method),
             "Capture deadline": deadline(capture_deadline(intent)),
             "Installments": str(intent.installments or "—"),
         },
@@ -182,12 +191,12 @@ def show_detail(intent: AlmaIntent) -> None:
             "Last update": when(intent.updated_at),
         },
         "References": {
-            "Alma transaction": code(intent.alma_transaction_id),
-            "Charge": code(intent.latest_charge_id),
-            "Payment method": code(intent.payment_method_id),
-            "Method types": ", ".join(intent.payment_method_types) or "—",
-            "Description": intent.description or "—",
-            "Metadata": metadata_text(intent) or "—",
+            "Alma transaction": as_text(intent.alma_transaction_id),
+            "Charge": as_text(intent.latest_charge_id),
+            "Payment method": as_text(intent.payment_method_id),
+            "Method types": as_text(", ".join(intent.payment_method_types)),
+            "Description": as_text(intent.description),
+            "Metadata": as_text(metadata_text(intent)),
         },
     }
     st.markdown(f"**Status:** {ui.status_badge(intent.status)}" + (f" ({kind})" if kind else ""))
@@ -195,11 +204,12 @@ def show_detail(intent: AlmaIntent) -> None:
         column.markdown(f"##### {title}")
         column.markdown(fact_lines(facts))
     if intent.last_error is not None:
-        st.error(f"Last payment error `{intent.last_error.code}`: {intent.last_error.message}")
+        st.error(f"Last payment error {as_text(intent.last_error.code)}: {as_text(intent.last_error.message)}")
     buttons = st.columns(3)
     # In live mode this is a real customer's payment page: staff must not act on it for them.
-    if intent.status == "requires_action" and intent.redirect_url and settings.mode.can_write:
-        buttons[0].link_button("Open approve/decline page", intent.redirect_url)
+    approve_page = web_link(intent.redirect_url)
+    if intent.status == "requires_action" and approve_page and settings.mode.can_write:
+        buttons[0].link_button("Open approve/decline page", approve_page)
     if (dashboard_link := app.gateway.dashboard_url(intent.id)) is not None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)
 
@@ -209,7 +219,7 @@ def show_detail(intent: AlmaIntent) -> None:
         pd.DataFrame(
             {
                 "When": [when(entry.at) for entry in timeline],
-                "What": [entry.label for entry in timeline],
+                "What": [visible(entry.label) for entry in timeline],
                 "Event": [entry.event_type for entry in timeline],
                 "Event id": [entry.event_id for entry in timeline],
             }
@@ -224,15 +234,17 @@ def show_detail(intent: AlmaIntent) -> None:
             "sync, or not synced yet)."
         )
     with st.expander("Stripe object (as last synced)"):
-        st.json(dict(intent.raw), expanded=False)
+        st.json(visible_json(dict(intent.raw)), expanded=False)
 
 
 if picked:
     intent_id = picked.strip()
     intent = app.store.get_intent(intent_id)
     if intent is None:
-        st.warning(f"No Alma intent `{intent_id}` in the store (it keeps the last {settings.lookback_days} days).")
+        st.warning(
+            f"No Alma intent {as_text(intent_id)} in the store (it keeps the last {settings.lookback_days} days)."
+        )
     else:
         with st.container(border=True):
-            st.subheader(f"Intent {intent.id}")
+            st.subheader(f"Intent {as_text(intent.id)}")
             show_detail(intent)

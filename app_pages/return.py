@@ -13,6 +13,7 @@ from dashboard import ui
 from dashboard.domain import AlmaIntent
 from dashboard.gateway import GatewayError, NotFoundError
 from dashboard.money import format_eur
+from dashboard.plain_text import literal
 
 INTENT_ID = re.compile(r"pi_[A-Za-z0-9]{1,255}")
 SECRET_TAIL = re.compile(r"_secret_[A-Za-z0-9]{1,255}")
@@ -86,11 +87,12 @@ if check.intent is None:
 else:
     show, message = OUTCOMES.get(check.intent.status, UNKNOWN_OUTCOME)
     show(message)
-    st.markdown(
-        f"Payment `{check.intent.id}` · {format_eur(check.intent.amount)} · {ui.status_badge(check.intent.status)}"
-    )
+    intent = check.intent
+    st.markdown(f"Payment {literal(intent.id)} · {format_eur(intent.amount)} · {ui.status_badge(intent.status)}")
     if reported := st.session_state.get("return_redirect_status"):
-        st.caption(f"The redirect said: {reported} (the status above is the payment's own, checked with Stripe).")
+        st.caption(
+            f"The redirect said: {literal(reported)} (the status above is the payment's own, checked with Stripe)."
+        )
 
 links = st.columns(2)
 if app.settings.mode.can_write:

@@ -3,28 +3,32 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import analytics, ui
 from dashboard.domain import CANCELABLE_STATUSES, AlmaIntent
-from dashboard.form_input import MetadataError, parse_amount, parse_metadata
+from dashboard.form_input import DESCRIPTION_MAX, MetadataError, parse_amount, parse_description
 from dashboard.gateway import CreatedIntent, CreateIntentRequest, GatewayError, submission_idempotency_key
 from dashboard.intent_frame import frame_from_intents
-from dashboard.money import cents_to_decimal_text, format_eur
+from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, is_test_lab_intent, lab_metadata, tagged
+from dashboard.money import capture_confirmation, cents_to_decimal_text, format_eur, release_confirmation
+from dashboard.plain_text import literal, web_link
 
 app = ui.services()
 settings = app.settings
 if not settings.mode.can_write:  # the page is not registered in live mode; this guards a direct import
     st.stop()
 
-# Intents created here carry this pair, so "recent test intents" are ours, not the checkout's.
-TEST_LAB_TAG = ("alma_ops_source", "test_lab")
 RECENT_LIMIT = 10
 CLOCK_STEPS = {"+1 min": 60, "+15 min": 15 * 60, "+61 min": 61 * 60}
 
 answers: dict[str, AlmaIntent] = st.session_state.setdefault("lab_answers", {})  # id -> gateway's AlmaIntent
 notices: dict[str, tuple[str, str]] = st.session_state.setdefault("lab_notices", {})  # id -> (kind, text)
+# Money actions waiting for the user to confirm the amount in words: id -> ("capture" | "cancel", cents).
+pending: dict[str, tuple[str, int]] = st.session_state.setdefault("lab_pending", {})
 
 
 def _remember(intent_id: str, kind: str, text: str, intent: AlmaIntent | None = None) -> None:
@@ -46,6 +50,7 @@ def _failed(intent_id: str, error: GatewayError, doing: str) -> None:
 
 
 def _cancel(intent_id: str) -> None:
+    pending.pop(intent_id, None)
     key = submission_idempotency_key("cancel", ui.submission_id("lab_actions"), intent_id=intent_id)
     try:
         intent = app.gateway.cancel_intent(intent_id, key)
@@ -56,7 +61,9 @@ def _cancel(intent_id: str) -> None:
     ui.sync_after_write()
 
 
-def _capture(intent_id: str, capturable_cents: int) -> None:
+def _ask_capture(intent_id: str, capturable_cents: int) -> None:
+    """The capture form's amount, checked; sent only once its confirmation (in words) is confirmed."""
+    notices.pop(intent_id, None)
     cents, problem = parse_amount(
         st.session_state[f"capture_amount:{intent_id}"],
         min_cents=1,
@@ -66,6 +73,28 @@ def _capture(intent_id: str, capturable_cents: int) -> None:
     if problem:
         _remember(intent_id, "error", problem)
         return
+    pending[intent_id] = ("capture", cents)
+
+
+def _ask_cancel(intent_id: str, held_cents: int) -> None:
+    """Canceling an authorised intent releases money: confirmed in words first. Otherwise sent at once."""
+    notices.pop(intent_id, None)
+    if held_cents:
+        pending[intent_id] = ("cancel", held_cents)
+    else:
+        _cancel(intent_id)
+
+
+def _confirm(intent_id: str) -> None:
+    action, cents = pending[intent_id]
+    if action == "cancel":
+        _cancel(intent_id)
+    else:
+        _capture(intent_id, cents)
+
+
+def _capture(intent_id: str, cents: int) -> None:
+    pending.pop(intent_id, None)
     key = submission_idempotency_key("capture", ui.submission_id("lab_actions"), intent_id=intent_id, amount=cents)
     try:
         intent = app.gateway.capture_intent(intent_id, cents, key)
@@ -112,12 +141,15 @@ with st.form("create_intent"):
         key="lab_capture",
         help="Manual: the payment is only authorised; capture it below within 7 days.",
     )
-    description = st.text_input("Description (optional)", key="lab_description").strip()
+    description_text = st.text_input(
+        "Description (optional)", key="lab_description", help=f"At most {DESCRIPTION_MAX:,} characters."
+    )
+    description_slot = st.empty()
     metadata_text = st.text_area(
         "Metadata (optional)",
         key="lab_metadata",
         placeholder="e.g. order_id=1234\nteam=qa",
-        help="One key=value per line.",
+        help=f"One key=value per line, at most {TESTER_MAX_KEYS} keys; Test lab adds {TAG_TEXT} itself.",
     )
     metadata_slot = st.empty()
     submitted = st.form_submit_button("Create test intent", type="primary")
@@ -128,22 +160,23 @@ if submitted:
     )
     if amount_problem:
         amount_slot.error(amount_problem)
+    description, description_problem = parse_description(description_text)
+    if description_problem:
+        description_slot.error(description_problem)
     try:
-        metadata = parse_metadata(metadata_text)
+        metadata = lab_metadata(metadata_text)
     except MetadataError as problem:
         metadata_slot.error(str(problem))
         metadata = None
-    if cents is not None and metadata is not None:
+    if cents is not None and metadata is not None and not description_problem:
         fields = {
             "amount": cents,
             "capture_method": capture_method,
-            "description": description or None,
+            "description": description,
             "metadata": metadata,
         }
         key = submission_idempotency_key("create_intent", ui.submission_id("create"), **fields)
-        request = CreateIntentRequest(
-            **{**fields, "metadata": (*metadata, TEST_LAB_TAG)}, return_url=settings.return_url
-        )
+        request = CreateIntentRequest(**{**fields, "metadata": tagged(metadata)}, return_url=settings.return_url)
         try:
             created = app.gateway.create_alma_intent(request, key)
         except GatewayError as error:
@@ -164,10 +197,12 @@ if created is not None:
     with st.container(border=True):
         # The store's copy once synced: the customer may have approved or failed it since.
         intent = app.store.get_intent(created.intent.id) or created.intent
-        st.success(f"Created `{intent.id}` for {format_eur(intent.amount)} — status **{intent.status}**.")
+        st.success(
+            f"Created {literal(intent.id)} for {format_eur(intent.amount)} — status {ui.status_badge(intent.status)}."
+        )
         cols = st.columns(3, vertical_alignment="center")
-        if created.redirect_url and intent.status == "requires_action":
-            cols[0].link_button("Open approve/decline page", created.redirect_url, type="primary")
+        if (approve_page := web_link(created.redirect_url)) and intent.status == "requires_action":
+            cols[0].link_button("Open approve/decline page", approve_page, type="primary")
         cols[1].page_link("app_pages/intents.py", label="Open in Intents", query_params={"intent": intent.id})
         cols[2].button("Create another", on_click=_create_another)
 
@@ -183,8 +218,15 @@ if app.sandbox is not None:
         column.button(label, key=f"advance:{seconds}", on_click=_advance_clock, args=(seconds,), width="stretch")
 
 st.subheader("Recent test intents")
-stored = analytics.filter_intents(ui.intents_frame(), text="=".join(TEST_LAB_TAG))
-stored_ids = set(stored["id"])
+# The text search narrows the store to intents that mention the tag; the exact metadata pair decides.
+mentions = analytics.filter_intents(ui.intents_frame(), text=TAG_TEXT).sort_values("created", ascending=False)
+ours = (
+    intent_id
+    for intent_id in mentions["id"]
+    if (stored_intent := app.store.get_intent(intent_id)) is not None and is_test_lab_intent(stored_intent.metadata)
+)
+stored = mentions[mentions["id"].isin(list(islice(ours, RECENT_LIMIT)))]
+stored_ids = set(mentions["id"])
 unsynced = [intent for intent_id, intent in answers.items() if intent_id not in stored_ids]
 recent = pd.concat([stored, frame_from_intents(unsynced, settings.auth_window_seconds)], ignore_index=True)
 recent = recent.sort_values("created", ascending=False).head(RECENT_LIMIT)
@@ -193,19 +235,21 @@ if recent.empty:
 for row in recent.itertuples(index=False):
     with st.container(border=True):
         info, actions = st.columns([5, 4])
-        info.markdown(f"`{row.id}` · {ui.status_badge(row.status)} · {format_eur(row.amount)}")
+        info.markdown(f"{literal(row.id)} · {ui.status_badge(row.status)} · {format_eur(row.amount)}")
         info.caption(
-            f"Created {ui.local_datetime(row.created, settings)} · {row.capture_method} capture"
-            + (f" · {row.description}" if not pd.isna(row.description) else "")
+            f"Created {ui.local_datetime(row.created, settings)} · {literal(row.capture_method)} capture"
+            + (f" · {literal(row.description)}" if not pd.isna(row.description) else "")
         )
         buttons = actions.columns([2.2, 1, 1], vertical_alignment="center")
         # The tester may have left the page that created it: the customer's page stays one click away
         # (the intent just created has its link in the card above).
         shown_above = created is not None and row.id == created.intent.id
-        if row.status == "requires_action" and not pd.isna(row.redirect_url) and not shown_above:
-            buttons[0].link_button("Open approve/decline page", row.redirect_url)
+        approve_page = None if pd.isna(row.redirect_url) else web_link(row.redirect_url)
+        if row.status == "requires_action" and approve_page and not shown_above:
+            buttons[0].link_button("Open approve/decline page", approve_page)
+        held = int(row.amount_capturable) if row.status == "requires_capture" else 0
         if row.status in CANCELABLE_STATUSES:
-            buttons[1].button("Cancel", key=f"cancel:{row.id}", on_click=_cancel, args=(row.id,))
+            buttons[1].button("Cancel", key=f"cancel:{row.id}", on_click=_ask_cancel, args=(row.id, held))
         buttons[2].page_link("app_pages/intents.py", label="Details", query_params={"intent": row.id})
         if row.status == "requires_capture":
             with actions.form(f"capture:{row.id}", border=False):
@@ -214,7 +258,22 @@ for row in recent.itertuples(index=False):
                     key=f"capture_amount:{row.id}",
                     value=cents_to_decimal_text(row.amount_capturable),
                 )
-                st.form_submit_button("Capture", on_click=_capture, args=(row.id, int(row.amount_capturable)))
+                st.form_submit_button("Capture", on_click=_ask_capture, args=(row.id, held))
+        if row.id in pending and not held:  # captured or canceled meanwhile: nothing left to confirm
+            del pending[row.id]
+        if row.id in pending:
+            action, cents = pending[row.id]
+            question = capture_confirmation(cents, held) if action == "capture" else release_confirmation(cents)
+            st.warning(question)
+            confirm, back = st.columns(2)
+            confirm.button(
+                "Confirm capture" if action == "capture" else "Confirm cancel",
+                key=f"confirm:{row.id}",
+                on_click=_confirm,
+                args=(row.id,),
+                type="primary",
+            )
+            back.button("Back", key=f"back:{row.id}", on_click=pending.pop, args=(row.id, None))
         if row.id in notices:
             kind, text = notices[row.id]
             (st.success if kind == "success" else st.error)(text)

@@ -42,7 +42,6 @@ STATUS_COLOURS: dict[str, StatusColour] = {
     "canceled": StatusColour("#8C8C8C", "gray"),
     "succeeded": StatusColour("#009E73", "green"),
 }
-UNKNOWN_STATUS_BADGE = "gray"
 
 Measure = Literal["count", "amount"]
 _EUR_FORMAT = ",.2f"

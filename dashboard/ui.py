@@ -21,10 +21,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analytics
-from dashboard.charts import STATUS_COLOURS, UNKNOWN_STATUS_BADGE
+from dashboard.charts import STATUS_COLOURS
 from dashboard.gateway import GatewayError
 from dashboard.local_sandbox import SandboxStartError
 from dashboard.money import format_eur
+from dashboard.plain_text import literal, visible
 from dashboard.settings import Mode, Settings, load_settings
 from dashboard.sync import AlmaSync
 from dashboard.sync_loop import SyncLoop
@@ -158,7 +159,7 @@ def sync_status(app: Services) -> None:
     synced_at = app.store.last_synced_at()
     st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
     if error := app.sync_loop.status().last_error:
-        st.error(f"Sync failed — {error}")
+        st.error(f"Sync failed — {literal(error)}")
 
 
 def wait_for_first_sync(app: Services) -> None:
@@ -179,9 +180,16 @@ def wait_for_first_sync(app: Services) -> None:
 
 
 def status_badge(status: str) -> str:
-    """Markdown for a status as a coloured badge (its text stays the plain status)."""
-    colour = STATUS_COLOURS[status].badge if status in STATUS_COLOURS else UNKNOWN_STATUS_BADGE
-    return f":{colour}-badge[{status}]"
+    """Markdown for a status as a coloured badge (its text stays the plain status). A status Stripe may add
+    later is not put inside the badge's Markdown: it is shown as text."""
+    if status not in STATUS_COLOURS:
+        return literal(status)
+    return f":{STATUS_COLOURS[status].badge}-badge[{status}]"
+
+
+def plain_cells(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """`frame` with outside text in `columns` made visible (no bidi trick, one line) for a dataframe's cells."""
+    return frame.assign(**{column: frame[column].map(visible, na_action="ignore") for column in columns})
 
 
 def local_datetime(seconds: int | None, settings: Settings) -> str:
@@ -236,7 +244,7 @@ def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Set
     """Expired or declined intents (analytics.recent_failures / recently_expired / recent_declines rows):
     EUR amounts, local times, how long the customer waited when known, and each id linking to its detail.
     The frame keeps the plain `id`; the link column is drawn in its place."""
-    shown = failures.assign(
+    shown = plain_cells(failures, [c for c in ("reason", "error_code") if c in failures]).assign(
         amount=failures["amount"].map(format_eur),
         updated_at=analytics.to_local(failures["updated_at"], settings.timezone),
         detail=INTENT_DETAIL_LINK + failures["id"],
@@ -275,8 +283,8 @@ def capture_table(held: pd.DataFrame, settings: Settings) -> None:
 
 def gateway_error_text(error: GatewayError, doing: str) -> str:
     """Stripe's code and message for the user, never a traceback."""
-    code = f" ({error.code})" if error.code else ""
-    return f"Could not {doing}{code}: {error.message}"
+    code = f" ({literal(error.code)})" if error.code else ""
+    return f"Could not {doing}{code}: {literal(error.message)}"
 
 
 def show_gateway_error(error: GatewayError, doing: str) -> None:

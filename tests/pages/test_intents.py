@@ -61,11 +61,11 @@ def test_a_bad_amount_bound_is_reported_and_ignored(demo: tuple[AppTest, list[Al
     at, stored = demo
     at.text_input(key="intents_min").input("lots").run()
 
-    assert [e.value for e in at.error] == ["“lots” is not a number."]
+    assert [e.value for e in at.error] == ["`lots` is not a number."]
     assert len(table_ids(at)) == len(stored)
     at.text_input(key="intents_min").input("").run()
     at.text_input(key="intents_max").input("99999999999").run()  # beyond any amount: not Alma's bounds
-    assert [e.value for e in at.error] == ["Enter €0.01 to €10,000,000,000.00; got €99,999,999,999.00."]
+    assert [e.value for e in at.error] == ["Stripe amounts are €0.01 to €999,999.99; got €99,999,999,999.00."]
 
 
 def test_text_filter_matches_id_description_and_metadata(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
@@ -127,7 +127,7 @@ def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, g
     press_hosted_button(created.redirect_url or "", "Fail test payment")
     at = open_app(PAGE, intent=created.intent.id)
 
-    assert [h.value for h in at.subheader] == [f"Intent {created.intent.id}"]
+    assert [h.value for h in at.subheader] == [f"Intent `{created.intent.id}`"]
     details = " ".join(m.value for m in at.markdown)
     assert "requires_payment_method] (declined)" in details
     assert "€123.45" in details and "Declined on purpose" in details
@@ -168,7 +168,7 @@ def test_choosing_an_id_opens_its_detail(demo: tuple[AppTest, list[AlmaIntent]])
     at, stored = demo
     at.selectbox(key="intent").set_value(stored[5].id).run()
 
-    assert [h.value for h in at.subheader] == [f"Intent {stored[5].id}"]
+    assert [h.value for h in at.subheader] == [f"Intent `{stored[5].id}`"]
 
 
 def test_an_intent_known_from_the_first_sync_still_has_a_timeline(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
@@ -189,7 +189,7 @@ def test_held_intent_shows_capturable_amount_and_capture_deadline(app_env: Sandb
 
     details = " ".join(m.value for m in at.markdown)
     assert "**Capturable:** €210.00" in details and "**Received:** €0.00" in details
-    assert "**Capture method:** manual" in details
+    assert "**Capture method:** `manual`" in details
     assert re.search(r"\*\*Capture deadline:\*\* \S+ \S+ \S+ \((7 d 0|6 d 23) h left\)", details), details
 
 

@@ -91,7 +91,7 @@ def test_the_return_refreshes_the_store(gateway: StripeGateway) -> None:
     at.query_params.update({"intent": intent_id})
     at.run()
 
-    assert any(f"Intent {intent_id}" == h.value for h in at.subheader)
+    assert any(f"Intent `{intent_id}`" == h.value for h in at.subheader)
 
 
 BAD_QUERIES = {

@@ -48,7 +48,7 @@ def errors(at: AppTest) -> list[str]:
         ("abc", "", "is not a number"),
         ("-5", "", "greater than zero"),
         ("0", "", "greater than zero"),
-        ("120.555", "", "at most 2 decimals"),
+        ("120.5555", "", "at most 2 decimals"),
         ("49.99", "", "Alma accepts €50.00 to €5,000.00"),
         ("5000.01", "", "Alma accepts €50.00 to €5,000.00"),
         ("120", "no equals sign", "Line 1: write key=value."),
@@ -126,6 +126,16 @@ def test_cancel_from_recent_test_intents(gateway: StripeGateway) -> None:
     assert not [b for b in at.button if b.label == "Cancel"]  # nothing left to cancel
 
 
+def capture(at: AppTest, intent_id: str, amount: str | None = None) -> AppTest:
+    """Fill the capture form (or keep its amount), press Capture, and confirm the amount in words."""
+    if amount is not None:
+        at.text_input(key=f"capture_amount:{intent_id}").input(amount)
+    button(at, "Capture").click()
+    at.run()
+    button(at, "Confirm capture").click()
+    return at.run()
+
+
 def authorised_manual_intent(gateway: StripeGateway, amount: str) -> tuple[AppTest, AlmaIntent]:
     """Created in the lab with manual capture, approved on the hosted page, synced: ready to capture."""
     at = submit_form(open_app(PAGE), amount, capture="manual")
@@ -137,7 +147,7 @@ def authorised_manual_intent(gateway: StripeGateway, amount: str) -> tuple[AppTe
 
 def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
     at, intent = authorised_manual_intent(gateway, "200")
-    assert "status **requires_capture**" in at.success[0].value  # the store's state, not the first answer
+    assert "status :blue-badge[requires_capture]" in at.success[0].value  # the store's state, not the first answer
     assert not at.get("link_button")  # nothing left to approve
 
     amount = at.text_input(key=f"capture_amount:{intent.id}")
@@ -151,6 +161,10 @@ def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
     at.text_input(key=f"capture_amount:{intent.id}").input("150.25")
     button(at, "Capture").click()
     at.run()
+    assert [w.value for w in at.warning] == ["Capture €150.25 of €200.00; the remaining €49.75 is released for good."]
+    assert gateway.retrieve_intent(intent.id).status == "requires_capture"  # nothing sent before confirming
+    button(at, "Confirm capture").click()
+    at.run()
     captured = gateway.retrieve_intent(intent.id)
     assert (captured.status, captured.amount_received) == ("succeeded", 15025)
     assert any("Captured €150.25 — status succeeded." in s.value for s in at.success)
@@ -160,8 +174,7 @@ def test_capture_of_an_intent_no_longer_capturable_shows_stripes_code(gateway: S
     at, intent = authorised_manual_intent(gateway, "90")
     gateway.cancel_intent(intent.id, "cancel-behind-the-page")  # someone else acts first
 
-    button(at, "Capture").click()
-    at.run()
+    capture(at, intent.id)
 
     assert any("payment_intent_unexpected_state" in e for e in errors(at)), errors(at)
     assert not at.exception
@@ -204,16 +217,14 @@ def test_a_refused_capture_does_not_stick_to_the_next_attempt(
     )
     st.cache_data.clear()
     at.run()
-    button(at, "Capture").click()
-    at.run()
+    capture(at, intent.id)
     assert any("payment_intent_unexpected_state" in e for e in errors(at)), errors(at)
 
     press_hosted_button(intent.redirect_url or "", "Authorize test payment")
     button(at, "Sync now").click()
     at.run()
     assert at.text_input(key=f"capture_amount:{intent.id}").value == "90.00"  # the same intent and amount
-    button(at, "Capture").click()
-    at.run()
+    capture(at, intent.id)
 
     assert gateway.retrieve_intent(intent.id).status == "succeeded"
     assert any("Captured €90.00 — status succeeded." in s.value for s in at.success)
