@@ -188,7 +188,7 @@ def test_live_mode_is_read_only(
     at.switch_page("app_pages/intents.py")
     at.query_params["intent"] = waiting.id
     at.run()
-    assert [h.value for h in at.subheader] == [f"Intent {waiting.id}"]
+    assert [h.value for h in at.subheader] == [f"Intent `{waiting.id}`"]
     assert not labels(at) & WRITE_LABELS, "a live customer's payment page is not for staff to open"
     assert "sk_live_…9876" in " ".join(c.value for c in at.sidebar.caption)
     writes = {route for route in stripe_mode.stats() if route.startswith("POST")} - set(before)
