@@ -6,7 +6,8 @@ The SQL is plain and the same for SQLite and PostgreSQL; `:name` parameters.
 
 from __future__ import annotations
 
-from dashboard.alerts import AlertFigures, AlertSettings, DueCapture, FailureFigures
+from dashboard.alerts import AlertFigures, DueCapture, FailureFigures
+from dashboard.settings import AlertSettings
 from dashboard.store import IntentStore
 
 _FAILURES_SQL = (

@@ -9,22 +9,20 @@ evaluation.
 Lifecycle of one rule: ok → firing sends one "firing" notification; while it keeps firing, nothing until
 `cooldown_seconds` after the last delivered one, then a "reminder"; when it clears, one "resolved".
 
-Settings: `[alerts]` in secrets.toml (keys as in `ALERT_KNOBS`, plus `urls`) or environment variables
-`ALMA_OPS_ALERT_<KEY>` (`ALMA_OPS_ALERT_URLS` for the apprise URLs), environment first; `load_alert_settings`
-range-checks each and names the variable in its message.
+Thresholds, windows and the cooldown are `settings.AlertSettings` (`[alerts]` in secrets.toml, or
+`ALMA_OPS_ALERT_*` environment variables).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dashboard.money import format_eur
-from dashboard.settings import SettingsError
+from dashboard.settings import AlertSettings
 
 Rule = Literal["failure_spike", "captures_due", "refund_failed", "data_stale"]
 RULES: tuple[Rule, ...] = ("failure_spike", "captures_due", "refund_failed", "data_stale")
@@ -44,93 +42,6 @@ RULE_PAGES: dict[Rule, str] = {
 RuleStatus = Literal["ok", "firing"]
 NotificationKind = Literal["firing", "reminder", "resolved", "test"]
 MAX_DETAIL_LINES = 20  # a chat message listing 300 captures helps nobody; the page lists them all
-
-# -- settings ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    failure_window_seconds: int = 3600
-    failure_min_intents: int = 5
-    failure_rate_percent: int = 50
-    captures_due_seconds: int = 24 * 3600
-    refund_failed_seconds: int = 24 * 3600  # a failed refund keeps the alert firing this long
-    stale_seconds: int = 10 * 60
-    cooldown_seconds: int = 6 * 3600
-    urls: tuple[str, ...] = ()  # apprise URLs: secrets, never shown unmasked (see notify.mask_url)
-
-    def __repr__(self) -> str:  # URLs carry tokens and passwords: never let them reach a log through repr()
-        return f"AlertSettings(urls={len(self.urls)}, cooldown_seconds={self.cooldown_seconds})"
-
-
-@dataclass(frozen=True)
-class AlertKnob:
-    key: str  # in [alerts]; the environment variable is ALMA_OPS_ALERT_<KEY upper-cased>
-    field: str  # of AlertSettings
-    unit_seconds: int  # 1: a plain count
-    low: int
-    high: int
-
-    @property
-    def env_name(self) -> str:
-        return f"ALMA_OPS_ALERT_{self.key.upper()}"
-
-
-ALERT_KNOBS: tuple[AlertKnob, ...] = (
-    AlertKnob("failure_window_minutes", "failure_window_seconds", 60, 1, 24 * 60),
-    AlertKnob("failure_min_intents", "failure_min_intents", 1, 1, 100_000),
-    AlertKnob("failure_rate_percent", "failure_rate_percent", 1, 1, 100),
-    AlertKnob("captures_due_hours", "captures_due_seconds", 3600, 1, 7 * 24),  # the capture window is 7 days
-    AlertKnob("refund_failed_hours", "refund_failed_seconds", 3600, 1, 30 * 24),
-    AlertKnob("stale_minutes", "stale_seconds", 60, 1, 24 * 60),
-    AlertKnob("cooldown_hours", "cooldown_seconds", 3600, 1, 7 * 24),
-)
-URLS_ENV = "ALMA_OPS_ALERT_URLS"
-# Apprise URLs are separated by whitespace, or by a comma when the next one starts (a comma inside a URL,
-# as in mailto://…?to=a@x,b@y, stays).
-_URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
-
-
-def split_urls(text: str) -> tuple[str, ...]:
-    return tuple(part for part in _URL_SEPARATOR.split(text.strip()) if part)
-
-
-def load_alert_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> AlertSettings:
-    """Environment first, then `[alerts]` of secrets.toml, then the defaults. Raises SettingsError naming the
-    variable of the first value that is not a whole number in its range. URLs are only split here; whether
-    apprise understands them is checked by `notify.Notifier` at start."""
-    section = (secrets or {}).get("alerts") or {}
-    if not isinstance(section, Mapping):
-        raise SettingsError("[alerts] in secrets.toml must be a table, e.g. [alerts] then cooldown_hours = 6.")
-
-    def pick(env_name: str, key: str) -> Any:
-        value = env.get(env_name)
-        return value if value not in (None, "") else section.get(key)
-
-    values: dict[str, Any] = {}
-    for knob in ALERT_KNOBS:
-        raw = pick(knob.env_name, knob.key)
-        if raw in (None, ""):
-            continue
-        try:
-            number = int(str(raw).strip())
-        except ValueError:
-            number = None
-        if number is None or isinstance(raw, bool | float) or not knob.low <= number <= knob.high:
-            raise SettingsError(
-                f"{knob.env_name} ([alerts] {knob.key}) must be a whole number from {knob.low} to {knob.high},"
-                f" got {raw!r}."
-            )
-        values[knob.field] = number * knob.unit_seconds
-    urls = pick(URLS_ENV, "urls")
-    if isinstance(urls, str):
-        values["urls"] = split_urls(urls)
-    elif isinstance(urls, Sequence):
-        values["urls"] = tuple(url for item in urls for url in split_urls(str(item)))
-    elif urls is not None:
-        raise SettingsError(f"{URLS_ENV} ([alerts] urls) must be text or a list of apprise URLs.")
-    return AlertSettings(**values)
-
 
 # -- the figures the rules read ---------------------------------------------------------------------------------
 

@@ -11,13 +11,14 @@ import hashlib
 import logging
 import re
 import urllib.parse
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import apprise
 
-from dashboard.alerts import URLS_ENV, Notification
-from dashboard.settings import SettingsError
+from dashboard.alerts import Notification
+from dashboard.settings import URLS_ENV, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,11 @@ def _secret_parts(url: str) -> set[str]:
     return {piece for piece in pieces if len(piece) >= _SHORTEST_SECRET}
 
 
+# apprise logs loaded URLs and payloads (debug), and names a bad token in warnings; urllib3 logs request paths
+# (a Slack webhook's path is its token) at debug.
+_GUARDED_LOGGERS = ("apprise", "urllib3.connectionpool")
+
+
 class _Redactor(logging.Filter):
     """Blanks the URLs' secret parts in every record of the loggers it guards."""
 
@@ -78,15 +84,18 @@ class _Redactor(logging.Filter):
             text = text.replace(secret, "…")
         return text
 
+    def install(self) -> None:
+        for name in _GUARDED_LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def uninstall(self) -> None:
+        for name in _GUARDED_LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:
             record.msg, record.args = self.redact(record.getMessage()), ()
         return True
-
-
-# apprise logs loaded URLs and payloads (debug), and names a bad token in warnings; urllib3 logs request paths
-# (a Slack webhook's path is its token) at debug.
-_GUARDED_LOGGERS = ("apprise", "urllib3.connectionpool")
 
 
 @dataclass(frozen=True)
@@ -96,30 +105,55 @@ class Delivery:
     failed_targets: tuple[str, ...] = ()  # target_id of each target that did not accept it
 
 
+def _plugins(urls: Sequence[str]) -> list[apprise.plugins.NotifyBase]:
+    """Apprise's plugin for each URL; SettingsError naming ALMA_OPS_ALERT_URLS (and the URL's position, masked)
+    for the first it cannot use. Logs only through the redactor the caller installed."""
+    plugins = []
+    for position, url in enumerate(urls, start=1):
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        if plugin is None:
+            raise SettingsError(
+                f"{URLS_ENV}: URL {position} of {len(urls)} ({mask_url(url)}) is not an apprise URL apprise can"
+                " use; see https://github.com/caronc/apprise/wiki for each service's form."
+            )
+        plugins.append(plugin)
+    return plugins
+
+
+@contextmanager
+def _redacting(urls: Sequence[str]) -> Iterator[None]:
+    redactor = _Redactor(urls)
+    redactor.install()
+    try:
+        yield
+    finally:
+        redactor.uninstall()
+
+
+def check_urls(urls: Sequence[str]) -> None:
+    """At start (settings): every URL must be one apprise can use."""
+    with _redacting(urls):
+        _plugins(urls)
+
+
 class Notifier:
     """Sends notifications to the configured apprise URLs. Built at start: an unreadable URL is a
-    SettingsError naming ALMA_OPS_ALERT_URLS (masked, position given)."""
+    SettingsError naming ALMA_OPS_ALERT_URLS (masked, position given). While it lives, what apprise and
+    urllib3 log passes through its redactor; `close` ends that."""
 
     def __init__(self, urls: Sequence[str], public_url: str) -> None:
         self._redactor = _Redactor(urls)
-        for name in _GUARDED_LOGGERS:
-            logging.getLogger(name).addFilter(self._redactor)
+        self._redactor.install()
+        try:
+            plugins = _plugins(urls)
+        except BaseException:
+            self.close()
+            raise
         self._public_url = public_url.rstrip("/")
-        self._targets: list[tuple[str, str, apprise.plugins.NotifyBase]] = []  # (id, masked, plugin)
-        for position, url in enumerate(urls, start=1):
-            plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-            if plugin is None:
-                problem = (
-                    f"{URLS_ENV}: URL {position} of {len(urls)} ({mask_url(url)}) is not an apprise URL apprise can"
-                    " use; see https://github.com/caronc/apprise/wiki for each service's form."
-                )
-                self.close()  # after mask_url: apprise logs the bad URL once more while masking it
-                raise SettingsError(problem)
-            self._targets.append((target_id(url), mask_url(url), plugin))
+        self._targets = [(target_id(url), mask_url(url), plugin) for url, plugin in zip(urls, plugins, strict=True)]
 
     def close(self) -> None:
-        for name in _GUARDED_LOGGERS:
-            logging.getLogger(name).removeFilter(self._redactor)
+        self._redactor.uninstall()
 
     @property
     def configured(self) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,93 @@ def mask_key(key: str | None) -> str:
 LOCAL_SANDBOX_KEY = "sk_test_alma_ops_local_sandbox"
 
 
+# --- alerts -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    failure_window_seconds: int = 3600
+    failure_min_intents: int = 5
+    failure_rate_percent: int = 50
+    captures_due_seconds: int = 24 * 3600
+    refund_failed_seconds: int = 24 * 3600  # a failed refund keeps the alert firing this long
+    stale_seconds: int = 10 * 60
+    cooldown_seconds: int = 6 * 3600
+    urls: tuple[str, ...] = ()  # apprise URLs: secrets, never shown unmasked (see notify.mask_url)
+
+    def __repr__(self) -> str:  # URLs carry tokens and passwords: never let them reach a log through repr()
+        return f"AlertSettings(urls={len(self.urls)}, cooldown_seconds={self.cooldown_seconds})"
+
+
+@dataclass(frozen=True)
+class AlertKnob:
+    key: str  # in [alerts]; the environment variable is ALMA_OPS_ALERT_<KEY upper-cased>
+    field: str  # of AlertSettings
+    unit_seconds: int  # 1: a plain count
+    low: int
+    high: int
+
+    @property
+    def env_name(self) -> str:
+        return f"ALMA_OPS_ALERT_{self.key.upper()}"
+
+
+ALERT_KNOBS: tuple[AlertKnob, ...] = (
+    AlertKnob("failure_window_minutes", "failure_window_seconds", 60, 1, 24 * 60),
+    AlertKnob("failure_min_intents", "failure_min_intents", 1, 1, 100_000),
+    AlertKnob("failure_rate_percent", "failure_rate_percent", 1, 1, 100),
+    AlertKnob("captures_due_hours", "captures_due_seconds", 3600, 1, 7 * 24),  # the capture window is 7 days
+    AlertKnob("refund_failed_hours", "refund_failed_seconds", 3600, 1, 30 * 24),
+    AlertKnob("stale_minutes", "stale_seconds", 60, 1, 24 * 60),
+    AlertKnob("cooldown_hours", "cooldown_seconds", 3600, 1, 7 * 24),
+)
+URLS_ENV = "ALMA_OPS_ALERT_URLS"
+# Apprise URLs are separated by whitespace, or by a comma when the next one starts (a comma inside a URL,
+# as in mailto://…?to=a@x,b@y, stays).
+_URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_urls(text: str) -> tuple[str, ...]:
+    return tuple(part for part in _URL_SEPARATOR.split(text.strip()) if part)
+
+
+def load_alert_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> AlertSettings:
+    """Environment first, then `[alerts]` of secrets.toml, then the defaults. Raises SettingsError naming the
+    variable of the first value that is not a whole number in its range. URLs are only split here
+    (load_settings has apprise check them)."""
+    section = (secrets or {}).get("alerts") or {}
+    if not isinstance(section, Mapping):
+        raise SettingsError("[alerts] in secrets.toml must be a table, e.g. [alerts] then cooldown_hours = 6.")
+
+    def pick(env_name: str, key: str) -> Any:
+        value = env.get(env_name)
+        return value if value not in (None, "") else section.get(key)
+
+    values: dict[str, Any] = {}
+    for knob in ALERT_KNOBS:
+        raw = pick(knob.env_name, knob.key)
+        if raw in (None, ""):
+            continue
+        try:
+            number = int(str(raw).strip())
+        except ValueError:
+            number = None
+        if number is None or isinstance(raw, bool | float) or not knob.low <= number <= knob.high:
+            raise SettingsError(
+                f"{knob.env_name} ([alerts] {knob.key}) must be a whole number from {knob.low} to {knob.high},"
+                f" got {raw!r}."
+            )
+        values[knob.field] = number * knob.unit_seconds
+    urls = pick(URLS_ENV, "urls")
+    if isinstance(urls, str):
+        values["urls"] = split_urls(urls)
+    elif isinstance(urls, Sequence):
+        values["urls"] = tuple(url for item in urls for url in split_urls(str(item)))
+    elif urls is not None:
+        raise SettingsError(f"{URLS_ENV} ([alerts] urls) must be text or a list of apprise URLs.")
+    return AlertSettings(**values)
+
+
 @dataclass(frozen=True)
 class Settings:
     secret_key: str | None = None
@@ -73,6 +161,7 @@ class Settings:
     sandbox_port: int = 0  # local mode starts the sandbox here; 0: any free port
     sandbox_url: str | None = None  # local mode: use this already-running sandbox instead of starting one
     timezone: str = "Europe/Paris"  # IANA name; pages show datetimes in it
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def mode(self) -> Mode:
@@ -138,8 +227,13 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
                 values[field] = int(raw)
             except ValueError:
                 raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
+    values["alerts"] = load_alert_settings(env, secrets)
     settings = Settings(**values)
     mode_for_key(settings.secret_key)  # reject a malformed key now, not at the first request
     if settings.alma_min_cents <= 0 or settings.alma_max_cents < settings.alma_min_cents:
         raise SettingsError("ALMA_OPS_MIN_CENTS must be positive and not above ALMA_OPS_MAX_CENTS.")
+    if settings.alerts.urls:
+        from dashboard.notify import check_urls  # apprise loads ~180 plugins: only when alerts are configured
+
+        check_urls(settings.alerts.urls)
     return settings

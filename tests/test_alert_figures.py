@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from dashboard.alert_figures import alert_figures
-from dashboard.alerts import AlertSettings, DueCapture, FailureFigures, evaluate
+from dashboard.alerts import DueCapture, FailureFigures, evaluate
 from dashboard.domain import CAPTURE_WINDOW_SECONDS, EXPIRED_CODE, FAILED_CODE, AlmaIntent, LastPaymentError
+from dashboard.settings import AlertSettings
 from dashboard.store import IntentStore, SyncState
 
 NOW = 1_800_000_000

@@ -3,10 +3,8 @@ from __future__ import annotations
 import pytest
 
 from dashboard.alerts import (
-    ALERT_KNOBS,
     MAX_DETAIL_LINES,
     AlertFigures,
-    AlertSettings,
     DueCapture,
     FailedRefund,
     FailureFigures,
@@ -17,13 +15,18 @@ from dashboard.alerts import (
     data_stale,
     evaluate,
     failure_spike,
-    load_alert_settings,
     record_delivery,
     refund_failed,
-    split_urls,
     step,
 )
-from dashboard.settings import SettingsError
+from dashboard.settings import (
+    ALERT_KNOBS,
+    AlertSettings,
+    SettingsError,
+    load_alert_settings,
+    load_settings,
+    split_urls,
+)
 
 NOW = 1_800_000_000
 HOUR = 3600
@@ -83,6 +86,13 @@ def test_urls_split_on_whitespace_and_on_commas_between_urls_only() -> None:
         "json://127.0.0.1:9/p",
     )
     assert load_alert_settings({"ALMA_OPS_ALERT_URLS": text}).urls == split_urls(text)
+
+
+def test_load_settings_checks_the_alerts_at_start(json_receiver) -> None:
+    settings = load_settings({"ALMA_OPS_ALERT_URLS": json_receiver.url(), "ALMA_OPS_ALERT_STALE_MINUTES": "5"})
+    assert settings.alerts.urls == (json_receiver.url(),) and settings.alerts.stale_seconds == 300
+    with pytest.raises(SettingsError, match="ALMA_OPS_ALERT_URLS: URL 1 of 1"):
+        load_settings({"ALMA_OPS_ALERT_URLS": "notaservice://hunter2"})
 
 
 def test_repr_never_shows_urls() -> None:
