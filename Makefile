@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 PORT ?= 8501
 
-.PHONY: run test test-fast sandbox bench chromium clean
+.PHONY: run test test-fast lint sandbox bench chromium clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,16 @@ run: $(VENV)/.installed
 sandbox: $(VENV)/.installed
 	$(PY) -m dashboard.sandbox --seed-demo 300
 
-test: $(VENV)/.installed chromium
+# Lint and types first: they take seconds, the tests minutes.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint chromium
 	$(PY) -m pytest -q
 
-test-fast: $(VENV)/.installed
+test-fast: lint
 	$(PY) -m pytest -q -m "not e2e"
 
 bench: $(VENV)/.installed

@@ -200,7 +200,7 @@ def show_detail(intent: AlmaIntent) -> None:
         },
     }
     st.markdown(f"**Status:** {ui.status_badge(intent.status)}" + (f" ({kind})" if kind else ""))
-    for column, (title, facts) in zip(st.columns(len(sections)), sections.items()):
+    for column, (title, facts) in zip(st.columns(len(sections)), sections.items(), strict=True):
         column.markdown(f"##### {title}")
         column.markdown(fact_lines(facts))
     if intent.last_error is not None:

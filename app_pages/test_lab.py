@@ -214,7 +214,7 @@ if app.sandbox is not None:
         f"Sandbox time: {ui.local_datetime(ui.now(app), settings)}. "
         "Alma's window is one hour: +61 min expires every intent still awaiting the customer."
     )
-    for column, (label, seconds) in zip(st.columns(len(CLOCK_STEPS)), CLOCK_STEPS.items()):
+    for column, (label, seconds) in zip(st.columns(len(CLOCK_STEPS)), CLOCK_STEPS.items(), strict=True):
         column.button(label, key=f"advance:{seconds}", on_click=_advance_clock, args=(seconds,), width="stretch")
 
 st.subheader("Recent test intents")

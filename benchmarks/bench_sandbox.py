@@ -39,11 +39,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from dashboard.local_sandbox import stop_process  # noqa: E402
-from dashboard.sandbox.collector import long_lived_allocation  # noqa: E402
-from dashboard.sandbox.demo import seed_demo  # noqa: E402
-from dashboard.sandbox.model import AlmaRules, Sandbox  # noqa: E402
-from dashboard.sandbox.persistence import Snapshot, StateFile  # noqa: E402
+from dashboard.local_sandbox import stop_process
+from dashboard.sandbox.collector import long_lived_allocation
+from dashboard.sandbox.demo import seed_demo
+from dashboard.sandbox.model import AlmaRules, Sandbox
+from dashboard.sandbox.persistence import Snapshot, StateFile
 
 LOCALSTRIPE_VENV = ROOT / "benchmarks" / ".venv-localstripe"
 LOCALSTRIPE_REQUIREMENTS = ROOT / "benchmarks" / "requirements.txt"

@@ -27,21 +27,22 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import stripe  # noqa: E402  (the benchmark plays the naive dashboard, which calls stripe directly)
+import stripe  # the benchmark plays the naive dashboard, which calls stripe directly
 
-from dashboard import analytics  # noqa: E402
-from dashboard.domain import AlmaIntent, is_alma  # noqa: E402
-from dashboard.gateway import CreateIntentRequest, StripeGateway, submission_idempotency_key  # noqa: E402
-from dashboard.local_sandbox import LocalSandbox  # noqa: E402
-from dashboard.settings import AUTH_WINDOW_SECONDS, LOCAL_SANDBOX_KEY, Settings  # noqa: E402
-from dashboard.store import IntentStore  # noqa: E402
-from dashboard.sync import DAY_SECONDS, AlmaSync  # noqa: E402
+from dashboard import analytics
+from dashboard.domain import AlmaIntent, is_alma
+from dashboard.gateway import CreateIntentRequest, StripeGateway, submission_idempotency_key
+from dashboard.local_sandbox import LocalSandbox
+from dashboard.settings import AUTH_WINDOW_SECONDS, LOCAL_SANDBOX_KEY, Settings
+from dashboard.store import IntentStore
+from dashboard.sync import DAY_SECONDS, AlmaSync
 
 AUTH_WINDOW = AUTH_WINDOW_SECONDS
 LOOKBACK_DAYS = 90
@@ -204,7 +205,7 @@ def main() -> None:
             store = analytics_store(sync.store, size, Path(tmp) / f"analytics_{size}.sqlite3")
             frame = store.intents_frame()
             now = int(frame["created"].max())
-            timings[size] = (best_of(store.intents_frame), best_of(lambda: overview_analytics(frame, now)))
+            timings[size] = (best_of(store.intents_frame), best_of(partial(overview_analytics, frame, now)))
             rows.append(
                 (
                     f"Overview at {size:,} stored: read / analytics",
@@ -230,7 +231,7 @@ def main() -> None:
     header = ("step", "requests", "seconds", "peak RSS", "target")
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, tuple("-" * w for w in widths), *rows):
-        print(" | ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+        print(" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 def _ok(passed: bool) -> str:

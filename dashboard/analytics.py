@@ -420,4 +420,5 @@ def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
         columns=list(CSV_COLUMNS),
     )
     export[list(CSV_TEXT_COLUMNS)] = export[list(CSV_TEXT_COLUMNS)].apply(defuse_formulas)
-    return export.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    csv_text: str = export.to_csv(index=False, lineterminator="\r\n")
+    return csv_text.encode("utf-8")

@@ -15,7 +15,7 @@ Public API:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import altair as alt
 import numpy as np
@@ -44,6 +44,7 @@ STATUS_COLOURS: dict[str, StatusColour] = {
 }
 
 Measure = Literal["count", "amount"]
+AnyChart = TypeVar("AnyChart", alt.Chart, alt.LayerChart)
 _EUR_FORMAT = ",.2f"
 
 
@@ -67,7 +68,7 @@ def _with_status_rank(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(status_rank=rank.astype("int64"))
 
 
-def _with_amount_eur(chart: alt.Chart) -> alt.Chart:
+def _with_amount_eur(chart: AnyChart) -> AnyChart:
     return chart.transform_calculate(amount_eur="datum.amount_cents / 100")
 
 
@@ -76,7 +77,7 @@ def status_bar_chart(counts: pd.DataFrame) -> alt.LayerChart:
     axis (no legend needed), and the width follows the container. The tooltip adds the EUR amount."""
     bars = alt.Chart().mark_bar()
     labels = alt.Chart().mark_text(align="left", dx=4).encode(text="count:Q", color=alt.value(_TEXT_COLOUR))
-    chart = alt.layer(bars, labels, data=_with_status_rank(counts))
+    chart = alt.LayerChart(layer=[bars, labels], data=_with_status_rank(counts))
     return (
         _with_amount_eur(chart)
         .encode(
@@ -121,7 +122,7 @@ def daily_status_chart(daily: pd.DataFrame, measure: Measure = "count") -> alt.C
     )
     # Any temporal use of `day` (a tooltip timeUnit, say) would make Vega-Lite parse the column into dates,
     # which no longer match the band domain's strings: the label is derived text instead.
-    chart = _with_amount_eur(alt.Chart(data).mark_bar()).transform_calculate(
+    chart: alt.Chart = _with_amount_eur(alt.Chart(data).mark_bar()).transform_calculate(
         day_label="utcFormat(toDate(datum.day), '%a %d %b %Y')"
     )
     return chart.encode(
@@ -142,7 +143,7 @@ def time_to_authorise_chart(durations: pd.DataFrame, bucket_seconds: int = 60) -
     """Histogram (minutes from the Alma redirect to authorisation), stacked by status.
     Binned in pandas first: the browser gets one row per bucket and status, not one per intent."""
     buckets = _with_status_rank(time_to_authorise_buckets(durations, bucket_seconds))
-    chart = (
+    chart: alt.Chart = (
         alt.Chart(buckets)
         .mark_bar()
         .transform_calculate(minutes_from="datum.bucket_start / 60", minutes_to="datum.bucket_end / 60")

@@ -175,7 +175,7 @@ class RateLimitBackoff:
         return min(max(_seconds(_header(headers, "retry-after")) or self._exponential(attempt), 0.0), self.max_delay)
 
     def _exponential(self, attempt: int) -> float:
-        return self.base_delay * 2**attempt * random.uniform(0.5, 1.0)  # jitter: clients do not stampede
+        return self.base_delay * 2.0**attempt * random.uniform(0.5, 1.0)  # jitter: clients do not stampede
 
 
 def _seconds(header: str | None) -> float | None:
@@ -229,7 +229,8 @@ class StripeGateway:
             with self._count_lock:
                 self._requests += 1
             try:
-                return self._client.raw_request(method, path, **params).data
+                answer: dict[str, Any] = self._client.raw_request(method, path, **params).data
+                return answer
             except stripe.RateLimitError as error:
                 delay = self._backoff.delay(error.headers, attempt)
                 if delay is None:

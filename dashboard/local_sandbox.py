@@ -165,7 +165,8 @@ class LocalSandbox:
             path += "?" + urllib.parse.urlencode(params)
         request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)  # noqa: S310  (scheme checked in __init__)
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  (scheme checked in __init__)
-            return json.loads(response.read())
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
 
     def now(self) -> int:
         return int(self.control("GET", "/_sandbox/clock", timeout=CLOCK_TIMEOUT_SECONDS)["now"])

@@ -321,7 +321,7 @@ def _new_sequences(conn: sqlite3.Connection, listing: list[StoredEvent]) -> list
     last = int(conn.execute("SELECT COALESCE(MAX(sequence), 0) FROM events").fetchone()[0])
     previous: int | None = None
     placed: list[tuple[StoredEvent, int]] = []
-    for event, upper in zip(listing, next_stored):
+    for event, upper in zip(listing, next_stored, strict=True):
         if event.id in stored:
             previous = stored[event.id]
             continue

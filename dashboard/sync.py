@@ -55,18 +55,19 @@ class SyncResult:
 def carry_over(previous: AlmaIntent, current: AlmaIntent) -> AlmaIntent:
     """Keep what an event's unexpanded object cannot say but an earlier state already knew: the charge
     details (same charge), the payment method type (same method), when the customer was sent to Alma."""
-    changes: dict[str, object] = {"sent_to_alma_at": current.sent_to_alma_at or previous.sent_to_alma_at}
+    merged = replace(current, sent_to_alma_at=current.sent_to_alma_at or previous.sent_to_alma_at)
     same_charge = current.latest_charge_id is not None and current.latest_charge_id == previous.latest_charge_id
     if current.authorized_at is None and same_charge:
-        changes.update(
+        merged = replace(
+            merged,
             charge_method_type=previous.charge_method_type,
             installments=previous.installments,
             alma_transaction_id=previous.alma_transaction_id,
             authorized_at=previous.authorized_at,
         )
     if current.payment_method_type is None and current.payment_method_id == previous.payment_method_id:
-        changes["payment_method_type"] = previous.payment_method_type
-    return replace(current, **changes)
+        merged = replace(merged, payment_method_type=previous.payment_method_type)
+    return merged
 
 
 def _with_inferred_method(intent: AlmaIntent) -> AlmaIntent:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -103,7 +104,7 @@ def sandbox_unreachable_text(error: OSError) -> str:
     return f"The local sandbox is not answering ({cause}). Restart it, or the app, and reload the page."
 
 
-def now(app: Services) -> int:
+def now(app: AppServices) -> int:
     """The services' clock, or a clear message and the end of this run when the sandbox it reads is down."""
     try:
         return app.clock.now()
@@ -143,7 +144,7 @@ def mode_banner(settings: Settings) -> None:
     show(text)
 
 
-def sidebar(app: Services) -> None:
+def sidebar(app: AppServices) -> None:
     with st.sidebar:
         key = "embedded sandbox, no Stripe key" if app.settings.mode is Mode.LOCAL else f"`{app.settings.masked_key}`"
         st.caption(f"Mode: **{app.settings.mode.value}** · key: {key}")
@@ -153,7 +154,7 @@ def sidebar(app: Services) -> None:
 
 
 @st.fragment(run_every=SYNC_STATUS_SECONDS)
-def sync_status(app: Services) -> None:
+def sync_status(app: AppServices) -> None:
     """Redrawn on its own: the pages' self-refreshing blocks and the background loop sync without a full
     rerun, and the sidebar must not lag behind the "as of" time they show."""
     synced_at = app.store.last_synced_at()
@@ -162,7 +163,7 @@ def sync_status(app: Services) -> None:
         st.error(f"Sync failed — {literal(error)}")
 
 
-def wait_for_first_sync(app: Services) -> None:
+def wait_for_first_sync(app: AppServices) -> None:
     """On an empty store the pages would show nothing; show the first sync's progress until it ends."""
     if app.store.last_synced_at() is not None or app.sync_loop.status().attempts_finished:
         return
@@ -227,7 +228,7 @@ INTENT_LINK_COLUMN = st.column_config.LinkColumn(
     help="Opens the intent's detail in a new tab",
 )
 
-_FAILURE_COLUMNS = {
+_FAILURE_COLUMNS: dict[str, Any] = {  # st.column_config objects, or a plain label
     "updated_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
     "id": INTENT_LINK_COLUMN,
     "status": "Status",
@@ -291,7 +292,7 @@ def show_gateway_error(error: GatewayError, doing: str) -> None:
     st.error(gateway_error_text(error, doing))
 
 
-def period_picker(key: str, default: str, app: Services) -> Callable[[int], analytics.Period] | None:
+def period_picker(key: str, default: str, app: AppServices) -> Callable[[int], analytics.Period] | None:
     """The period widgets (24 h … 90 d, Custom dates). Returns bounds as a function of "now", so a
     self-refreshing fragment moves a rolling period forward; None while a custom range is half picked."""
     choice = st.segmented_control(

@@ -438,7 +438,7 @@ def test_awaiting_capture_with_deadline(mixed: pd.DataFrame) -> None:
 
 def test_time_to_authorise_and_its_buckets(mixed: pd.DataFrame) -> None:
     durations = analytics.time_to_authorise(mixed)
-    assert dict(zip(durations["id"], durations["seconds"])) == {
+    assert dict(zip(durations["id"], durations["seconds"], strict=True)) == {
         "pi_ok01": 90,
         "pi_ok02": 90,
         "pi_ok03": 90,

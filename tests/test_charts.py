@@ -131,7 +131,7 @@ def test_daily_chart_keeps_a_slot_for_days_without_intents() -> None:
 
 def test_daily_chart_rejects_an_unknown_measure(mixed: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="measure"):
-        charts.daily_status_chart(analytics.daily_by_status(mixed), "eur")  # type: ignore[arg-type]
+        charts.daily_status_chart(analytics.daily_by_status(mixed), "eur")  # type: ignore[arg-type]  # not a Measure, on purpose
 
 
 def test_time_to_authorise_chart_ships_buckets_not_intents(mixed: pd.DataFrame) -> None:

@@ -34,7 +34,7 @@ def new_request(amount: int = 12_000, capture_method: str = "automatic", **field
         "metadata": (("order", "42"),),
         "return_url": "http://localhost:8501/return?tab=lab",
     }
-    return CreateIntentRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return CreateIntentRequest(**{**values, **fields})  # type: ignore[arg-type]  # each test's overrides, as given
 
 
 @pytest.fixture

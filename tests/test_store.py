@@ -156,7 +156,7 @@ def test_sync_state(store: IntentStore) -> None:
 
 def test_failed_save_writes_nothing(store: IntentStore) -> None:
     with pytest.raises(sqlite3.IntegrityError):
-        store.save([make_intent(1)], state=SyncState(None, None, T0, T0))  # type: ignore[arg-type]
+        store.save([make_intent(1)], state=SyncState(None, None, T0, T0))  # type: ignore[arg-type]  # NULL cursor time, on purpose
     assert store.count() == 0 and store.sync_state() is None
 
 

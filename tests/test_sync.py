@@ -19,7 +19,13 @@ import pytest
 import stripe
 
 from dashboard.domain import AlmaIntent, is_alma
-from dashboard.gateway import CreateIntentRequest, GatewayUnavailable, StripeGateway, submission_idempotency_key
+from dashboard.gateway import (
+    CaptureMethod,
+    CreateIntentRequest,
+    GatewayUnavailable,
+    StripeGateway,
+    submission_idempotency_key,
+)
 from dashboard.local_sandbox import LocalSandbox
 from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
 from dashboard.store import IntentStore
@@ -53,12 +59,14 @@ def client(sandbox: LocalSandbox) -> stripe.StripeClient:
     return stripe.StripeClient(TEST_KEY, base_addresses={"api": sandbox.base_url})
 
 
-def create(gateway: StripeGateway, key: str, *, capture_method: str = "automatic", amount: int = 12_000) -> AlmaIntent:
+def create(
+    gateway: StripeGateway, key: str, *, capture_method: CaptureMethod = "automatic", amount: int = 12_000
+) -> AlmaIntent:
     request = CreateIntentRequest(
         amount,
         capture_method,
         f"order {key}",
-        (("order", key),),  # type: ignore[arg-type]
+        (("order", key),),
         "http://localhost:8501/return",
     )
     return gateway.create_alma_intent(request, submission_idempotency_key("create", key)).intent
@@ -322,10 +330,12 @@ class TestTimeline:
         syncer.sync_once()  # the first sync stores no events for these
         assert store.intent_events(held.id) == []
         timeline = store.intent_timeline(held.id)
+        authorised = store.get_intent(held.id)
+        assert authorised is not None
         assert [(e.kind, e.at, e.event_id) for e in timeline] == [
             ("created", held.created, None),
             ("sent_to_alma", held.created, None),
-            ("authorized", store.get_intent(held.id).authorized_at, None),  # type: ignore[union-attr]
+            ("authorized", authorised.authorized_at, None),
         ]
         assert timeline[2].label == "Authorised by Alma — 3 installments"
         assert [e.kind for e in store.intent_timeline(declined.id)] == ["created", "sent_to_alma", "declined"]

@@ -283,10 +283,14 @@ def list_events(call: Call) -> bytes:
     if len(patterns) > MAX_EVENT_TYPES:
         raise parameter_invalid("types", f"Invalid array: at most {MAX_EVENT_TYPES} event types, got {len(patterns)}")
     events = call.sandbox.events
-    accept = None
+    accept: Callable[[str], bool] | None = None
     if patterns:
         type_matches = event_type_matcher(patterns)
-        accept = lambda event_id: type_matches(events[event_id].type)  # noqa: E731
+
+        def of_listed_type(event_id: str) -> bool:
+            return type_matches(events[event_id].type)
+
+        accept = of_listed_type
     ids, has_more = _page(call.sandbox.event_index, params, "event", accept)
     items = [call.serializer.event_json(events[event_id]) for event_id in ids]
     return list_json("/v1/events", items, has_more)

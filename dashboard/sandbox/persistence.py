@@ -26,6 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
+from functools import partial
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
@@ -174,6 +175,11 @@ def _write(snapshot: Snapshot, out: IO[str]) -> None:
 Decoder = Callable[[Any], Any]
 
 
+def _interned(strings: dict[str, str], text: str) -> str:
+    """The one copy of `text` this load has seen: repeated strings share their memory."""
+    return strings.setdefault(text, text)
+
+
 def _optional(build: Callable[..., Any]) -> Decoder:
     return lambda value: None if value is None else build(*value)
 
@@ -215,11 +221,10 @@ class _Reader:
 
     def __init__(self) -> None:
         strings: dict[str, str] = {}
-        share: Decoder = lambda text: strings.setdefault(text, text)  # noqa: E731
-        self.share = share
+        self.share: Decoder = partial(_interned, strings)
         self.payment_methods: list[PaymentMethod] = []
         self.charge_versions = _VersionReader(
-            Charge, {name: share for name in ("id", "currency", "payment_intent", "payment_method")}
+            Charge, {name: self.share for name in ("id", "currency", "payment_intent", "payment_method")}
         )
         self.intent_versions = _VersionReader(
             PaymentIntent,
@@ -228,7 +233,7 @@ class _Reader:
                 "last_payment_error": _optional(PaymentError),
                 "redirect": _optional(Redirect),
                 **{
-                    name: share
+                    name: self.share
                     for name in ("id", "currency", "status", "capture_method", "payment_method", "latest_charge")
                 },
             },

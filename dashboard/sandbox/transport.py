@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import MutableMapping
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -14,6 +15,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 class SandboxH11Protocol(H11Protocol):
     open_transports: ClassVar[dict[tuple[str, int], asyncio.Transport]] = {}
 
+    # H11Protocol declares BaseTransport; the server always hands it a Transport, whose socket is needed here.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -28,7 +30,7 @@ class SandboxH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
 
-async def drop_connection(scope: dict[str, Any]) -> bool:
+async def drop_connection(scope: MutableMapping[str, Any]) -> bool:
     """Reset the connection this request came on. False when it is not ours to drop (e.g. an in-process
     test client), so the caller can fail the request another way."""
     client = scope.get("client")

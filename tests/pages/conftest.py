@@ -9,12 +9,19 @@ import os
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard.gateway import CreatedIntent, CreateIntentRequest, StripeGateway, submission_idempotency_key
+from dashboard.gateway import (
+    CaptureMethod,
+    CreatedIntent,
+    CreateIntentRequest,
+    StripeGateway,
+    submission_idempotency_key,
+)
 from dashboard.settings import AUTH_WINDOW_SECONDS, load_settings
 from dashboard.store import IntentStore
 from tests.conftest import ROOT, SandboxServer, answer_alma_page
@@ -69,13 +76,13 @@ def gateway(app_env: SandboxServer) -> StripeGateway:
 def create_intent(
     gateway: StripeGateway,
     amount: int,
-    capture_method: str = "automatic",
+    capture_method: CaptureMethod = "automatic",
     description: str | None = None,
     metadata: tuple[tuple[str, str], ...] = (),
 ) -> CreatedIntent:
     request = CreateIntentRequest(
         amount=amount,
-        capture_method=capture_method,  # type: ignore[arg-type]
+        capture_method=capture_method,
         description=description,
         metadata=metadata,
         return_url=PUBLIC_URL + "/return",
@@ -88,13 +95,16 @@ def create_intent(
 
 
 # The hosted page's buttons, by the label a tester reads on them.
-HOSTED_DECISIONS = {"Authorize test payment": "authorize", "Fail test payment": "fail"}
+HOSTED_DECISIONS: dict[str, Literal["authorize", "fail"]] = {
+    "Authorize test payment": "authorize",
+    "Fail test payment": "fail",
+}
 
 
 def press_hosted_button(redirect_url: str, label: str) -> str:
     """Press the hosted page's button that reads `label`; return where the sandbox redirects (the
     return_url with payment_intent, payment_intent_client_secret and redirect_status)."""
-    return answer_alma_page(redirect_url, HOSTED_DECISIONS[label])  # type: ignore[arg-type]
+    return answer_alma_page(redirect_url, HOSTED_DECISIONS[label])
 
 
 def return_query(location: str) -> dict[str, str]:

@@ -7,12 +7,14 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard.domain import AlmaIntent, failure_kind
+from dashboard.gateway import StripeGateway
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
@@ -68,7 +70,7 @@ def test_a_bad_amount_bound_is_reported_and_ignored(demo: tuple[AppTest, list[Al
     assert [e.value for e in at.error] == ["Stripe amounts are €0.01 to €999,999.99; got €99,999,999,999.00."]
 
 
-def test_text_filter_matches_id_description_and_metadata(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_text_filter_matches_id_description_and_metadata(app_env: SandboxServer, gateway: StripeGateway) -> None:
     wanted = create_intent(gateway, 7000, description="Blue sofa", metadata=(("order_id", "ZX-42"),)).intent
     create_intent(gateway, 8000, description="Red chair", metadata=(("order_id", "QQ-7"),))
     at = open_app(PAGE)
@@ -96,7 +98,7 @@ def test_csv_is_exactly_the_filtered_rows(
     builders: list[Callable[[], bytes]] = []
     original = MediaFileManager.add_deferred
 
-    def recording(self: MediaFileManager, data_callable: Callable[[], bytes], *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+    def recording(self: MediaFileManager, data_callable: Callable[[], bytes], *args: Any, **kwargs: Any) -> str:
         builders.append(data_callable)
         return original(self, data_callable, *args, **kwargs)
 
@@ -122,7 +124,7 @@ def test_nothing_to_export_means_no_export(demo: tuple[AppTest, list[AlmaIntent]
     assert table_ids(at) == [] and at.get("download_button")[0].proto.disabled
 
 
-def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, gateway: StripeGateway) -> None:
     created = create_intent(gateway, 12_345, description="Declined on purpose")
     press_hosted_button(created.redirect_url or "", "Fail test payment")
     at = open_app(PAGE, intent=created.intent.id)
@@ -143,7 +145,7 @@ def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, g
 
 def test_detail_of_an_authorised_intent_shows_installments_and_alma_transaction(
     app_env: SandboxServer,
-    gateway,  # type: ignore[no-untyped-def]
+    gateway: StripeGateway,
 ) -> None:
     created = create_intent(gateway, 40_000)
     press_hosted_button(created.redirect_url or "", "Authorize test payment")
@@ -155,7 +157,7 @@ def test_detail_of_an_authorised_intent_shows_installments_and_alma_transaction(
     assert intent.alma_transaction_id and intent.alma_transaction_id in details
 
 
-def test_waiting_intent_offers_its_approve_page(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_waiting_intent_offers_its_approve_page(app_env: SandboxServer, gateway: StripeGateway) -> None:
     created = create_intent(gateway, 9_000)
     at = open_app(PAGE, intent=created.intent.id)
 
@@ -182,7 +184,9 @@ def test_an_intent_known_from_the_first_sync_still_has_a_timeline(demo: tuple[Ap
     assert any(step.startswith("Authorised by Alma") for step in steps) and "Succeeded" in steps
 
 
-def test_held_intent_shows_capturable_amount_and_capture_deadline(app_env: SandboxServer, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_held_intent_shows_capturable_amount_and_capture_deadline(
+    app_env: SandboxServer, gateway: StripeGateway
+) -> None:
     created = create_intent(gateway, 21_000, capture_method="manual")
     press_hosted_button(created.redirect_url or "", "Authorize test payment")
     at = open_app(PAGE, intent=created.intent.id)

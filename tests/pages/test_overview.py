@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -25,7 +26,7 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def chart_specs(at: AppTest) -> list[dict]:  # type: ignore[type-arg]
+def chart_specs(at: AppTest) -> list[dict[str, Any]]:
     return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
 
 
@@ -144,7 +145,7 @@ def test_recent_failures_carry_their_reason(app_env: SandboxServer, store: Inten
     for row in table.itertuples():
         intent = failed[row.id]
         assert row.failure_kind == failure_kind(intent, AUTH_WINDOW_SECONDS)
-        assert row.reason == intent.last_error.message  # type: ignore[union-attr]
+        assert intent.last_error is not None and row.reason == intent.last_error.message
         assert row.detail == f"intents?intent={row.id}"  # drawn as the id, opening its detail
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Button
 
 from dashboard.domain import AlmaIntent
 from dashboard.gateway import StripeGateway
@@ -22,7 +23,7 @@ def sandbox_intents(gateway: StripeGateway) -> list[AlmaIntent]:
     return [intent for page in gateway.list_intents(0) for intent in page]
 
 
-def button(at: AppTest, label: str, index: int = 0):  # type: ignore[no-untyped-def]
+def button(at: AppTest, label: str, index: int = 0) -> Button:
     return [b for b in at.button if b.label == label][index]
 
 

@@ -41,7 +41,9 @@ def test_pages(index: CreatedIndex, request_: PageRequest, expected: tuple[list[
 
 
 def test_filtered_pages_stop_after_one_extra_match(index: CreatedIndex) -> None:
-    even = lambda object_id: int(object_id[1:]) % 2 == 0  # noqa: E731
+    def even(object_id: str) -> bool:
+        return int(object_id[1:]) % 2 == 0
+
     assert index.page(PageRequest(limit=2), even) == (["o8", "o6"], True)
     assert index.page(PageRequest(limit=2, starting_after="o4"), even) == (["o2", "o0"], False)
     assert index.page(PageRequest(limit=2, ending_before="o4"), even) == (["o8", "o6"], False)

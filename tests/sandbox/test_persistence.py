@@ -7,6 +7,7 @@ import asyncio
 import json
 import pickle
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -130,11 +131,11 @@ def test_a_pickle_is_refused_without_being_run(tmp_path: Path) -> None:
     ],
 )
 def test_a_damaged_or_foreign_file_is_refused_with_the_reason(
-    account: Sandbox, tmp_path: Path, damage: object, reason: str
+    account: Sandbox, tmp_path: Path, damage: Callable[[list[str]], list[str]], reason: str
 ) -> None:
     path = tmp_path / "state"
     StateFile(path).save(Snapshot.of(account, 0, generation=1))
-    path.write_text("\n".join(damage(path.read_text().splitlines())))  # type: ignore[operator]
+    path.write_text("\n".join(damage(path.read_text().splitlines())))
     with pytest.raises(StateFileError, match=reason):
         StateFile(path).load(RULES)
 
