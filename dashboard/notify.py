@@ -40,7 +40,7 @@ def mask_url(url: str) -> str:
     if plugin is None:
         scheme = _SCHEME.match(url)
         return f"{scheme.group(1)}://…" if scheme else "…"
-    parts = urllib.parse.urlsplit(plugin.url(privacy=True))
+    parts = urllib.parse.urlsplit(str(plugin.url(privacy=True)))
     path = "/".join(_shortened(segment) for segment in parts.path.split("/"))
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
