@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analytics, ui
-from dashboard.domain import STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
+from dashboard.domain import CAPTURE_METHODS, STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import amount_range_problem, parse_amount
 from dashboard.intent_frame import metadata_text
 from dashboard.money import STRIPE_MAX_AMOUNT_CENTS, format_eur
-from dashboard.plain_text import literal, visible, visible_json, web_link
+from dashboard.plain_text import known_or_literal, literal, visible, visible_json, web_link
 
 app = ui.services()
 settings = app.settings
@@ -178,7 +178,7 @@ def show_detail(intent: AlmaIntent) -> None:
             "Amount": format_eur(intent.amount),
             "Received": format_eur(intent.amount_received),
             "Capturable": format_eur(intent.amount_capturable),
-            "Capture method": as_text(intent.capture_method),
+            "Capture method": known_or_literal(intent.capture_method, CAPTURE_METHODS),
             "Capture deadline": deadline(capture_deadline(intent)),
             "Installments": str(intent.installments or "—"),
         },

@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analytics, ui
-from dashboard.domain import CANCELABLE_STATUSES, AlmaIntent
+from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent
 from dashboard.form_input import DESCRIPTION_MAX, MetadataError, parse_amount, parse_description
 from dashboard.gateway import CreatedIntent, CreateIntentRequest, GatewayError, submission_idempotency_key
 from dashboard.intent_frame import frame_from_intents
 from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, is_test_lab_intent, lab_metadata, tagged
 from dashboard.money import capture_confirmation, cents_to_decimal_text, format_eur, release_confirmation
-from dashboard.plain_text import literal, web_link
+from dashboard.plain_text import known_or_literal, literal, web_link
 
 app = ui.services()
 settings = app.settings
@@ -236,8 +236,9 @@ for row in recent.itertuples(index=False):
     with st.container(border=True):
         info, actions = st.columns([5, 4])
         info.markdown(f"{literal(row.id)} · {ui.status_badge(row.status)} · {format_eur(row.amount)}")
+        capture_method = known_or_literal(row.capture_method, CAPTURE_METHODS)
         info.caption(
-            f"Created {ui.local_datetime(row.created, settings)} · {literal(row.capture_method)} capture"
+            f"Created {ui.local_datetime(row.created, settings)} · {capture_method} capture"
             + (f" · {literal(row.description)}" if not pd.isna(row.description) else "")
         )
         buttons = actions.columns([2.2, 1, 1], vertical_alignment="center")

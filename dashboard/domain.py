@@ -33,6 +33,7 @@ FAILED_CODE = "payment_intent_payment_attempt_failed"  # declined, or expired wi
 FailureKind = Literal["expired", "declined"]
 # What Stripe can still cancel: every status but the two final ones.
 CANCELABLE_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in ("succeeded", "canceled"))
+CAPTURE_METHODS: tuple[str, ...] = ("automatic", "automatic_async", "manual")
 
 
 def without_secrets(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 # Bidirectional controls (U+202E "right-to-left override" makes "gpj.exe" read "exe.jpg") and the other
@@ -48,6 +48,11 @@ def literal(text: str) -> str:
     fence = "`" * (max((len(run) for run in _BACKTICK_RUNS.findall(shown)), default=0) + 1)
     padded = f" {shown} " if shown[0] in "` " or shown[-1] in "` " else shown
     return f"{fence}{padded}{fence}"
+
+
+def known_or_literal(value: str, known: Collection[str]) -> str:
+    """`value` as it is when it is one of `known` (our own words: Stripe's enum values, say); else `literal`."""
+    return value if value in known else literal(value)
 
 
 def visible_json(value: Any) -> Any:

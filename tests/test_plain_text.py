@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.plain_text import literal, visible, visible_json, web_link
+from dashboard.plain_text import known_or_literal, literal, visible, visible_json, web_link
 
 PAYLOADS = [
     "![t](http://host/track.png)",
@@ -77,3 +77,8 @@ def test_visible_json_walks_keys_and_values() -> None:
 )
 def test_only_web_addresses_become_link_buttons(url: str | None, link: str | None) -> None:
     assert web_link(url) == link
+
+
+def test_our_own_words_stay_plain_and_anything_else_is_quoted() -> None:
+    assert known_or_literal("manual", ("automatic", "manual")) == "manual"
+    assert known_or_literal("[x](http://e)", ("automatic", "manual")) == "`[x](http://e)`"

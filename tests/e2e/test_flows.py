@@ -165,6 +165,8 @@ def test_4_manual_capture(page: Page, app_server: AppServer) -> None:
     )
     expect(card.get_by_role("textbox", name="Amount to capture (EUR)")).to_have_value("210.00")
     card.get_by_role("button", name="Capture").click()
+    expect(page.get_by_text("Capture €210.00, the whole amount held.")).to_be_visible()
+    card.get_by_role("button", name="Confirm capture").click()
 
     expect(page.get_by_text("Captured €210.00 — status succeeded.")).to_be_visible()
     expect(page.get_by_text(re.compile(rf"{intent_id} · succeeded"))).to_be_visible()

@@ -193,7 +193,7 @@ def test_held_intent_shows_capturable_amount_and_capture_deadline(
 
     details = " ".join(m.value for m in at.markdown)
     assert "**Capturable:** €210.00" in details and "**Received:** €0.00" in details
-    assert "**Capture method:** `manual`" in details
+    assert "**Capture method:** manual" in details
     assert re.search(r"\*\*Capture deadline:\*\* \S+ \S+ \S+ \((7 d 0|6 d 23) h left\)", details), details
 
 
