@@ -26,7 +26,8 @@ tz-aware local timestamps):
 
 CSV export safety: the export holds text anyone creating an intent controls (description, metadata) and
 Stripe's messages. A cell starting with =, +, -, @, tab or carriage return is a formula to a spreadsheet,
-so such cells in the text columns get a leading apostrophe (shown as text, not run). Amount, time,
+and a spreadsheet may split a field on a comma, semicolon, tab or line break inside it: in the text columns
+every such start gets an apostrophe (shown as text, not run). Amount, time,
 installments and livemode columns are never touched: "-12.50" must stay a number.
 """
 
@@ -382,14 +383,16 @@ CSV_COLUMNS: tuple[str, ...] = (
 CSV_TEXT_COLUMNS: tuple[str, ...] = tuple(
     c for c in CSV_COLUMNS if not c.endswith(("_eur", "_cents")) and c not in (*_CSV_TIMES, "installments", "livemode")
 )
-# A spreadsheet runs a cell starting with one of these as a formula (e.g. "=HYPERLINK(...)").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with =, +, -, @, tab or carriage return as a formula ("=HYPERLINK(...)"),
+# also behind spaces or a quote. A cell starts at the start of a field, or after any character a spreadsheet may
+# split the file on: a comma, a semicolon (French Excel's default), a tab, or a line break. Each such start gets
+# an apostrophe, so "x;=1+1;" read by a spreadsheet splitting on ";" gives the text "'=1+1", never a formula.
+_FORMULA_CELL_START = r"(^|[,;\t\r\n])(?=[ \"]*[=+\-@\t\r])"
 
 
 def defuse_formulas(text: pd.Series) -> pd.Series:
-    """Prefix an apostrophe to cells a spreadsheet would run as a formula; the rest stay as they are."""
-    risky = _flag(text.astype("string").str.startswith(_FORMULA_STARTS))
-    return text.where(~risky, "'" + text.astype("string"))
+    """An apostrophe before every place a spreadsheet could start a formula cell; the rest as it is."""
+    return text.astype("string").str.replace(_FORMULA_CELL_START, r"\1'", regex=True)
 
 
 def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:

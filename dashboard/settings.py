@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dashboard.money import STRIPE_MAX_AMOUNT_CENTS
+
 # Alma's facts as the dashboard assumes them unless configured otherwise (the sandbox, a separate program,
 # keeps its own copy of the same defaults).
 ALMA_MIN_CENTS = 5_000  # 50 EUR
@@ -78,6 +80,28 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class IntRange:
+    """Where a whole-number setting must lie, both ends included; `note` says what an end means."""
+
+    low: int
+    high: int
+    note: str = ""
+
+    def __str__(self) -> str:
+        return f"from {self.low:,} to {self.high:,}{self.note}"
+
+
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)  # int() would also take "1_000" and "٥"
+
+
+def whole_number_setting(name: str, raw: str, allowed: IntRange) -> int:
+    """`raw` as an int within `allowed`, or SettingsError naming the variable and its range."""
+    if not _WHOLE_NUMBER.fullmatch(raw) or not allowed.low <= int(raw) <= allowed.high:
+        raise SettingsError(f"{name} must be a whole number {allowed}, got {raw!r}.")
+    return int(raw)
+
+
+@dataclass(frozen=True)
 class AlertKnob:
     key: str  # in [alerts]; the environment variable is ALMA_OPS_ALERT_<KEY upper-cased>
     field: str  # of AlertSettings
@@ -126,16 +150,10 @@ def load_alert_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | Non
         raw = pick(knob.env_name, knob.key)
         if raw in (None, ""):
             continue
-        try:
-            number = int(str(raw).strip())
-        except ValueError:
-            number = None
-        if number is None or isinstance(raw, bool | float) or not knob.low <= number <= knob.high:
-            raise SettingsError(
-                f"{knob.env_name} ([alerts] {knob.key}) must be a whole number from {knob.low} to {knob.high},"
-                f" got {raw!r}."
-            )
-        values[knob.field] = number * knob.unit_seconds
+        name = f"{knob.env_name} ([alerts] {knob.key})"
+        values[knob.field] = (
+            whole_number_setting(name, str(raw).strip(), IntRange(knob.low, knob.high)) * knob.unit_seconds
+        )
     urls = pick(URLS_ENV, "urls")
     if isinstance(urls, str):
         values["urls"] = split_urls(urls)
@@ -179,15 +197,18 @@ class Settings:
         return f"Settings(mode={self.mode.value}, key={self.masked_key}, api_base={self.api_base!r})"
 
 
-_ENV_INT = {
-    "ALMA_OPS_LOOKBACK_DAYS": "lookback_days",
-    "ALMA_OPS_AUTH_WINDOW_SECONDS": "auth_window_seconds",
-    "ALMA_OPS_MIN_CENTS": "alma_min_cents",
-    "ALMA_OPS_MAX_CENTS": "alma_max_cents",
-    "ALMA_OPS_REFRESH_SECONDS": "refresh_seconds",
-    "ALMA_OPS_DEMO_INTENTS": "demo_intents",
-    "ALMA_OPS_SANDBOX_PORT": "sandbox_port",
+# A refresh below 2 s would spend the rate limit the merchant's checkout shares (0 meant ~700 calls a second).
+REFRESH_SECONDS_RANGE = IntRange(2, 3_600)
+_ENV_INT: dict[str, tuple[str, IntRange]] = {
+    "ALMA_OPS_LOOKBACK_DAYS": ("lookback_days", IntRange(1, 3_650)),
+    "ALMA_OPS_AUTH_WINDOW_SECONDS": ("auth_window_seconds", IntRange(1, 86_400)),
+    "ALMA_OPS_MIN_CENTS": ("alma_min_cents", IntRange(1, STRIPE_MAX_AMOUNT_CENTS)),
+    "ALMA_OPS_MAX_CENTS": ("alma_max_cents", IntRange(1, STRIPE_MAX_AMOUNT_CENTS)),
+    "ALMA_OPS_REFRESH_SECONDS": ("refresh_seconds", REFRESH_SECONDS_RANGE),
+    "ALMA_OPS_DEMO_INTENTS": ("demo_intents", IntRange(0, 100_000)),
+    "ALMA_OPS_SANDBOX_PORT": ("sandbox_port", IntRange(0, 65_535, " (0: any free port)")),
 }
+_WEB_ADDRESS = re.compile(r"https?://[^\s/?#]+[^\s]*", re.ASCII | re.IGNORECASE)
 
 
 def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> Settings:
@@ -206,14 +227,18 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
 
     values: dict[str, Any] = {
         "secret_key": pick("STRIPE_SECRET_KEY"),
-        "api_base": pick("STRIPE_API_BASE"),
     }
     if db := pick("ALMA_OPS_DB"):
         values["db_path"] = Path(db)
-    if url := pick("ALMA_OPS_PUBLIC_URL"):
-        values["public_url"] = url
-    if url := pick("ALMA_OPS_SANDBOX_URL"):
-        values["sandbox_url"] = url
+    for name, field in (
+        ("STRIPE_API_BASE", "api_base"),
+        ("ALMA_OPS_PUBLIC_URL", "public_url"),
+        ("ALMA_OPS_SANDBOX_URL", "sandbox_url"),
+    ):
+        if url := pick(name):
+            if not _WEB_ADDRESS.fullmatch(url):
+                raise SettingsError(f"{name} must be an http:// or https:// address, got {url!r}.")
+            values[field] = url
     if tz := pick("ALMA_OPS_TIMEZONE"):
         try:
             zoneinfo.ZoneInfo(tz)
@@ -221,17 +246,17 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
             message = f"ALMA_OPS_TIMEZONE must be an IANA zone like Europe/Paris, got {tz!r}."
             raise SettingsError(message) from None
         values["timezone"] = tz
-    for name, field in _ENV_INT.items():
+    for name, (field, allowed) in _ENV_INT.items():
         if (raw := pick(name)) is not None:
-            try:
-                values[field] = int(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
+            values[field] = whole_number_setting(name, raw, allowed)
     values["alerts"] = load_alert_settings(env, secrets)
     settings = Settings(**values)
     mode_for_key(settings.secret_key)  # reject a malformed key now, not at the first request
-    if settings.alma_min_cents <= 0 or settings.alma_max_cents < settings.alma_min_cents:
-        raise SettingsError("ALMA_OPS_MIN_CENTS must be positive and not above ALMA_OPS_MAX_CENTS.")
+    if settings.alma_max_cents < settings.alma_min_cents:
+        raise SettingsError(
+            f"ALMA_OPS_MIN_CENTS ({settings.alma_min_cents:,}) must not be above ALMA_OPS_MAX_CENTS "
+            f"({settings.alma_max_cents:,})."
+        )
     if settings.alerts.urls:
         from dashboard.notify import check_urls  # apprise loads ~180 plugins: only when alerts are configured
 

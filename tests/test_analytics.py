@@ -535,12 +535,33 @@ def test_csv_export_defuses_formulas_in_text_but_never_in_amounts() -> None:
     assert rows["pi_evil"]["description"] == """'=HYPERLINK("http://evil.example","Refund")"""
     assert rows["pi_plus"]["description"] == "'+33 6 12 34 56 78"
     assert rows["pi_at"]["description"] == "'@SUM(A1:A9)"
-    assert rows["pi_tab"]["description"] == "'\t=1+1"
-    assert rows["pi_cr"]["description"] == "'\r=1+1"
+    assert rows["pi_tab"]["description"] == "'\t'=1+1"  # the tab is a cell start of its own
+    assert rows["pi_cr"]["description"] == "'\r'=1+1"
     assert rows["pi_minus"]["description"] == "'-2+3" and rows["pi_minus"]["metadata"] == "'=cmd=|calc"
     assert rows["pi_fine"]["description"] == "Order 1 = paid"  # only a leading character is a formula
     assert (rows["pi_minus"]["amount_received_eur"], rows["pi_minus"]["amount_received_cents"]) == ("-12.50", "-1250")
     assert rows["pi_evil"]["created"][0].isdigit() and rows["pi_evil"]["cancellation_reason"] == "abandoned"
+
+
+@pytest.mark.parametrize(
+    ("text", "defused"),
+    [
+        ("x;=1+1;", "x;'=1+1;"),  # French Excel splits on ";": the second cell would run
+        ("x,=1+1", "x,'=1+1"),
+        ("x\t@SUM(A1)", "x\t'@SUM(A1)"),
+        ("line\n+33 6", "line\n'+33 6"),
+        ("line\r\n-1", "line\r\n'-1"),
+        ('x; "=1+1"', 'x;\' "=1+1"'),  # behind spaces and a quote, too
+        ("a=1; b=2; =cmd", "a=1; b=2;' =cmd"),  # metadata_text's own separator
+        ("Order 1 = paid; thanks", "Order 1 = paid; thanks"),
+        ("a-b, c+d", "a-b, c+d"),
+    ],
+)
+def test_csv_defuses_a_formula_after_every_separator_a_spreadsheet_may_split_on(text: str, defused: str) -> None:
+    """Was: only the start of a field was looked at."""
+    assert analytics.defuse_formulas(pd.Series([text, None], dtype="string")).tolist() == [defused, pd.NA]
+    row = parse_csv(analytics.csv_export(frame_of(alma_intent("pi_x", "canceled", 5_000, NOW, description=text))))[0]
+    assert row["description"] == defused
 
 
 def test_csv_text_columns_are_every_free_text_column() -> None:
