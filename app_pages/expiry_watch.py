@@ -29,8 +29,9 @@ def watch() -> None:
     st.subheader(f"Awaiting customer ({len(waiting)})")
     if waiting.empty:
         st.caption("Nobody is on Alma's page right now.")
+    ui.countdown_styles()
     for row in waiting.head(SHOWN_WAITING).itertuples(index=False):
-        with st.container(border=True):
+        with ui.countdown_card(None if pd.isna(row.urgency) else row.urgency, row.id):
             st.markdown(
                 f"{literal(row.id)} · {format_eur(row.amount)}"
                 + (f" · {literal(row.description)}" if isinstance(row.description, str) else "")
@@ -46,11 +47,17 @@ def watch() -> None:
     if len(waiting) > SHOWN_WAITING:
         st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
 
-    held = analytics.awaiting_capture(frame, now)
+    held = analytics.awaiting_capture(frame, now, settings.alerts.captures_due_seconds)
     st.subheader(f"Awaiting capture ({len(held)})")
     if held.empty:
         st.caption("No authorised payment is waiting to be captured.")
     else:
+        if due := int(held["due_soon"].sum()):
+            hours = settings.alerts.captures_due_seconds // 3600
+            st.warning(
+                f"{due} authorised payment{'s' if due > 1 else ''} must be captured within {hours} h,"
+                " or the authorisation is released and the money is lost."
+            )
         ui.capture_table(held, settings)
 
     st.divider()

@@ -17,7 +17,7 @@ tz-aware local timestamps):
 - `daily_by_status(frame, tz=DEFAULT_TZ) -> [day, status, count, amount_cents]`
 - `recent_failures(frame, limit=10)`, `recently_expired(frame, now, within_seconds)`,
   `recent_declines(frame, now, within_seconds)`
-- `awaiting_customer(frame, now)`, `awaiting_capture(frame, now)`
+- `awaiting_customer(frame, now)` (with `countdown_urgency`), `awaiting_capture(frame, now, due_within_seconds)`
 - `time_to_authorise(frame) -> [id, status, seconds]`,
   `time_to_authorise_buckets(durations, bucket_seconds=60) -> [bucket_start, bucket_end, status, count]`
 - `intents_table(frame, now, tz=DEFAULT_TZ)`, `csv_export(frame, tz=DEFAULT_TZ) -> bytes`,
@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -221,16 +222,31 @@ def recent_declines(frame: pd.DataFrame, now: int, within_seconds: int) -> pd.Da
     return _recent_of_kind(frame, "declined", now, within_seconds)
 
 
+# How near a waiting customer's window is to its end, by the share of it gone: from half on "soon", in its last
+# sixth (the last 10 minutes of Alma's hour) "ending". Pages colour the countdown by it.
+Urgency = Literal["calm", "soon", "ending"]
+URGENCY_FROM_FRACTION: tuple[tuple[float, Urgency], ...] = ((5 / 6, "ending"), (0.5, "soon"), (0.0, "calm"))
+
+
+def countdown_urgency(fraction_elapsed: pd.Series) -> pd.Series:
+    """Each fraction's Urgency (NA where the expiry is unknown)."""
+    urgency = pd.Series(pd.NA, index=fraction_elapsed.index, dtype="string")
+    for start, level in reversed(URGENCY_FROM_FRACTION):
+        urgency = urgency.mask(_flag(fraction_elapsed >= start), level)
+    return urgency
+
+
 def awaiting_customer(frame: pd.DataFrame, now: int) -> pd.DataFrame:
     """requires_action intents, soonest expiry first: [id, amount, description, sent_to_alma_at,
-    expires_at, seconds_left (>= 0), fraction_elapsed (0..1 of the window), redirect_url].
+    expires_at, seconds_left (>= 0), fraction_elapsed (0..1 of the window), urgency, redirect_url].
     Unknown expiry (redirect not yet seen by the sync) gives NA and sorts last."""
     waiting = frame[_flag(frame["status"] == "requires_action")]
     window = waiting["expires_at"] - waiting["sent_to_alma_at"]
-    elapsed = (now - waiting["sent_to_alma_at"]) / window.where(window > 0)
+    elapsed = ((now - waiting["sent_to_alma_at"]) / window.where(window > 0)).clip(lower=0.0, upper=1.0)
     waiting = waiting.assign(
         seconds_left=(waiting["expires_at"] - now).clip(lower=0),
-        fraction_elapsed=elapsed.clip(lower=0.0, upper=1.0),
+        fraction_elapsed=elapsed,
+        urgency=countdown_urgency(elapsed),
     )
     columns = [
         "id",
@@ -240,17 +256,20 @@ def awaiting_customer(frame: pd.DataFrame, now: int) -> pd.DataFrame:
         "expires_at",
         "seconds_left",
         "fraction_elapsed",
+        "urgency",
         "redirect_url",
     ]
     ordered = waiting.sort_values(["expires_at", "id"], na_position="last", kind="stable")
     return ordered[columns].reset_index(drop=True)
 
 
-def awaiting_capture(frame: pd.DataFrame, now: int) -> pd.DataFrame:
+def awaiting_capture(frame: pd.DataFrame, now: int, due_within_seconds: int) -> pd.DataFrame:
     """requires_capture intents, nearest capture deadline first: [id, amount, amount_capturable,
-    installments, description, authorized_at, capture_deadline, seconds_to_deadline (>= 0)]."""
+    installments, description, authorized_at, capture_deadline, seconds_to_deadline (>= 0), due_soon (the
+    deadline is within `due_within_seconds`: the captures-due alert's horizon)]."""
     held = frame[_flag(frame["status"] == "requires_capture")]
-    held = held.assign(seconds_to_deadline=(held["capture_deadline"] - now).clip(lower=0))
+    left = held["capture_deadline"] - now
+    held = held.assign(seconds_to_deadline=left.clip(lower=0), due_soon=_flag(left <= due_within_seconds))
     columns = [
         "id",
         "amount",
@@ -260,6 +279,7 @@ def awaiting_capture(frame: pd.DataFrame, now: int) -> pd.DataFrame:
         "authorized_at",
         "capture_deadline",
         "seconds_to_deadline",
+        "due_soon",
     ]
     ordered = held.sort_values(["capture_deadline", "id"], na_position="last", kind="stable")
     return ordered[columns].reset_index(drop=True)

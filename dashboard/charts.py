@@ -43,6 +43,16 @@ STATUS_COLOURS: dict[str, StatusColour] = {
     "succeeded": StatusColour("#009E73", "green"),
 }
 
+# Expiry watch's urgency (analytics.Urgency): a calm countdown is blue (the theme's own colour is a red, which
+# would cry wolf); it turns orange, then vermillion, as the customer's window runs out. Captures due soon get the
+# vermillion as a light row tint.
+URGENCY_COLOURS: dict[str, str] = {
+    "calm": STATUS_COLOURS["requires_capture"].chart,
+    "soon": STATUS_COLOURS["requires_action"].chart,
+    "ending": STATUS_COLOURS["requires_payment_method"].chart,
+}
+DUE_SOON_TINT = "rgba(213, 94, 0, 0.14)"  # the vermillion, light enough to read black text on
+
 Measure = Literal["count", "amount"]
 AnyChart = TypeVar("AnyChart", alt.Chart, alt.LayerChart)
 _EUR_FORMAT = ",.2f"

@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import analytics
-from dashboard.charts import STATUS_COLOURS
+from dashboard.charts import DUE_SOON_TINT, STATUS_COLOURS, URGENCY_COLOURS
 from dashboard.gateway import GatewayError
 from dashboard.local_sandbox import SandboxStartError
 from dashboard.money import format_eur
@@ -268,18 +269,42 @@ _CAPTURE_COLUMNS = {
 }
 
 
+DUE_SOON_MARK = "⚠ "  # the time left of a capture due soon: said in text too, not by colour alone
+
+
 def capture_table(held: pd.DataFrame, settings: Settings) -> None:
-    """analytics.awaiting_capture rows: what is held, and until when it can still be captured."""
+    """analytics.awaiting_capture rows: what is held, and until when it can still be captured; the ones due
+    soon (first, as the rows come soonest deadline first) tinted and marked."""
+    left = held["seconds_to_deadline"].map(duration_text)
     shown = held.assign(
         detail=INTENT_DETAIL_LINK + held["id"],
         capturable=held["amount_capturable"].map(format_eur),
         authorized_at=analytics.to_local(held["authorized_at"], settings.timezone),
         capture_deadline=analytics.to_local(held["capture_deadline"], settings.timezone),
-        left=held["seconds_to_deadline"].map(duration_text),
+        left=left.where(~held["due_soon"], DUE_SOON_MARK + left),
+    )
+    tinted = shown.style.apply(
+        lambda row: [f"background-color: {DUE_SOON_TINT}" if row["due_soon"] else ""] * len(row), axis=1
     )
     st.dataframe(
-        shown, hide_index=True, placeholder="—", column_order=list(_CAPTURE_COLUMNS), column_config=_CAPTURE_COLUMNS
+        tinted, hide_index=True, placeholder="—", column_order=list(_CAPTURE_COLUMNS), column_config=_CAPTURE_COLUMNS
     )
+
+
+def countdown_styles() -> None:
+    """st.progress has no colour of its own: CSS gives a countdown bar its urgency's colour through the key
+    of the container around it (see countdown_card). Our own constant CSS, no outside text."""
+    rules = "".join(
+        f'div[class*="st-key-countdown-{urgency}-"] [data-testid="stProgressBarTrack"] > div'
+        f" {{ background-color: {colour}; }}"
+        for urgency, colour in URGENCY_COLOURS.items()
+    )
+    st.html(f"<style>{rules}</style>")
+
+
+def countdown_card(urgency: str | None, intent_id: str) -> DeltaGenerator:
+    """A bordered card whose countdown bar takes `urgency`'s colour (countdown_styles)."""
+    return st.container(border=True, key=f"countdown-{urgency or 'unknown'}-{intent_id}")
 
 
 def gateway_error_text(error: GatewayError, doing: str) -> str:

@@ -393,6 +393,7 @@ def test_awaiting_customer_soonest_first_with_time_left(mixed: pd.DataFrame) -> 
         {"id": "pi_wait1", "seconds_left": 3_000},
     ]
     assert waiting["fraction_elapsed"].tolist() == [1.0, 3_590 / 3_600, 600 / 3_600]
+    assert waiting["urgency"].tolist() == ["ending", "ending", "calm"]
     assert waiting["redirect_url"].str.startswith("https://checkout.sandbox.getalma.eu/").all()
 
 
@@ -403,6 +404,14 @@ def test_awaiting_customer_without_a_known_redirect_sorts_last() -> None:
     waiting = analytics.awaiting_customer(frame, NOW)
     assert waiting["id"].tolist() == ["pi_known", "pi_unknown"]
     assert waiting["seconds_left"].isna().tolist() == [False, True]
+    assert waiting["urgency"].isna().tolist() == [False, True]
+
+
+def test_countdown_urgency_bands_by_share_of_the_window_gone() -> None:
+    shares = pd.Series([0.0, 0.49, 0.5, 0.83, 5 / 6, 1.0, None], dtype="Float64")
+    urgency = analytics.countdown_urgency(shares)
+    assert urgency.tolist()[:6] == ["calm", "calm", "soon", "soon", "ending", "ending"]
+    assert pd.isna(urgency.iloc[6])
 
 
 def test_recently_expired_and_declines_are_apart(mixed: pd.DataFrame) -> None:
@@ -423,17 +432,26 @@ def test_recently_expired_and_declines_are_apart(mixed: pd.DataFrame) -> None:
 
 def test_awaiting_capture_with_deadline(mixed: pd.DataFrame) -> None:
     extra = frame_of(held("pi_hold0", 6_000, authorized=NOW - 7 * 86_400 + 60))
-    capture = analytics.awaiting_capture(pd.concat([mixed, extra], ignore_index=True), NOW)
-    shown = capture[["id", "amount_capturable", "capture_deadline", "seconds_to_deadline"]]
+    capture = analytics.awaiting_capture(pd.concat([mixed, extra], ignore_index=True), NOW, 86_400)
+    shown = capture[["id", "amount_capturable", "capture_deadline", "seconds_to_deadline", "due_soon"]]
     assert shown.to_dict("records") == [
-        {"id": "pi_hold0", "amount_capturable": 6_000, "capture_deadline": NOW + 60, "seconds_to_deadline": 60},
+        {
+            "id": "pi_hold0",
+            "amount_capturable": 6_000,
+            "capture_deadline": NOW + 60,
+            "seconds_to_deadline": 60,
+            "due_soon": True,
+        },
         {
             "id": "pi_hold1",
             "amount_capturable": 80_000,
             "capture_deadline": NOW - 86_400 + CAPTURE_WINDOW_SECONDS,
             "seconds_to_deadline": CAPTURE_WINDOW_SECONDS - 86_400,
+            "due_soon": False,
         },
     ]
+    wider = analytics.awaiting_capture(pd.concat([mixed, extra], ignore_index=True), NOW, CAPTURE_WINDOW_SECONDS)
+    assert wider["due_soon"].tolist() == [True, True]
 
 
 def test_time_to_authorise_and_its_buckets(mixed: pd.DataFrame) -> None:
@@ -579,7 +597,7 @@ def test_every_function_accepts_the_store_schema_when_empty() -> None:
     empty = frame_of()
     assert list(empty.columns) == list(COLUMNS)
     assert analytics.status_counts(empty).empty and analytics.daily_by_status(empty).empty
-    assert analytics.awaiting_customer(empty, NOW).empty and analytics.awaiting_capture(empty, NOW).empty
+    assert analytics.awaiting_customer(empty, NOW).empty and analytics.awaiting_capture(empty, NOW, 86_400).empty
     assert analytics.recent_failures(empty).empty and analytics.recently_expired(empty, NOW, 60).empty
     assert analytics.intents_table(empty, NOW).empty
     assert analytics.time_to_authorise_buckets(analytics.time_to_authorise(empty)).empty

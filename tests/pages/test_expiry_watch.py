@@ -133,3 +133,48 @@ def test_authorised_intents_wait_for_capture_with_their_deadline(
     assert list(waiting["capturable"]) == ["€210.00"]
     assert re.match(r"(7 d 0|6 d 23) h", waiting["left"][0]), waiting["left"][0]
     assert [s.value for s in at.subheader][1] == "Awaiting capture (1)"
+
+
+def countdown_urgencies(at: AppTest) -> dict[str, str]:
+    """Intent id -> the urgency of its countdown card (the card's key, which colours its bar)."""
+    found = {}
+    for node in _in_order(at.main):
+        key = getattr(getattr(node, "proto", None), "id", "")
+        if match := re.search(r"countdown-(calm|soon|ending|unknown)-(pi_\w+)$", key):
+            found[match.group(2)] = match.group(1)
+    return found
+
+
+def test_countdown_bars_change_colour_as_the_hour_runs_out(app_env: SandboxServer, gateway: StripeGateway) -> None:
+    first = create_intent(gateway, 5_000).intent
+    app_env.advance(35 * 60)
+    second = create_intent(gateway, 6_000).intent
+    at = open_app(PAGE)
+    assert countdown_urgencies(at) == {first.id: "soon", second.id: "calm"}
+    assert any("st-key-countdown-ending-" in node.proto.body for node in at.get("html"))  # the colours' CSS
+
+    app_env.advance(17 * 60)  # 52 and 17 minutes gone
+    sync_now(at)
+    assert countdown_urgencies(at) == {first.id: "ending", second.id: "calm"}
+
+
+def test_captures_due_within_a_day_stand_out_first(app_env: SandboxServer, gateway: StripeGateway) -> None:
+    early = create_intent(gateway, 21_000, capture_method="manual")
+    press_hosted_button(early.redirect_url or "", "Authorize test payment")
+    app_env.advance(2 * 86_400)
+    late = create_intent(gateway, 9_000, capture_method="manual")
+    press_hosted_button(late.redirect_url or "", "Authorize test payment")
+    at = open_app(PAGE)
+    assert not [w for w in at.warning if "captured within" in w.value]
+    assert not any(str(left).startswith("⚠") for left in table(at, "Awaiting capture")["left"])
+
+    app_env.advance(4 * 86_400 + 13 * 3600)  # the first is 11 h from its deadline, the second 2 d 11 h
+    sync_now(at)
+
+    held = table(at, "Awaiting capture")
+    assert list(held["id"]) == [early.intent.id, late.intent.id]
+    assert held["left"][0].startswith("⚠ 10 h 5") or held["left"][0].startswith("⚠ 11 h 0"), held["left"][0]
+    assert not held["left"][1].startswith("⚠")
+    assert [w.value for w in at.warning if "captured within" in w.value] == [
+        "1 authorised payment must be captured within 24 h, or the authorisation is released and the money is lost."
+    ]
