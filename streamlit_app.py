@@ -1,5 +1,6 @@
-"""Alma Ops entry point: `streamlit run streamlit_app.py`. Navigation, mode banner and sidebar; the pages
-draw the rest. In live mode the Test lab page is not registered at all, so no write control is reachable.
+"""Alma Ops entry point: `streamlit run streamlit_app.py`. Sign-in gate, navigation, mode banner and sidebar;
+the pages draw the rest. The navigation registers only the pages the person's role may open (dashboard/access.py):
+in live mode that never includes the Test lab, so no write control is reachable.
 
 The pages live in app_pages/, not pages/: a pages/ folder puts Streamlit in its legacy multipage mode until
 st.navigation first runs, so the first deep link after a restart would skip this script (no banner, no
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import ui, ui_access
 from dashboard.settings import SettingsError
 from dashboard.wiring import STARTUP_ERRORS
 
@@ -17,22 +18,21 @@ st.set_page_config(page_title="Alma Ops", layout="wide")
 
 try:
     settings = ui.app_settings()
+    who = ui_access.gate(settings)  # the sign-in screen or the "no access" page end the run here
 except SettingsError as error:
     st.error(f"Configuration error: {error}")
     st.stop()
 
-pages = [
-    st.Page("app_pages/overview.py", title="Overview", default=True),
-    st.Page("app_pages/intents.py", title="Intents"),
-]
-if settings.mode.can_write:
-    pages.append(st.Page("app_pages/test_lab.py", title="Test lab"))
-pages += [
-    st.Page("app_pages/expiry_watch.py", title="Expiry watch"),
+pages = {
+    "overview": st.Page("app_pages/overview.py", title="Overview", default=True),
+    "intents": st.Page("app_pages/intents.py", title="Intents"),
+    "test_lab": st.Page("app_pages/test_lab.py", title="Test lab"),
+    "expiry_watch": st.Page("app_pages/expiry_watch.py", title="Expiry watch"),
     # Stripe sends the customer back here (settings.return_url); not a page anyone navigates to.
-    st.Page("app_pages/return.py", title="Payment result", url_path="return", visibility="hidden"),
-]
-page = st.navigation(pages)
+    "return": st.Page("app_pages/return.py", title="Payment result", url_path="return", visibility="hidden"),
+}
+allowed = ui_access.allowed_pages(who, settings)
+page = st.navigation([entry for name, entry in pages.items() if name in allowed])
 
 try:
     app = ui.services()
@@ -42,5 +42,6 @@ except STARTUP_ERRORS as error:
 ui.mode_banner(settings)
 st.title(page.title)  # the heading is the navigation name, by construction
 ui.wait_for_first_sync(app)
+ui_access.sidebar_identity(who)
 ui.sidebar(app)
 page.run()

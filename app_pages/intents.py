@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui
+from dashboard import analytics, ui, ui_access
+from dashboard.access import Permission
 from dashboard.domain import CAPTURE_METHODS, STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import amount_range_problem, parse_amount
 from dashboard.intent_frame import metadata_text
@@ -206,9 +207,9 @@ def show_detail(intent: AlmaIntent) -> None:
     if intent.last_error is not None:
         st.error(f"Last payment error {as_text(intent.last_error.code)}: {as_text(intent.last_error.message)}")
     buttons = st.columns(3)
-    # In live mode this is a real customer's payment page: staff must not act on it for them.
+    # A tester's tool; in live mode (no one has TEST_LAB there) a real customer's page staff must not act on.
     approve_page = web_link(intent.redirect_url)
-    if intent.status == "requires_action" and approve_page and settings.mode.can_write:
+    if intent.status == "requires_action" and approve_page and ui_access.may(Permission.TEST_LAB):
         buttons[0].link_button("Open approve/decline page", approve_page)
     if (dashboard_link := app.gateway.dashboard_url(intent.id)) is not None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import ui, ui_access
+from dashboard.access import Permission
 from dashboard.domain import AlmaIntent
 from dashboard.gateway import GatewayError, NotFoundError
 from dashboard.money import format_eur
@@ -95,7 +96,7 @@ else:
         )
 
 links = st.columns(2)
-if app.settings.mode.can_write:
+if ui_access.may(Permission.TEST_LAB):  # otherwise the Test lab is not registered for this person
     links[0].page_link("app_pages/test_lab.py", label="Back to Test lab")
 if check.intent is not None:
     links[1].page_link(

@@ -149,6 +149,7 @@ def test_test_mode_masks_the_key_and_links_to_the_stripe_dashboard(
     stripe_mode: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_SECRET_KEY", TEST_KEY)
+    monkeypatch.setenv("ALMA_OPS_ANONYMOUS_ROLE", "operator")  # test mode is read-only for anonymous viewers
     gateway = StripeGateway(load_settings(os.environ))
     intent = create_intent(gateway, 5_000).intent
 

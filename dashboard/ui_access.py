@@ -1,0 +1,112 @@
+"""Sign-in gate and role checks: the Streamlit side of dashboard/access.py.
+
+With an `[auth]` section in the secrets, a visitor who is not signed in gets the sign-in screen and nothing
+else (no navigation, no services started, nothing read from the store); a signed-in person whom no `[roles]`
+rule matches gets the "no access" page. Without `[auth]` everyone is anonymous with ALMA_OPS_ANONYMOUS_ROLE.
+The entry script asks `gate()` once per run; every page asks `require()` again, so a page reached by URL does
+not rely on the navigation having left it out. Only claims are read from st.user, never tokens.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from dashboard import access, ui
+from dashboard.access import AccessConfig, Permission, Principal
+from dashboard.settings import Settings
+
+
+def access_config(settings: Settings) -> AccessConfig:
+    """Read on every run (it is a few dict look-ups); raises AccessConfigError, a SettingsError."""
+    return access.load_access_config(os.environ, ui._secrets_mapping(), settings.mode)
+
+
+def _claims() -> dict[str, object]:
+    claims = st.user.to_dict()
+    claims.pop("tokens", None)  # never exposed (access.check_auth_section), and never kept if it were
+    return claims
+
+
+def current_principal(config: AccessConfig) -> Principal | None:
+    """Who this run is for; None for a visitor who has not signed in while sign-in is on."""
+    if not config.sign_in:
+        return access.anonymous(config.anonymous_role)
+    if not st.user.is_logged_in:
+        return None
+    return access.principal(_claims(), config.roles)
+
+
+def _sign_in_screen() -> None:
+    st.title("Alma Ops")
+    st.write("Sign in with your company account to see Alma payments.")
+    if st.button("Log in", type="primary"):
+        st.login()
+
+
+def _no_access_screen(who: Principal) -> None:
+    st.title("No access")
+    st.text(f"You are signed in as {who.display_name} ({who.who}).")  # claims are drawn as text
+    st.write("No role in this dashboard includes you. Ask an admin to add your email or group to `[roles]`.")
+    _log_out_button()
+
+
+def _log_out_button() -> None:
+    if st.button("Log out", key="log_out"):
+        st.logout()
+
+
+def gate(settings: Settings) -> Principal:
+    """Called by the entry script before its navigation: returns who may go on, or draws the sign-in screen or
+    the "no access" page as the only page and ends the run."""
+    config = access_config(settings)
+    who = current_principal(config)
+    if who is None:
+        st.navigation([st.Page(_sign_in_screen, title="Sign in", url_path="sign_in")], position="hidden").run()
+        st.stop()
+    if who.role is None:
+        no_access = st.Page(lambda: _no_access_screen(who), title="No access", url_path="no_access")
+        st.navigation([no_access], position="hidden").run()
+        st.stop()
+    return who
+
+
+def allowed_pages(who: Principal, settings: Settings) -> tuple[str, ...]:
+    """The page names (access.PAGES) the navigation lists for `who`."""
+    assert who.role is not None  # gate() ended the run otherwise
+    return access.pages_for(who.role, settings.mode)
+
+
+def _asking() -> tuple[Principal | None, Settings]:
+    settings = ui.app_settings()
+    return current_principal(access_config(settings)), settings
+
+
+def may(permission: Permission) -> bool:
+    """Whether this run's person may `permission` here: for a control inside a page."""
+    who, settings = _asking()
+    return who is not None and who.may(permission, settings.mode)
+
+
+def require(permission: Permission) -> Principal:
+    """First line of every page: ends the run with a refusal unless the person may `permission`."""
+    who, settings = _asking()
+    if who is None or not who.may(permission, settings.mode):
+        st.error("Your role does not include this page." if who else "Sign in to see this page.")
+        st.stop()
+    return who
+
+
+def sidebar_identity(who: Principal) -> None:
+    """Who is signed in and as what, or that sign-in is off; Log out for a signed-in person."""
+    assert who.role is not None
+    with st.sidebar:
+        if who.signed_in:
+            st.text(f"{who.display_name} · {who.role.value}")  # a name from the provider is drawn as text
+            _log_out_button()
+        else:
+            st.caption(
+                f"Sign-in is off: everyone is **anonymous** with the **{who.role.value}** role "
+                f"({access.ANONYMOUS_ROLE_ENV})."
+            )
