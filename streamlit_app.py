@@ -31,8 +31,7 @@ pages = {
     # Stripe sends the customer back here (settings.return_url); not a page anyone navigates to.
     "return": st.Page("app_pages/return.py", title="Payment result", url_path="return", visibility="hidden"),
 }
-allowed = ui_access.allowed_pages(who, settings)
-page = st.navigation([entry for name, entry in pages.items() if name in allowed])
+page = st.navigation(ui_access.navigation(who, settings, pages))
 
 try:
     app = ui.services()

@@ -10,12 +10,18 @@ not rely on the navigation having left it out. Only claims are read from st.user
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import NoReturn
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from dashboard import access, ui
 from dashboard.access import AccessConfig, Permission, Principal
 from dashboard.settings import Settings
+
+REFUSED = "Not available"
 
 
 def access_config(settings: Settings) -> AccessConfig:
@@ -24,7 +30,7 @@ def access_config(settings: Settings) -> AccessConfig:
 
 
 def _claims() -> dict[str, object]:
-    claims = st.user.to_dict()
+    claims: dict[str, object] = dict(st.user.to_dict())
     claims.pop("tokens", None)  # never exposed (access.check_auth_section), and never kept if it were
     return claims
 
@@ -57,25 +63,42 @@ def _log_out_button() -> None:
         st.logout()
 
 
+def _only_screen(screen: Callable[[], None], title: str) -> NoReturn:
+    """`screen` as the only page, under every page's address too: a deep link (`/intents?intent=…`) shows it
+    instead of Streamlit's "page not found" dialog over it."""
+    addresses = [st.Page(screen, title=title, url_path=name) for name in access.PAGES]
+    st.navigation([st.Page(screen, title=title, default=True), *addresses], position="hidden").run()
+    st.stop()
+
+
 def gate(settings: Settings) -> Principal:
     """Called by the entry script before its navigation: returns who may go on, or draws the sign-in screen or
     the "no access" page as the only page and ends the run."""
     config = access_config(settings)
     who = current_principal(config)
     if who is None:
-        st.navigation([st.Page(_sign_in_screen, title="Sign in", url_path="sign_in")], position="hidden").run()
-        st.stop()
+        _only_screen(_sign_in_screen, "Sign in")
     if who.role is None:
-        no_access = st.Page(lambda: _no_access_screen(who), title="No access", url_path="no_access")
-        st.navigation([no_access], position="hidden").run()
-        st.stop()
+        _only_screen(partial(_no_access_screen, who), "No access")
     return who
 
 
-def allowed_pages(who: Principal, settings: Settings) -> tuple[str, ...]:
-    """The page names (access.PAGES) the navigation lists for `who`."""
-    assert who.role is not None  # gate() ended the run otherwise
-    return access.pages_for(who.role, settings.mode)
+def _refusal(who: Principal) -> None:
+    assert who.role is not None
+    st.error(f"This page is not part of the {who.role.value} role here.")
+
+
+def navigation(who: Principal, settings: Settings, pages: Mapping[str, StreamlitPage]) -> list[StreamlitPage]:
+    """For st.navigation: `pages` (by access.PAGES name) that `who` may open, in their order. Every other
+    address gets a hidden page that says no, so typing `/test_lab` is refused in words rather than answered
+    with Streamlit's "page not found"."""
+    allowed = access.pages_for(who.role, settings.mode)
+    refusals = [
+        st.Page(partial(_refusal, who), title=REFUSED, url_path=name, visibility="hidden")
+        for name in access.PAGES
+        if name not in allowed
+    ]
+    return [page for name, page in pages.items() if name in allowed] + refusals
 
 
 def _asking() -> tuple[Principal | None, Settings]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,25 +67,26 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": VIEWPORT, "accept_downloads": True, "timezone_id": "Europe/Paris"}
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 90) -> None:
+def _wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 90, path: str = "/_stcore/health"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited ({process.returncode}):\n{log_path.read_text(errors='replace')}")
+            raise RuntimeError(f"{url} exited ({process.returncode}):\n{log_path.read_text(errors='replace')}")
         try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+            with urllib.request.urlopen(url + path, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"streamlit not healthy after {timeout:.0f}s:\n{log_path.read_text(errors='replace')}")
+    raise RuntimeError(f"{url} not healthy after {timeout:.0f}s:\n{log_path.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """`streamlit run streamlit_app.py` as `make run` starts it, on a demo-seeded sandbox; its output is kept
-    so a test can check that no log line carries a secret."""
-    workdir = tmp_path_factory.mktemp("e2e_app")
+@contextmanager
+def running_app(workdir: Path, *args: str) -> Iterator[AppServer]:
+    """`streamlit run streamlit_app.py` as `make run` starts it, on a demo-seeded sandbox, with extra
+    command-line `args`; its output is kept so a test can check that no log line carries a secret."""
     sandbox = LocalSandbox.start(seed_demo=DEMO_INTENTS)
     port = free_port()
     url = f"http://localhost:{port}"
@@ -107,6 +110,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
                 str(port),
                 "--server.headless",
                 "true",
+                *args,
             ],
             cwd=ROOT,
             env=env,
@@ -119,6 +123,81 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     finally:
         stop_process(process, timeout=15)
         sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The app without sign-in: everyone is the anonymous admin of local mode."""
+    with running_app(tmp_path_factory.mktemp("e2e_app")) as app:
+        yield app
+
+
+# --- sign-in: a local OpenID Connect provider and the app configured to use it ----------------------------
+
+# The people the provider knows (--user-claims), by the role [roles] below gives them; "nobody" has none.
+PEOPLE: dict[str, dict[str, Any]] = {
+    "viewer": {"sub": "tom", "email": "tom@example.com", "email_verified": True, "name": "Tom Viewer"},
+    "operator": {"sub": "olga", "email": "olga@partner.org", "name": "Olga Ops", "groups": ["alma-ops"]},
+    "admin": {"sub": "lea", "email": "lea@example.com", "name": "Léa Admin"},
+    "nobody": {"sub": "eve", "email": "eve@elsewhere.org", "name": "Eve Nobody"},
+}
+# The mock accepts any client id and secret; the cookie secret signs Streamlit's identity cookie.
+SIGN_IN_SECRETS = """
+[auth]
+redirect_uri = "http://localhost:{{port}}/oauth2callback"
+cookie_secret = "e2e-cookie-secret-0123456789abcdef"
+client_id = "alma-ops-e2e"
+client_secret = "e2e-client-secret"
+server_metadata_url = "{provider}/.well-known/openid-configuration"
+
+[roles.admin]
+emails = ["lea@example.com"]
+[roles.operator]
+groups = ["alma-ops"]
+[roles.viewer]
+domains = ["example.com"]
+"""
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """oidc-provider-mock on a free loopback port, knowing PEOPLE; yields its issuer URL."""
+    workdir = tmp_path_factory.mktemp("oidc")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    users = [arg for claims in PEOPLE.values() for arg in ("--user-claims", json.dumps(claims))]
+    log_path = workdir / "oidc.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port), *users],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_healthy(url, process, log_path, path="/.well-known/openid-configuration")
+        yield url
+    finally:
+        stop_process(process, timeout=15)
+
+
+@pytest.fixture(scope="session")
+def signed_in_app_server(tmp_path_factory: pytest.TempPathFactory, oidc_provider: str) -> Iterator[AppServer]:
+    """The app with [auth] and [roles] pointing at the local provider. The secrets file is the app's only one
+    (secrets.files), so a developer's own .streamlit/secrets.toml plays no part."""
+    workdir = tmp_path_factory.mktemp("e2e_signed_in_app")
+    secrets = workdir / "secrets.toml"
+    secrets.write_text(SIGN_IN_SECRETS.format(provider=oidc_provider))
+    with running_app(workdir, "--secrets.files", str(secrets)) as app:
+        yield app
+
+
+def sign_in(page: Page, app: AppServer, person: str) -> None:
+    """Log in as one of PEOPLE through the provider's page: type the subject, press Authorize."""
+    page.goto(app.url)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_placeholder("sub").fill(PEOPLE[person]["sub"])
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(re.compile(re.escape(app.url)))
 
 
 # --- steps shared by the browser tests ---------------------------------------------------------------

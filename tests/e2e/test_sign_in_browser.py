@@ -1,0 +1,88 @@
+"""Sign-in end to end: a real browser, the app with [auth] and [roles], and a local OpenID Connect provider.
+Each person logs in through the provider's own page and sees exactly what their role allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import PEOPLE, AppServer, sign_in
+
+pytestmark = pytest.mark.e2e
+NAVIGATION = ("Overview", "Intents", "Test lab", "Expiry watch", "Audit")
+
+
+def expect_navigation(page: Page, names: list[str]) -> None:
+    expect(page.get_by_test_id("stSidebarNav").get_by_role("link")).to_have_text(names)
+
+
+def heading(page: Page, text: str) -> None:
+    expect(page.get_by_role("heading", name=text, level=1)).to_be_visible()
+
+
+def test_a_visitor_who_is_not_signed_in_sees_the_log_in_button_only(
+    page: Page, signed_in_app_server: AppServer, tmp_path: Path
+) -> None:
+    for path in ("", "intents", "intents?intent=pi_anything", "test_lab", "expiry_watch"):
+        page.goto(f"{signed_in_app_server.url}/{path}")
+        heading(page, "Alma Ops")
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        expect(page.get_by_test_id("stSidebar")).to_have_count(0)
+        expect(page.get_by_test_id("stMetric")).to_have_count(0)
+        expect(page.get_by_test_id("stDialog")).to_have_count(0)
+        assert "€" not in page.inner_text("body"), path
+    page.screenshot(path=tmp_path / "signed_out.png")
+
+
+def test_a_person_without_a_role_gets_no_access_then_logs_out(page: Page, signed_in_app_server: AppServer) -> None:
+    sign_in(page, signed_in_app_server, "nobody")
+
+    heading(page, "No access")
+    expect(page.get_by_text("eve@elsewhere.org", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_have_count(0)
+    page.goto(f"{signed_in_app_server.url}/intents")
+    heading(page, "No access")
+    expect(page.get_by_test_id("stDialog")).to_have_count(0)  # no "page not found" over it
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="End session").click()  # the provider's own logout page
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+
+def test_viewer_sees_three_pages_and_is_refused_test_lab_and_audit_by_url(
+    page: Page, signed_in_app_server: AppServer, tmp_path: Path
+) -> None:
+    sign_in(page, signed_in_app_server, "viewer")
+
+    heading(page, "Overview")
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text(f"{PEOPLE['viewer']['name']} · viewer")).to_be_visible()
+    expect(sidebar.get_by_role("button", name="Log out")).to_be_visible()
+    expect_navigation(page, ["Overview", "Intents", "Expiry watch"])
+    page.screenshot(path=tmp_path / "viewer.png")
+
+    for path in ("test_lab", "audit"):
+        page.goto(f"{signed_in_app_server.url}/{path}")
+        heading(page, "Not available")
+        expect(page.get_by_text("This page is not part of the viewer role here.")).to_be_visible()
+        expect(page.get_by_role("button", name="Create test intent")).to_have_count(0)
+        page.screenshot(path=tmp_path / f"viewer_{path}.png")
+
+
+def test_operator_has_the_test_lab(page: Page, signed_in_app_server: AppServer) -> None:
+    sign_in(page, signed_in_app_server, "operator")
+
+    expect(page.get_by_test_id("stSidebar").get_by_text("Olga Ops · operator")).to_be_visible()
+    expect_navigation(page, ["Overview", "Intents", "Test lab", "Expiry watch"])
+    page.goto(f"{signed_in_app_server.url}/test_lab")
+    heading(page, "Test lab")
+    expect(page.get_by_role("button", name="Create test intent")).to_be_visible()
+
+
+def test_admin_has_every_page(page: Page, signed_in_app_server: AppServer) -> None:
+    sign_in(page, signed_in_app_server, "admin")
+
+    expect(page.get_by_test_id("stSidebar").get_by_text("Léa Admin · admin")).to_be_visible()
+    expect_navigation(page, [name for name in NAVIGATION if name != "Audit"])
