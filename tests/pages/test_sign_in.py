@@ -172,7 +172,7 @@ def test_without_sign_in_test_mode_is_read_only(test_mode: SandboxServer, gatewa
     assert "anonymous** with the **viewer** role" in sidebar_text(at)
     assert not registered(at, "app_pages/test_lab.py")
     switch(at, "app_pages/intents.py", intent=waiting.id)
-    assert [h.value for h in at.subheader] == [f"Intent {waiting.id}"]
+    assert [h.value for h in at.subheader] == [f"Intent `{waiting.id}`"]
     assert not labels(at) & WRITE_LABELS
 
 
