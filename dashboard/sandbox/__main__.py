@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import os
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import uvicorn
@@ -35,6 +36,23 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     )
     parser.add_argument("--min-amount", type=int, default=5_000, metavar="CENTS", help="Alma minimum (50 EUR)")
     parser.add_argument("--max-amount", type=int, default=500_000, metavar="CENTS", help="Alma maximum (5,000 EUR)")
+    parser.add_argument(
+        "--refund-delay",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="time a refund stays pending before it settles, on the sandbox clock (default 300: 5 minutes)",
+    )
+    parser.add_argument(
+        "--fee-percent",
+        type=Decimal,
+        default=Decimal("3.5"),
+        metavar="PERCENT",
+        help="the Alma fee's share of each captured amount (default 3.5; Stripe publishes no single Alma rate)",
+    )
+    parser.add_argument(
+        "--fee-fixed", type=int, default=25, metavar="CENTS", help="the Alma fee's fixed part per payment (default 25)"
+    )
     parser.add_argument("--public-url", help="base URL browsers use to reach the sandbox (default http://host:port)")
     parser.add_argument(
         "--control-token",
@@ -49,6 +67,15 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
         parser.error("--min-amount and --max-amount must satisfy 50 <= min <= max <= 99999999 (cents)")
     if not 0 <= args.seed_demo <= MAX_DEMO_INTENTS:
         parser.error(f"--seed-demo must be between 0 and {MAX_DEMO_INTENTS}")
+    if not 0 <= args.refund_delay <= 30 * 24 * 3600:
+        parser.error("--refund-delay must be between 0 and 2592000 seconds (30 days)")
+    basis_points = args.fee_percent * 100
+    if not (
+        args.fee_percent.is_finite() and 0 <= basis_points <= 10_000 and basis_points == basis_points.to_integral()
+    ):
+        parser.error("--fee-percent must be between 0 and 100 with at most two decimals (e.g. 3.5)")
+    if not 0 <= args.fee_fixed <= 10_000:
+        parser.error("--fee-fixed must be between 0 and 10000 cents")
     if not 0 <= args.port <= 65_535:
         parser.error("--port must be between 0 and 65535")
     if args.control_token is not None and len(args.control_token) < MIN_CONTROL_TOKEN_LENGTH:
@@ -61,7 +88,14 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     return SandboxConfig(
         host=args.host,
         port=args.port,
-        rules=AlmaRules(min_amount=args.min_amount, max_amount=args.max_amount, auth_window=args.auth_window),
+        rules=AlmaRules(
+            min_amount=args.min_amount,
+            max_amount=args.max_amount,
+            auth_window=args.auth_window,
+            refund_delay=args.refund_delay,
+            fee_basis_points=int(basis_points),
+            fee_fixed=args.fee_fixed,
+        ),
         seed_demo=args.seed_demo,
         state_path=args.state,
         public_url=args.public_url,

@@ -82,6 +82,10 @@ STRIPE_ROUTES: tuple[tuple[str, dict[str, Handler]], ...] = (
     ("/v1/payment_intents/{id}/capture", {"POST": handlers.capture_payment_intent}),
     ("/v1/payment_methods/{id}", {"GET": handlers.retrieve_payment_method}),
     ("/v1/charges/{id}", {"GET": handlers.retrieve_charge}),
+    ("/v1/refunds", {"GET": handlers.list_refunds, "POST": handlers.create_refund}),
+    ("/v1/refunds/{id}", {"GET": handlers.retrieve_refund}),
+    ("/v1/balance_transactions", {"GET": handlers.list_balance_transactions}),
+    ("/v1/balance_transactions/{id}", {"GET": handlers.retrieve_balance_transaction}),
     ("/v1/events", {"GET": handlers.list_events}),
     ("/v1/events/{id}", {"GET": handlers.retrieve_event}),
     ("/v1/{path:path}", {}),  # anything else: Stripe's "Unrecognized request URL"

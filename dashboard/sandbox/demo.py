@@ -1,5 +1,7 @@
 """Demo data: Alma intents over the last 30 days, driven through the model's own transitions at past instants,
-so every intent's events history is exactly what the live sandbox would have produced.
+so every intent's events history is exactly what the live sandbox would have produced. Customers give their
+name and email on Alma's page; some paid orders are refunded later, partly or fully (a few of those refunds
+fail), and every captured payment carries the sandbox's Alma fee in its balance transaction.
 
 Every step happens at a plausible instant before the seed's `now`: each story starts early enough for its
 steps to fit, and a step that may take long (a capture, a cancel) is drawn within the time left, never
@@ -9,15 +11,31 @@ from __future__ import annotations
 
 import math
 import random
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .model import ALMA, FAILED_CODE, INSTALLMENT_COUNTS, Attempt, IntentDraft, RequestRef, Sandbox
+from .model import (
+    ALMA,
+    FAILED_CODE,
+    INSTALLMENT_COUNTS,
+    REFUND_FAILURE_FLAG,
+    Attempt,
+    Customer,
+    IntentDraft,
+    RefundDraft,
+    RequestRef,
+    Sandbox,
+)
 
 DAY = 24 * 3600
 HISTORY_SECONDS = 30 * DAY
 DEMO_RETURN_URL = "http://localhost:8501/return"
 PRODUCTS = ("Sofa", "Bike", "Laptop", "Washing machine", "Mattress", "Camera", "Phone", "Desk", "Oven", "Guitar")
+FIRST_NAMES = ("Léa", "Hugo", "Chloé", "Lucas", "Manon", "Jules", "Inès", "Louis", "Camille", "Noé", "Zoé", "Éric")
+LAST_NAMES = ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Petit", "Durand", "Leroy", "Moreau", "Lefèvre")
+REFUNDED_SHARE = 0.12  # of paid orders; of those, 40% in full and 60% in part
+FAILED_REFUND_SHARE = 0.05  # of refunds
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,9 @@ class Seeder:
     def _start_time(self, story: str) -> int:
         window = self.sandbox.rules.auth_window
         if story == "awaiting_customer":  # still on Alma's page: between ~5% and ~90% of the window left
-            return self.now - window + self.rng.randint(max(1, window // 20), max(1, window - window // 12))
+            # and confirmed (up to 40 s after this start) before `now`, so some of the window has passed
+            lowest = max(1, window // 20)
+            return self.now - window + self.rng.randint(lowest, max(lowest, min(window - window // 12, window - 41)))
         if story == "awaiting_capture":  # authorised an hour to 6 days ago: inside the 7-day capture window
             return self.now - self.rng.randint(3600, 6 * DAY)
         if story == "capture_lapsed":  # authorised over a week ago: the sweep cancels it at +7 days
@@ -89,10 +109,28 @@ class Seeder:
         """An instant `low`..`high` seconds after `at`, drawn over the part of that range already past."""
         return self.rng.randint(at + low, max(at + low, min(at + high, self.now)))
 
+    def customer(self) -> Customer:
+        first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+        plain = unicodedata.normalize("NFKD", f"{first}.{last}").encode("ascii", "ignore").decode().lower()
+        return Customer(name=f"{first} {last}", email=f"{plain}{self.rng.randint(1, 99)}@example.com")
+
     def confirm(self, intent_id: str, at: int) -> int:
         confirmed_at = self.after(at, 1, 40)
-        self.sandbox.confirm(intent_id, Attempt(ALMA, DEMO_RETURN_URL), confirmed_at, self.request())
+        attempt = Attempt(ALMA, DEMO_RETURN_URL, billing=self.customer())
+        self.sandbox.confirm(intent_id, attempt, confirmed_at, self.request())
         return confirmed_at
+
+    def maybe_refund(self, intent_id: str, paid_at: int) -> None:
+        if self.rng.random() >= REFUNDED_SHARE:
+            return
+        amount = self.sandbox.intents[intent_id].amount_received
+        if self.rng.random() < 0.6:
+            amount = amount * self.rng.choice((10, 15, 20, 25, 30, 50)) // 100
+        reason = self.rng.choice(("requested_by_customer", "requested_by_customer", "duplicate", None))
+        key, value = REFUND_FAILURE_FLAG
+        metadata = {key: value} if self.rng.random() < FAILED_REFUND_SHARE else {}
+        draft = RefundDraft(charge=None, payment_intent=intent_id, amount=amount, reason=reason, metadata=metadata)
+        self.sandbox.refund(draft, self.after(paid_at, 3600, 12 * DAY), self.request())
 
     def customer_acts(self, at: int) -> int:
         return self.after(at, 45, 20 * 60)
@@ -109,9 +147,11 @@ class Seeder:
 
 
 def _succeeded(seeder: Seeder, intent_id: str, at: int) -> None:
-    authorized = seeder.authorize(intent_id, at)
+    paid = seeder.authorize(intent_id, at)
     if seeder.sandbox.intents[intent_id].status == "requires_capture":
-        seeder.sandbox.capture(intent_id, None, seeder.after(authorized, 600, 2 * DAY), seeder.request())
+        paid = seeder.after(paid, 600, 2 * DAY)
+        seeder.sandbox.capture(intent_id, None, paid, seeder.request())
+    seeder.maybe_refund(intent_id, paid)
 
 
 def _declined(seeder: Seeder, intent_id: str, at: int) -> None:

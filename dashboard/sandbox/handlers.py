@@ -38,16 +38,22 @@ from .model import (
     ALMA_CURRENCY,
     CANCELLATION_REASONS,
     CAPTURE_METHODS,
+    NO_CUSTOMER,
+    REFUND_REASONS,
     Attempt,
+    Customer,
     IntentDraft,
     PaymentIntent,
+    RefundDraft,
     RequestRef,
     Sandbox,
 )
 from .search_query import SearchQueryError, parse_search_query
 from .serializers import (
+    BALANCE_TRANSACTION_EXPANDABLE,
     CHARGE_EXPANDABLE,
     PAYMENT_INTENT_EXPANDABLE,
+    REFUND_EXPANDABLE,
     Serializer,
     check_expand,
     dumps,
@@ -147,6 +153,16 @@ _PAGE: Schema = {"limit": SCALAR, "starting_after": SCALAR, "ending_before": SCA
 LIST_SCHEMA: Schema = _PAGE
 EVENTS_SCHEMA: Schema = {**_PAGE, "type": SCALAR, "types": LIST}
 SEARCH_SCHEMA: Schema = {"query": SCALAR, "limit": SCALAR, "page": SCALAR, **_EXPAND}
+REFUND_SCHEMA: Schema = {
+    "payment_intent": SCALAR,
+    "charge": SCALAR,
+    "amount": SCALAR,
+    "reason": SCALAR,
+    "metadata": FREE_HASH,
+    **_EXPAND,
+}
+REFUND_LIST_SCHEMA: Schema = {**_PAGE, "payment_intent": SCALAR, "charge": SCALAR}
+BALANCE_LIST_SCHEMA: Schema = {**_PAGE, "type": SCALAR, "source": SCALAR, "currency": SCALAR}
 DESCRIPTION_MAX_LENGTH = 1_000  # Stripe's OpenAPI spec: a PaymentIntent's `description` has maxLength 1000
 MAX_EVENT_TYPES = 20  # Stripe's API reference: `types` is "an array of up to 20 strings"
 
@@ -178,6 +194,7 @@ def create_payment_intent(call: Call) -> bytes:
         payment_method_type=_payment_method_type(params),
         confirm=optional_bool(params, "confirm"),
         return_url=_return_url(params),
+        billing=_billing(params),
     )
     intent = call.sandbox.create_intent(draft, call.at, call.request)
     return _intent_answer(call, intent)
@@ -210,6 +227,7 @@ def confirm_payment_intent(call: Call) -> bytes:
                 return_url=_return_url(params),
                 capture_method=one_of(params, "capture_method", CAPTURE_METHODS),
                 alma_capture_method=_alma_capture_method(params),
+                billing=_billing(params),
             ),
             call.at,
             call.request,
@@ -304,6 +322,79 @@ def retrieve_event(call: Call) -> bytes:
     return call.serializer.event_json(event)
 
 
+# ---- Refunds and balance transactions ---------------------------------------------------------------------
+def create_refund(call: Call) -> bytes:
+    params = call.params
+    check_known(params, REFUND_SCHEMA)
+    charge, payment_intent = params.get("charge") or None, params.get("payment_intent") or None
+    if charge and payment_intent:
+        raise invalid_request("You may only specify one of these parameters: charge, payment_intent.")
+    if not (charge or payment_intent):
+        raise invalid_request(
+            "One of the following params should be provided for this request: payment_intent or charge."
+        )
+    draft = RefundDraft(
+        charge=charge,
+        payment_intent=payment_intent,
+        amount=optional_int(params, "amount"),
+        reason=one_of(params, "reason", REFUND_REASONS) or None,
+        metadata=metadata_update({}, params.get("metadata")),
+    )
+    refund = call.sandbox.refund(draft, call.at, call.request)
+    return dumps(call.serializer.refund(refund, check_expand(expand_paths(params), REFUND_EXPANDABLE)))
+
+
+def retrieve_refund(call: Call) -> bytes:
+    check_known(call.params, _EXPAND)
+    expand = check_expand(expand_paths(call.params), REFUND_EXPANDABLE)
+    refund = call.sandbox.refunds.get(call.path["id"])
+    if refund is None:
+        raise resource_missing("refund", call.path["id"], "id")
+    return dumps(call.serializer.refund(refund, expand))
+
+
+def list_refunds(call: Call) -> bytes:
+    params = call.params
+    check_known(params, REFUND_LIST_SCHEMA)
+    expand = check_expand(expand_paths(params), REFUND_EXPANDABLE, "data.")
+    refunds = call.sandbox.refunds
+    wanted = {name: params[name] for name in ("charge", "payment_intent") if params.get(name)}
+    accept = None
+    if wanted:
+        accept = lambda refund_id: all(getattr(refunds[refund_id], name) == value for name, value in wanted.items())  # noqa: E731
+    ids, has_more = _page(call.sandbox.refund_index, params, "refund", accept)
+    return list_json(
+        "/v1/refunds", [dumps(call.serializer.refund(refunds[refund_id], expand)) for refund_id in ids], has_more
+    )
+
+
+def retrieve_balance_transaction(call: Call) -> bytes:
+    check_known(call.params, _EXPAND)
+    expand = check_expand(expand_paths(call.params), BALANCE_TRANSACTION_EXPANDABLE)
+    transaction = call.sandbox.balance_transactions.get(call.path["id"])
+    if transaction is None:
+        raise resource_missing("balance transaction", call.path["id"], "id")
+    return dumps(call.serializer.balance_transaction(transaction, expand))
+
+
+def list_balance_transactions(call: Call) -> bytes:
+    params = call.params
+    check_known(params, BALANCE_LIST_SCHEMA)
+    expand = check_expand(expand_paths(params), BALANCE_TRANSACTION_EXPANDABLE, "data.")
+    transactions = call.sandbox.balance_transactions
+    wanted = {
+        name: params[name].lower() if name == "currency" else params[name]
+        for name in ("type", "source", "currency")
+        if params.get(name)
+    }
+    accept = None
+    if wanted:
+        accept = lambda txn_id: all(getattr(transactions[txn_id], name) == value for name, value in wanted.items())  # noqa: E731
+    ids, has_more = _page(call.sandbox.balance_index, params, "balance transaction", accept)
+    items = [dumps(call.serializer.balance_transaction(transactions[txn_id], expand)) for txn_id in ids]
+    return list_json("/v1/balance_transactions", items, has_more)
+
+
 # ---- shared reading ----------------------------------------------------------------------------------------
 def _intent_answer(call: Call, intent: PaymentIntent) -> bytes:
     expand = check_expand(expand_paths(call.params), PAYMENT_INTENT_EXPANDABLE)
@@ -349,6 +440,15 @@ def _payment_method_type(params: Params) -> str | None:
     if not data:
         return None
     return required(data, "type") if isinstance(data, dict) else None
+
+
+def _billing(params: Params) -> Customer:
+    """payment_method_data[billing_details][name|email]: what the sandbox keeps of the customer."""
+    data = params.get("payment_method_data")
+    details = data.get("billing_details") if isinstance(data, dict) else None
+    if not isinstance(details, dict):
+        return NO_CUSTOMER
+    return Customer(name=details.get("name") or None, email=details.get("email") or None)
 
 
 def _alma_capture_method(params: Params) -> str | None:

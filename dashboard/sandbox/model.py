@@ -1,5 +1,12 @@
 """The sandbox's in-memory Stripe account: immutable object versions and the Alma lifecycle.
 
+Refunds are asynchronous, as Alma's are: created `pending`, they settle `rules.refund_delay` seconds later on
+the sandbox clock (default 5 minutes). A refund created with `metadata[sandbox_refund]=fail` fails when it
+settles (`failure_reason: declined`), which is how a test makes one fail. Money movements are balance
+transactions: one per captured charge (fee = `rules.fee_basis_points` of the amount plus `rules.fee_fixed`,
+default 3.50% + €0.25, since Stripe publishes no single Alma rate), one (negative, fee-free) per refund, and a
+`refund_failure` one giving the money back when a refund fails.
+
 Every change replaces an object with a new frozen version, so an event can hold the version "as the object
 stood then" for free. Each status change is one method of `Sandbox`, guarded by `TRANSITIONS`; nothing else
 writes a status. Methods take the instant `at` explicitly: the clock lives outside the model, which lets the
@@ -19,7 +26,12 @@ from typing import Any, Literal
 from .errors import StripeApiError, invalid_request, parameter_invalid, resource_missing, unexpected_state
 from .index import CreatedIndex
 
-CAPTURE_WINDOW_SECONDS = 7 * 24 * 3600
+DAY_SECONDS = 24 * 3600
+CAPTURE_WINDOW_SECONDS = 7 * DAY_SECONDS
+REFUND_WINDOW_SECONDS = 180 * DAY_SECONDS  # Alma accepts refunds up to 180 days after the payment
+AVAILABLE_AFTER_DAYS = 7  # a charge's funds become available (for payouts) at midnight UTC 7 days later
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+REFUND_FAILURE_FLAG = ("sandbox_refund", "fail")  # metadata key and value that make a refund fail
 ALMA = "alma"
 ALMA_CURRENCY = "eur"
 ALMA_SCOPE = "Alma payments"  # as amount errors name whose limits apply
@@ -38,6 +50,12 @@ class AlmaRules:
     min_amount: int = 5_000  # cents
     max_amount: int = 500_000
     auth_window: int = 3600  # seconds a customer has on Alma's page
+    refund_delay: int = 300  # seconds a refund stays pending
+    fee_basis_points: int = 350  # the Alma fee: 3.50% of the amount ...
+    fee_fixed: int = 25  # ... plus 25 cents
+
+    def fee(self, amount: int) -> int:
+        return (amount * self.fee_basis_points + 5_000) // 10_000 + self.fee_fixed  # rounded half up
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +67,22 @@ class RequestRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Customer:
+    """`billing_details` as given in `payment_method_data`: kept on the PaymentMethod, repeated on the Charge."""
+
+    name: str | None = None
+    email: str | None = None
+
+
+NO_CUSTOMER = Customer()
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentMethod:
     id: str
     created: int
     type: str = ALMA
+    billing: Customer = NO_CUSTOMER
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +100,42 @@ class Charge:
     captured: bool
     amount_captured: int = 0
     amount_refunded: int = 0
+    billing: Customer = NO_CUSTOMER
+    balance_transaction: str | None = None  # set once captured
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    id: str
+    created: int
+    amount: int
+    currency: str
+    charge: str
+    payment_intent: str
+    reason: str | None
+    metadata: Mapping[str, str]
+    balance_transaction: str
+    status: str = "pending"
+    failure_reason: str | None = None
+    failure_balance_transaction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceTransaction:
+    """Money moving on the account: never changes once made (its `status` is derived from the clock)."""
+
+    id: str
+    created: int
+    amount: int  # negative for a refund
+    fee: int
+    currency: str
+    source: str  # the Charge or Refund it comes from
+    type: str  # charge, refund, refund_failure
+    available_on: int
+
+    @property
+    def net(self) -> int:
+        return self.amount - self.fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +182,15 @@ class PaymentIntent:
         return (self.alma_capture_method or self.capture_method) == "manual"
 
 
+EventObject = PaymentIntent | Charge | Refund
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     id: str
     created: int
     type: str
-    object: PaymentIntent | Charge
+    object: EventObject
     request: RequestRef | None
 
 
@@ -140,6 +209,7 @@ class IntentDraft:
     payment_method_type: str | None  # payment_method_data[type]
     confirm: bool
     return_url: str | None
+    billing: Customer = NO_CUSTOMER  # payment_method_data[billing_details]
 
 
 @dataclass(frozen=True)
@@ -150,6 +220,18 @@ class Attempt:
     return_url: str | None
     capture_method: str | None = None  # None: keep the intent's
     alma_capture_method: str | None = None
+    billing: Customer = NO_CUSTOMER
+
+
+@dataclass(frozen=True)
+class RefundDraft:
+    """POST /v1/refunds, already typed by the handler: exactly one of `charge` and `payment_intent`."""
+
+    charge: str | None
+    payment_intent: str | None
+    amount: int | None  # None: whatever is left to refund
+    reason: str | None
+    metadata: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -158,6 +240,7 @@ class Transition:
     verb: str
     participle: str
     sources: tuple[str, ...]
+    noun: str = "PaymentIntent"
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -172,9 +255,12 @@ TRANSITIONS: dict[str, Transition] = {
         "canceled",
         ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"),
     ),
+    # Refunds: only the clock settles them, so these guard the sweep rather than answer a caller.
+    "refund_succeed": Transition("succeed", "succeeded", ("pending",), "Refund"),
+    "refund_fail": Transition("fail", "failed", ("pending",), "Refund"),
 }
 
-DeadlineKind = Literal["auth_expiry", "capture_expiry"]
+DeadlineKind = Literal["auth_expiry", "capture_expiry", "refund_settles"]
 
 
 class IdFactory:
@@ -207,9 +293,13 @@ class Sandbox:
     intents: dict[str, PaymentIntent] = field(default_factory=dict)
     payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
     charges: dict[str, Charge] = field(default_factory=dict)
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    balance_transactions: dict[str, BalanceTransaction] = field(default_factory=dict)
     events: dict[str, Event] = field(default_factory=dict)
     intent_index: CreatedIndex = field(default_factory=CreatedIndex)
     event_index: CreatedIndex = field(default_factory=CreatedIndex)
+    refund_index: CreatedIndex = field(default_factory=CreatedIndex)
+    balance_index: CreatedIndex = field(default_factory=CreatedIndex)
     tokens: dict[str, str] = field(default_factory=dict)  # redirect token -> intent id
     # (deadline, sequence, kind, intent id, marker): the marker names the attempt/charge the deadline was
     # set for, so a deadline outlived by a later change is recognised and dropped.
@@ -225,18 +315,30 @@ class Sandbox:
         charges: Iterable[Charge],
         intents: Iterable[PaymentIntent],
         events: Iterable[Event],
+        refunds: Iterable[Refund] = (),
+        balance_transactions: Iterable[BalanceTransaction] = (),
     ) -> Sandbox:
-        """An account read back from its facts: `intents` in creation order, `events` in time order. What is
-        derived from them (indexes, hosted-page tokens, pending deadlines) is rebuilt, not stored."""
+        """An account read back from its facts: `intents`, `refunds` and `balance_transactions` in creation
+        order, `events` in time order. What is derived from them (indexes, hosted-page tokens, pending
+        deadlines) is rebuilt, not stored."""
         sandbox = cls(rules)
         sandbox.payment_methods = {payment_method.id: payment_method for payment_method in payment_methods}
         sandbox.charges = {charge.id: charge for charge in charges}
         sandbox.intents = {intent.id: intent for intent in intents}
         sandbox.events = {event.id: event for event in events}
-        sandbox.intent_index.add_many_unsorted([(intent.created, intent.id) for intent in sandbox.intents.values()])
-        sandbox.event_index.add_many_unsorted([(event.created, event.id) for event in sandbox.events.values()])
+        sandbox.refunds = {refund.id: refund for refund in refunds}
+        sandbox.balance_transactions = {transaction.id: transaction for transaction in balance_transactions}
+        for index, objects in (
+            (sandbox.intent_index, sandbox.intents),
+            (sandbox.event_index, sandbox.events),
+            (sandbox.refund_index, sandbox.refunds),
+            (sandbox.balance_index, sandbox.balance_transactions),
+        ):
+            index.add_many_unsorted([(thing.created, thing.id) for thing in objects.values()])
         for intent in sandbox.intents.values():
             sandbox._track_deadline(intent)
+        for refund in sandbox.refunds.values():
+            sandbox._track_refund(refund)
         return sandbox
 
     # ---- reads -------------------------------------------------------------------------------------------
@@ -244,6 +346,12 @@ class Sandbox:
         found = self.intents.get(intent_id)
         if found is None:
             raise resource_missing("payment_intent", intent_id, param)
+        return found
+
+    def charge(self, charge_id: str, param: str = "id") -> Charge:
+        found = self.charges.get(charge_id)
+        if found is None:
+            raise resource_missing("charge", charge_id, param)
         return found
 
     def intent_for_token(self, token: str) -> PaymentIntent | None:
@@ -270,7 +378,11 @@ class Sandbox:
                 draft.amount, draft.payment_method_types, draft.payment_method_type, draft.return_url
             )
         intent_id = self.ids.new("pi_")
-        payment_method = self._new_payment_method(draft.payment_method_type, at) if draft.payment_method_type else None
+        payment_method = (
+            self._new_payment_method(draft.payment_method_type, draft.billing, at)
+            if draft.payment_method_type
+            else None
+        )
         intent = PaymentIntent(
             id=intent_id,
             created=at,
@@ -289,7 +401,7 @@ class Sandbox:
         self._index(self.intent_index, at, intent_id)
         self._save(intent, at, request, "payment_intent.created")
         if draft.confirm:
-            intent = self.confirm(intent_id, Attempt(None, draft.return_url), at, request)
+            intent = self.confirm(intent_id, Attempt(None, draft.return_url, billing=draft.billing), at, request)
         return intent
 
     def update_intent(
@@ -313,7 +425,9 @@ class Sandbox:
         self._check_confirmable(intent.amount, intent.payment_method_types, new_method_type or ALMA, return_url)
         assert return_url is not None  # checked above; narrows the type
         payment_method_id = (
-            self._new_payment_method(new_method_type, at).id if new_method_type else intent.payment_method
+            self._new_payment_method(new_method_type, attempt.billing, at).id
+            if new_method_type
+            else intent.payment_method
         )
         return self._transition(
             intent,
@@ -346,7 +460,10 @@ class Sandbox:
             metadata=intent.metadata,
             captured=not manual,
             amount_captured=0 if manual else intent.amount,
+            billing=self.payment_methods[intent.payment_method].billing,
         )
+        if not manual:
+            charge = replace(charge, balance_transaction=self._charge_transaction(charge, at))
         self._save_charge(charge, at, None, "charge.succeeded")
         if manual:  # held until the merchant captures
             event_type = "payment_intent.amount_capturable_updated"
@@ -390,6 +507,7 @@ class Sandbox:
         assert intent.latest_charge is not None
         charge = self.charges[intent.latest_charge]
         captured = replace(charge, captured=True, amount_captured=amount, amount_refunded=charge.amount - amount)
+        captured = replace(captured, balance_transaction=self._charge_transaction(captured, at))
         self._save_charge(captured, at, request, "charge.captured")
         return self._transition(
             intent,
@@ -421,12 +539,97 @@ class Sandbox:
             amount_capturable=0,
         )
 
+    def refund(self, draft: RefundDraft, at: int, request: RequestRef | None) -> Refund:
+        """A refund of a captured Alma charge: pending now, settled by the clock `rules.refund_delay` later.
+        The charge counts it as refunded at once (as Stripe's does) and gives it back if it fails."""
+        if draft.payment_intent is not None:
+            intent = self.intent(draft.payment_intent, "payment_intent")
+            if intent.status != "succeeded" or intent.latest_charge is None:
+                raise invalid_request(
+                    f"This PaymentIntent ({intent.id}) does not have a successful charge to refund.",
+                    param="payment_intent",
+                )
+            charge = self.charges[intent.latest_charge]
+        else:
+            assert draft.charge is not None  # the handler requires one of the two
+            charge = self.charge(draft.charge, "charge")
+            if not charge.captured:
+                raise invalid_request(
+                    f"Charge {charge.id} has not been captured; cancel its PaymentIntent to release it.",
+                    param="charge",
+                )
+        unrefunded = charge.amount - charge.amount_refunded
+        if unrefunded <= 0:
+            raise invalid_request(
+                f"Charge {charge.id} has already been refunded.", code="charge_already_refunded", param="charge"
+            )
+        if at > charge.created + REFUND_WINDOW_SECONDS:
+            raise invalid_request(
+                f"Charge {charge.id} was paid more than 180 days ago: Alma no longer accepts refunds for it.",
+                code="charge_not_refundable",
+                param="charge",
+            )
+        amount = unrefunded if draft.amount is None else draft.amount
+        if amount < 1:
+            raise parameter_invalid("amount", "This value must be greater than or equal to 1.", "amount_too_small")
+        if amount > unrefunded:
+            raise parameter_invalid(
+                "amount",
+                f"Refund amount ({euros(amount)}) is greater than unrefunded amount on charge ({euros(unrefunded)})",
+                "amount_too_large",
+            )
+        refund_id = self.ids.new("re_")
+        refund = Refund(
+            id=refund_id,
+            created=at,
+            amount=amount,
+            currency=charge.currency,
+            charge=charge.id,
+            payment_intent=charge.payment_intent,
+            reason=draft.reason,
+            metadata=dict(draft.metadata),
+            balance_transaction=self._new_transaction(refund_id, "refund", -amount, 0, at).id,
+        )
+        self._index(self.refund_index, at, refund.id)
+        self._save_refund(refund, at, request, "refund.created")
+        self._save_charge(
+            replace(charge, amount_refunded=charge.amount_refunded + amount), at, request, "charge.refunded"
+        )
+        self._track_refund(refund)
+        return refund
+
+    def settle_refund(self, refund_id: str, at: int) -> Refund:
+        """The clock's doing: Alma answered. `metadata[sandbox_refund]=fail` makes the answer a failure."""
+        refund = self.refunds[refund_id]
+        key, value = REFUND_FAILURE_FLAG
+        if refund.metadata.get(key) != value:
+            self._guard_refund(refund, "refund_succeed")
+            return self._refund_transition(refund, at, ("refund.updated", "charge.refund.updated"), status="succeeded")
+        self._guard_refund(refund, "refund_fail")
+        giveback = self._new_transaction(refund.id, "refund_failure", refund.amount, 0, at)
+        failed = self._refund_transition(
+            refund,
+            at,
+            ("refund.failed", "refund.updated", "charge.refund.updated"),
+            status="failed",
+            failure_reason="declined",
+            failure_balance_transaction=giveback.id,
+        )
+        charge = self.charges[refund.charge]
+        self.charges[charge.id] = replace(charge, amount_refunded=charge.amount_refunded - refund.amount)
+        return failed
+
     # ---- the clock's doing -------------------------------------------------------------------------------
     def sweep(self, now: int) -> int:
         """Apply every deadline that has passed, each at its own instant, oldest first. Returns how many."""
         applied = 0
         while self.deadlines and self.deadlines[0][0] <= now:
             deadline, _, kind, intent_id, marker = heapq.heappop(self.deadlines)
+            if kind == "refund_settles":
+                if self.refunds[marker].status == "pending":
+                    self.settle_refund(marker, deadline)
+                    applied += 1
+                continue
             intent = self.intents.get(intent_id)
             if intent is None:
                 continue
@@ -447,7 +650,7 @@ class Sandbox:
             yield
         finally:
             pending, self._bulk = self._bulk, None
-            for index in (self.intent_index, self.event_index):
+            for index in (self.intent_index, self.event_index, self.refund_index, self.balance_index):
                 index.add_many_unsorted(
                     [(created, object_id) for target, created, object_id in pending if target is index]
                 )
@@ -491,13 +694,13 @@ class Sandbox:
                 param="return_url",
             )
 
-    def _new_payment_method(self, payment_method_type: str, at: int) -> PaymentMethod:
+    def _new_payment_method(self, payment_method_type: str, billing: Customer, at: int) -> PaymentMethod:
         if payment_method_type != ALMA:
             raise parameter_invalid(
                 "payment_method_data[type]",
                 f"The Alma sandbox creates only alma PaymentMethods, not {payment_method_type!r}.",
             )
-        payment_method = PaymentMethod(id=self.ids.new("pm_"), created=at)
+        payment_method = PaymentMethod(id=self.ids.new("pm_"), created=at, billing=billing)
         self.payment_methods[payment_method.id] = payment_method
         return payment_method
 
@@ -521,6 +724,44 @@ class Sandbox:
             authorized_at = self.charges[intent.latest_charge].created
             self._schedule(authorized_at + CAPTURE_WINDOW_SECONDS, "capture_expiry", intent.id, intent.latest_charge)
 
+    def _track_refund(self, refund: Refund) -> None:
+        if refund.status == "pending":
+            self._schedule(refund.created + self.rules.refund_delay, "refund_settles", refund.payment_intent, refund.id)
+
+    def _guard_refund(self, refund: Refund, transition_name: str) -> None:
+        transition = TRANSITIONS[transition_name]
+        if refund.status not in transition.sources:
+            raise unexpected_state(
+                f"You cannot {transition.verb} this {transition.noun} because it has a status of {refund.status}."
+            )
+
+    def _refund_transition(self, refund: Refund, at: int, event_types: tuple[str, ...], **changes: Any) -> Refund:
+        changed = replace(refund, **changes)
+        for event_type in event_types:
+            self._save_refund(changed, at, None, event_type)
+        return changed
+
+    def _charge_transaction(self, charge: Charge, at: int) -> str:
+        """The captured amount arriving, less the Alma fee."""
+        amount = charge.amount_captured
+        return self._new_transaction(charge.id, "charge", amount, self.rules.fee(amount), at).id
+
+    def _new_transaction(self, source: str, kind: str, amount: int, fee: int, at: int) -> BalanceTransaction:
+        available_on = (at // DAY_SECONDS + AVAILABLE_AFTER_DAYS) * DAY_SECONDS
+        transaction = BalanceTransaction(
+            id=self.ids.new("txn_"),
+            created=at,
+            amount=amount,
+            fee=fee,
+            currency=ALMA_CURRENCY,
+            source=source,
+            type=kind,
+            available_on=available_on,
+        )
+        self.balance_transactions[transaction.id] = transaction
+        self._index(self.balance_index, at, transaction.id)
+        return transaction
+
     def _schedule(self, deadline: int, kind: DeadlineKind, intent_id: str, marker: str) -> None:
         self._deadline_sequence += 1
         heapq.heappush(self.deadlines, (deadline, self._deadline_sequence, kind, intent_id, marker))
@@ -534,7 +775,11 @@ class Sandbox:
         self.charges[charge.id] = charge
         self._emit(event_type, charge, at, request)
 
-    def _emit(self, event_type: str, snapshot: PaymentIntent | Charge, at: int, request: RequestRef | None) -> None:
+    def _save_refund(self, refund: Refund, at: int, request: RequestRef | None, event_type: str) -> None:
+        self.refunds[refund.id] = refund
+        self._emit(event_type, refund, at, request)
+
+    def _emit(self, event_type: str, snapshot: EventObject, at: int, request: RequestRef | None) -> None:
         event = Event(id=self.ids.new("evt_"), created=at, type=event_type, object=snapshot, request=request)
         self.events[event.id] = event
         self._index(self.event_index, at, event.id)

@@ -1,8 +1,9 @@
 """`--state FILE`: the account and the clock offset in a JSON Lines file, replaced atomically, read back at start.
 
 JSON, because loading a pickle runs whatever code the file names, and a state file may be one someone hands
-you. The file holds the account's facts only: payment methods, the versions of each Charge and PaymentIntent,
-and the events in time order; indexes, hosted-page tokens and pending deadlines are rebuilt from those facts.
+you. The file holds the account's facts only: payment methods, the versions of each Charge, PaymentIntent and
+Refund, the balance transactions, and the events in time order; indexes, hosted-page tokens and pending
+deadlines are rebuilt from those facts.
 Line one is a header (format, version, clock offset, the column names of every row type); every other line is
 `[section, [row, ...]]`, a chunk of one section, sections in the order reading needs them. Rows are positional
 arrays under the header's column names, so a file written by a sandbox whose objects have other fields is
@@ -34,14 +35,38 @@ from typing import IO, Any
 
 from .collector import collector_paused
 from .index import Key
-from .model import AlmaRules, Charge, Event, PaymentError, PaymentIntent, PaymentMethod, Redirect, RequestRef, Sandbox
+from .model import (
+    AlmaRules,
+    BalanceTransaction,
+    Charge,
+    Customer,
+    Event,
+    EventObject,
+    PaymentError,
+    PaymentIntent,
+    PaymentMethod,
+    Redirect,
+    Refund,
+    RequestRef,
+    Sandbox,
+)
 
 FORMAT = "alma-sandbox-state"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: refunds, balance transactions, customers
 CHUNK_ROWS = 2_000  # rows per json.dumps call: milliseconds each, and no row outlives its chunk
 BASE = "base"  # the key naming a delta row's previous version
 
-ROW_TYPES = (PaymentMethod, Charge, PaymentIntent, PaymentError, Redirect, RequestRef)
+ROW_TYPES = (
+    PaymentMethod,
+    Charge,
+    PaymentIntent,
+    Refund,
+    BalanceTransaction,
+    PaymentError,
+    Redirect,
+    RequestRef,
+    Customer,
+)
 COLUMNS: dict[str, tuple[str, ...]] = {
     row_type.__name__: tuple(field.name for field in fields(row_type)) for row_type in ROW_TYPES
 }
@@ -50,7 +75,8 @@ _ROW_OF: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     row_type: attrgetter(*COLUMNS[row_type.__name__]) for row_type in ROW_TYPES
 }
 _EVENT_FACTS = attrgetter("id", "created", "type")
-_TABLES = {"payment_intent": PaymentIntent, "charge": Charge}  # what an event may hold, by Stripe's name
+_TABLES = {"payment_intent": PaymentIntent, "charge": Charge, "refund": Refund}  # what an event may hold
+_TABLE_OF = {row_type: name for name, row_type in _TABLES.items()}
 
 
 class StateFileError(ValueError):
@@ -70,6 +96,10 @@ class Snapshot:
     intent_keys: list[Key]  # creation order
     events: Mapping[str, Event]
     event_keys: list[Key]  # time order
+    refunds: dict[str, Refund]
+    refund_keys: list[Key]  # creation order
+    balance_transactions: Mapping[str, BalanceTransaction]  # never changed nor removed, as events
+    balance_keys: list[Key]  # creation order
 
     @classmethod
     def of(cls, sandbox: Sandbox, clock_offset: int, generation: int) -> Snapshot:
@@ -82,6 +112,10 @@ class Snapshot:
             intent_keys=sandbox.intent_index.entries(),
             events=sandbox.events,
             event_keys=sandbox.event_index.entries(),
+            refunds=dict(sandbox.refunds),
+            refund_keys=sandbox.refund_index.entries(),
+            balance_transactions=sandbox.balance_transactions,
+            balance_keys=sandbox.balance_index.entries(),
         )
 
 
@@ -104,7 +138,7 @@ class _Versions:
         self.bases: list[int | None] = []
         self._last: dict[str, tuple[Any, int]] = {}
 
-    def number(self, version: PaymentIntent | Charge) -> int:
+    def number(self, version: EventObject) -> int:
         last = self._last.get(version.id)
         if last is not None and last[0] is version:
             return last[1]
@@ -130,8 +164,8 @@ class _Versions:
             yield delta
 
 
-def _table_of(version: PaymentIntent | Charge) -> str:
-    return "charge" if isinstance(version, Charge) else "payment_intent"
+def _table_of(version: EventObject) -> str:
+    return _TABLE_OF[type(version)]
 
 
 def _encode_nested(value: Any) -> Any:
@@ -149,14 +183,23 @@ def _write(snapshot: Snapshot, out: IO[str]) -> None:
     current_charges = [tables["charge"].number(charge) for charge in snapshot.charges]
     intents = snapshot.intents
     current_intents = [tables["payment_intent"].number(intents[intent_id]) for *_, intent_id in snapshot.intent_keys]
+    refunds = snapshot.refunds
+    current_refunds = [tables["refund"].number(refunds[refund_id]) for *_, refund_id in snapshot.refund_keys]
+    transactions = snapshot.balance_transactions
     header = {"format": FORMAT, "version": FORMAT_VERSION, "clock_offset": snapshot.clock_offset, "columns": COLUMNS}
     out.write(json.dumps(header, separators=(",", ":")) + "\n")
     sections: Iterable[tuple[str, Iterable[Any]]] = (  # in the order reading needs them
         ("payment_methods", map(_ROW_OF[PaymentMethod], snapshot.payment_methods)),
         ("charge_versions", tables["charge"].rows()),
         ("payment_intent_versions", tables["payment_intent"].rows()),
+        ("refund_versions", tables["refund"].rows()),
+        (
+            "balance_transactions",
+            (_ROW_OF[BalanceTransaction](transactions[txn_id]) for *_, txn_id in snapshot.balance_keys),
+        ),
         ("charges", current_charges),
         ("intents", current_intents),
+        ("refunds", current_refunds),
         (
             "events",
             (
@@ -224,7 +267,14 @@ class _Reader:
         self.share: Decoder = partial(_interned, strings)
         self.payment_methods: list[PaymentMethod] = []
         self.charge_versions = _VersionReader(
-            Charge, {name: self.share for name in ("id", "currency", "payment_intent", "payment_method")}
+            Charge,
+            {
+                "billing": _optional(Customer),
+                **{name: self.share for name in ("id", "currency", "payment_intent", "payment_method")},
+            },
+        )
+        self.refund_versions = _VersionReader(
+            Refund, {name: self.share for name in ("id", "currency", "charge", "payment_intent", "status", "reason")}
         )
         self.intent_versions = _VersionReader(
             PaymentIntent,
@@ -238,22 +288,36 @@ class _Reader:
                 },
             },
         )
-        self.tables = {"charge": self.charge_versions.versions, "payment_intent": self.intent_versions.versions}
+        self.tables = {
+            "charge": self.charge_versions.versions,
+            "payment_intent": self.intent_versions.versions,
+            "refund": self.refund_versions.versions,
+        }
         self.charges: list[Charge] = []
         self.intents: list[PaymentIntent] = []
+        self.refunds: list[Refund] = []
+        self.balance_transactions: list[BalanceTransaction] = []
         self.events: list[Event] = []
         self.sections: dict[str, Callable[[list[Any]], None]] = {
             "payment_methods": self._payment_methods,
             "charge_versions": self.charge_versions.add,
             "payment_intent_versions": self.intent_versions.add,
+            "refund_versions": self.refund_versions.add,
+            "balance_transactions": lambda rows: self.balance_transactions.extend(
+                BalanceTransaction(*row) for row in rows
+            ),
             "charges": lambda numbers: self.charges.extend(self.tables["charge"][number] for number in numbers),
             "intents": lambda numbers: self.intents.extend(self.tables["payment_intent"][number] for number in numbers),
+            "refunds": lambda numbers: self.refunds.extend(self.tables["refund"][number] for number in numbers),
             "events": self._events,
         }
 
     def _payment_methods(self, rows: list[Any]) -> None:
         share = self.share
-        self.payment_methods.extend(PaymentMethod(share(object_id), *rest) for object_id, *rest in rows)
+        self.payment_methods.extend(
+            PaymentMethod(share(object_id), created, kind, Customer(*billing))
+            for object_id, created, kind, billing in rows
+        )
 
     def _events(self, rows: list[Any]) -> None:
         share, tables = self.share, self.tables
@@ -282,7 +346,15 @@ def _read(file_lines: Iterable[bytes], rules: AlmaRules) -> SavedState:
     for line in lines:
         section, rows = json.loads(line)
         reader.sections[section](rows)
-    sandbox = Sandbox.restored(rules, reader.payment_methods, reader.charges, reader.intents, reader.events)
+    sandbox = Sandbox.restored(
+        rules,
+        reader.payment_methods,
+        reader.charges,
+        reader.intents,
+        reader.events,
+        reader.refunds,
+        reader.balance_transactions,
+    )
     return SavedState(sandbox, int(header["clock_offset"]))
 
 

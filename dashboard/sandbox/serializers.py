@@ -9,7 +9,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .errors import doc_url, invalid_request
-from .model import ALMA, Charge, Event, PaymentError, PaymentIntent, PaymentMethod, Sandbox
+from .model import (
+    ALMA,
+    BalanceTransaction,
+    Charge,
+    Customer,
+    Event,
+    PaymentError,
+    PaymentIntent,
+    PaymentMethod,
+    Refund,
+    Sandbox,
+    euros,
+)
 
 API_VERSION = "2026-10-28.endive"
 
@@ -160,6 +172,51 @@ OUTCOME_FIELDS = [
     "type",
 ]
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
+REFUND_FIELDS = [
+    "id",
+    "object",
+    "amount",
+    "balance_transaction",
+    "charge",
+    "created",
+    "currency",
+    "customer",
+    "customer_account",
+    "description",
+    "destination_details",
+    "failure_balance_transaction",
+    "failure_reason",
+    "instructions_email",
+    "metadata",
+    "next_action",
+    "payment_intent",
+    "payment_method",
+    "pending_reason",
+    "presentment_details",
+    "reason",
+    "receipt_number",
+    "source_transfer_reversal",
+    "status",
+    "transfer_reversal",
+]
+BALANCE_TRANSACTION_FIELDS = [
+    "id",
+    "object",
+    "amount",
+    "available_on",
+    "balance_type",
+    "created",
+    "currency",
+    "description",
+    "exchange_rate",
+    "fee",
+    "fee_details",
+    "net",
+    "reporting_category",
+    "source",
+    "status",
+    "type",
+]
 
 # What every sandbox PaymentIntent has in common: the declared fields the sandbox never fills, and constants.
 _INTENT_VARYING = frozenset(
@@ -195,7 +252,9 @@ _INTENT_CONSTANTS: dict[str, Any] = {
 _INTENT_CONSTANTS_JSON = json.dumps(_INTENT_CONSTANTS, separators=(",", ":")).replace("{", ",", 1).encode()
 
 PAYMENT_INTENT_EXPANDABLE = frozenset({"payment_method", "latest_charge"})
-CHARGE_EXPANDABLE = frozenset({"payment_intent", "payment_method"})
+CHARGE_EXPANDABLE = frozenset({"payment_intent", "payment_method", "balance_transaction"})
+REFUND_EXPANDABLE = frozenset({"balance_transaction", "charge", "payment_intent", "failure_balance_transaction"})
+BALANCE_TRANSACTION_EXPANDABLE = frozenset({"source"})
 
 
 def dumps(payload: Any) -> bytes:
@@ -208,8 +267,14 @@ def _filled(fields: Iterable[str], **values: Any) -> dict[str, Any]:
     return shaped
 
 
-def _billing_details() -> dict[str, Any]:
-    return {"address": dict.fromkeys(ADDRESS_FIELDS), "email": None, "name": None, "phone": None, "tax_id": None}
+def _billing_details(customer: Customer) -> dict[str, Any]:
+    return {
+        "address": dict.fromkeys(ADDRESS_FIELDS),
+        "email": customer.email,
+        "name": customer.name,
+        "phone": None,
+        "tax_id": None,
+    }
 
 
 def check_expand(paths: frozenset[str], allowed: frozenset[str], prefix: str = "") -> frozenset[str]:
@@ -227,9 +292,10 @@ class Serializer:
     """Renders one sandbox's objects. Unexpanded PaymentIntents are cached as JSON bytes per version, so a
     list page of 100 costs a join, not 100 encodings."""
 
-    def __init__(self, sandbox: Sandbox, hosted_page_url: Callable[[str], str]) -> None:
+    def __init__(self, sandbox: Sandbox, hosted_page_url: Callable[[str], str], now: Callable[[], int]) -> None:
         self._sandbox = sandbox
         self._hosted_page_url = hosted_page_url
+        self._now = now  # a balance transaction is `pending` until its available_on, on the sandbox clock
         self._intent_json: dict[str, tuple[PaymentIntent, bytes]] = {}
 
     # ---- PaymentIntent -----------------------------------------------------------------------------------
@@ -322,7 +388,7 @@ class Serializer:
             object="payment_method",
             alma={},
             allow_redisplay="unspecified",
-            billing_details=_billing_details(),
+            billing_details=_billing_details(payment_method.billing),
             created=payment_method.created,
             livemode=False,
             metadata={},
@@ -336,6 +402,9 @@ class Serializer:
         payment_method: Any = charge.payment_method
         if "payment_method" in expand:
             payment_method = self.payment_method(self._sandbox.payment_methods[payment_method])
+        balance_transaction: Any = charge.balance_transaction
+        if balance_transaction and "balance_transaction" in expand:
+            balance_transaction = self.balance_transaction(self._sandbox.balance_transactions[balance_transaction])
         return _filled(
             CHARGE_FIELDS,
             id=charge.id,
@@ -343,7 +412,8 @@ class Serializer:
             amount=charge.amount,
             amount_captured=charge.amount_captured,
             amount_refunded=charge.amount_refunded,
-            billing_details=_billing_details(),
+            balance_transaction=balance_transaction,
+            billing_details=_billing_details(charge.billing),
             calculated_statement_descriptor="ALMA SANDBOX",
             captured=charge.captured,
             created=charge.created,
@@ -371,10 +441,98 @@ class Serializer:
             status="succeeded",
         )
 
+    def refund(self, refund: Refund, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+        sandbox = self._sandbox
+        linked: dict[str, Any] = {
+            "balance_transaction": refund.balance_transaction,
+            "charge": refund.charge,
+            "payment_intent": refund.payment_intent,
+            "failure_balance_transaction": refund.failure_balance_transaction,
+        }
+        for name in expand & linked.keys():
+            object_id = linked[name]
+            if object_id is None:
+                continue
+            if name == "charge":
+                linked[name] = self.charge(sandbox.charges[object_id])
+            elif name == "payment_intent":
+                linked[name] = self.intent(sandbox.intents[object_id])
+            else:
+                linked[name] = self.balance_transaction(sandbox.balance_transactions[object_id])
+        return _filled(
+            REFUND_FIELDS,
+            id=refund.id,
+            object="refund",
+            amount=refund.amount,
+            created=refund.created,
+            currency=refund.currency,
+            destination_details={"type": ALMA, ALMA: {}},
+            failure_reason=refund.failure_reason,
+            metadata=dict(refund.metadata),
+            payment_method=sandbox.charges[refund.charge].payment_method,
+            pending_reason="processing" if refund.status == "pending" else None,
+            reason=refund.reason,
+            status=refund.status,
+            **linked,
+        )
+
+    def balance_transaction(
+        self, transaction: BalanceTransaction, expand: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        sandbox = self._sandbox
+        source: Any = transaction.source
+        if "source" in expand:
+            source = (
+                self.charge(sandbox.charges[source])
+                if source in sandbox.charges
+                else self.refund(sandbox.refunds[source])
+            )
+        rules = sandbox.rules
+        rate = f"{rules.fee_basis_points / 100:.2f}% + {euros(rules.fee_fixed)}"
+        fee_details = [
+            {
+                "amount": transaction.fee,
+                "application": None,
+                "currency": transaction.currency,
+                "description": f"Alma fee (sandbox rate: {rate})",
+                "type": "stripe_fee",
+            }
+        ]
+        return _filled(
+            BALANCE_TRANSACTION_FIELDS,
+            id=transaction.id,
+            object="balance_transaction",
+            amount=transaction.amount,
+            available_on=transaction.available_on,
+            balance_type="payments",
+            created=transaction.created,
+            currency=transaction.currency,
+            description=self._transaction_description(transaction),
+            fee=transaction.fee,
+            fee_details=fee_details if transaction.fee else [],
+            net=transaction.net,
+            reporting_category=transaction.type,
+            source=source,
+            status="available" if self._now() >= transaction.available_on else "pending",
+            type=transaction.type,
+        )
+
+    def _transaction_description(self, transaction: BalanceTransaction) -> str | None:
+        charges, refunds = self._sandbox.charges, self._sandbox.refunds
+        charge = (
+            charges[transaction.source] if transaction.type == "charge" else charges[refunds[transaction.source].charge]
+        )
+        if transaction.type == "charge":
+            return charge.description
+        label = "REFUND FOR PAYMENT" if transaction.type == "refund" else "REFUND FAILURE"
+        return f"{label} ({charge.description})" if charge.description else label
+
     def event_json(self, event: Event) -> bytes:
         snapshot = event.object
         if isinstance(snapshot, PaymentIntent):
             data_object = self.intent_json(snapshot)
+        elif isinstance(snapshot, Refund):
+            data_object = dumps(self.refund(snapshot))
         else:
             data_object = dumps(self.charge(snapshot))
         envelope = dumps(

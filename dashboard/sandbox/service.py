@@ -74,7 +74,7 @@ class SandboxService:
 
     def _install(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        self.serializer = Serializer(sandbox, self.hosted_page_url)
+        self.serializer = Serializer(sandbox, self.hosted_page_url, self.now)
 
     def _fresh_extras(self) -> None:
         self.faults = FaultInjector()

@@ -104,3 +104,38 @@ def test_a_short_auth_window_still_seeds_customers_with_time_left() -> None:
     waiting = [intent for intent in sandbox.intents.values() if intent.status == "requires_action"]
     assert waiting and all(intent.redirect and 0 < intent.redirect.deadline - now < 60 for intent in waiting)
     assert max(event.created for event in sandbox.events.values()) <= now
+
+
+def test_customers_refunds_and_fees_agree_with_the_events() -> None:
+    """In-process on 2,000 intents: every paid charge names its customer and has its fee; refunds, partial and
+    full, are spread over the history, each with its balance transaction and its events."""
+    now = 1_790_000_000
+    sandbox = Sandbox(AlmaRules())
+    seed_demo(sandbox, 2_000, now, seed=11)
+    rules = sandbox.rules
+    captured = [charge for charge in sandbox.charges.values() if charge.captured]
+    for charge in captured:
+        assert charge.billing.name and charge.billing.email and "@" in charge.billing.email
+        assert charge.billing == sandbox.payment_methods[charge.payment_method].billing
+        transaction = sandbox.balance_transactions[charge.balance_transaction or ""]
+        assert (transaction.amount, transaction.fee) == (charge.amount_captured, rules.fee(charge.amount_captured))
+    refunds = list(sandbox.refunds.values())
+    charges_refunded = {refund.charge for refund in refunds if refund.status != "failed"}
+    full = [c for c in charges_refunded if sandbox.charges[c].amount_refunded == sandbox.charges[c].amount_captured]
+    assert len(full) > 10 and len(charges_refunded) - len(full) > 10  # partial and full refunds both
+    assert {refund.status for refund in refunds} == {"succeeded", "failed"}
+    events_of: dict[str, list[str]] = defaultdict(list)
+    for event_id in reversed(list(sandbox.event_index.newest_first())):
+        event = sandbox.events[event_id]
+        if event.type.startswith(("refund.", "charge.refund.")):
+            events_of[event.object.id].append(event.type)
+    for refund in refunds:
+        assert (
+            refund.created <= now and sandbox.balance_transactions[refund.balance_transaction].amount == -refund.amount
+        )
+        settled = ["refund.updated", "charge.refund.updated"]
+        expected = ["refund.created", *(["refund.failed"] if refund.status == "failed" else []), *settled]
+        assert events_of[refund.id] == expected
+    for charge in captured:  # what the charge says was refunded is what its live refunds add up to
+        live = sum(r.amount for r in refunds if r.charge == charge.id and r.status != "failed")
+        assert charge.amount_refunded - (charge.amount - charge.amount_captured) == live

@@ -16,7 +16,7 @@ import pytest
 from dashboard.local_sandbox import SandboxStartError
 from dashboard.sandbox import app
 from dashboard.sandbox.demo import seed_demo
-from dashboard.sandbox.model import CAPTURE_WINDOW_SECONDS, AlmaRules, Sandbox
+from dashboard.sandbox.model import CAPTURE_WINDOW_SECONDS, AlmaRules, RefundDraft, Sandbox
 from dashboard.sandbox.persistence import Snapshot, StateFile, StateFileError
 from dashboard.sandbox.service import SandboxConfig, SandboxService
 from tests.conftest import start_sandbox
@@ -47,25 +47,36 @@ def test_round_trip_keeps_every_object_the_order_and_the_clock_offset(account: S
     assert loaded.intents == account.intents
     assert loaded.charges == account.charges and loaded.payment_methods == account.payment_methods
     assert loaded.events == account.events
-    assert list(loaded.event_index.newest_first()) == list(account.event_index.newest_first())
-    assert list(loaded.intent_index.newest_first()) == list(account.intent_index.newest_first())
+    assert loaded.refunds == account.refunds and {r.status for r in loaded.refunds.values()} >= {"succeeded", "failed"}
+    assert loaded.balance_transactions == account.balance_transactions and loaded.balance_transactions
+    assert any(pm.billing.email for pm in loaded.payment_methods.values())
+    for index in ("event_index", "intent_index", "refund_index", "balance_index"):
+        assert list(getattr(loaded, index).newest_first()) == list(getattr(account, index).newest_first())
     assert loaded.tokens == account.tokens and loaded.tokens  # open hosted pages still answer
 
 
 def test_pending_deadlines_are_rebuilt(tmp_path: Path) -> None:
     original = Sandbox(RULES)
     seed_demo(original, 300, NOW, seed=7)
+    paid = next(i for i in original.intents.values() if i.status == "succeeded" and i.id not in refunded(original))
+    pending = original.refund(RefundDraft(None, paid.id, 100, None, {}), NOW, None)
     loaded, _ = round_trip(original, tmp_path / "state")
+    assert loaded.refunds[pending.id].status == "pending"
     later = NOW + CAPTURE_WINDOW_SECONDS  # every open attempt and every held authorisation lapses by then
     assert loaded.sweep(later) == original.sweep(later) > 0
     assert {i.id: i.status for i in loaded.intents.values()} == {i.id: i.status for i in original.intents.values()}
     assert {"requires_action", "requires_capture"}.isdisjoint(i.status for i in loaded.intents.values())
+    assert loaded.refunds[pending.id].status == "succeeded" and loaded.refunds == original.refunds
 
     def history(sandbox: Sandbox) -> list[tuple[int, str, str]]:
         events = sandbox.events
         return [(events[e].created, events[e].type, events[e].object.id) for e in sandbox.event_index.newest_first()]
 
     assert history(loaded) == history(original)
+
+
+def refunded(sandbox: Sandbox) -> set[str]:
+    return {refund.payment_intent for refund in sandbox.refunds.values()}
 
 
 def test_versions_stay_shared_after_loading(account: Sandbox, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ names left out), recursively for the nested classes the sandbox fills (NextActio
 Charge.PaymentMethodDetails.Alma, ...). The actual keys come from the raw JSON bodies, not from the SDK's
 objects, which would hide a missing key. Where Stripe itself sends only part of a class, the rule is explicit:
 - tagged unions (`type` names the one variant key Stripe includes): PaymentMethod, NextAction,
-  Charge.PaymentMethodDetails;
+  Charge.PaymentMethodDetails, Refund.DestinationDetails;
 - per-payment-method maps, whose keys are a subset of the declared ones: PaymentIntent.PaymentMethodOptions,
   PaymentIntent.AmountDetails;
 - list and search wrappers: the SDK declares data/has_more/url/next_page but Stripe also sends `object` (and
@@ -25,7 +25,15 @@ from tests.conftest import SandboxServer
 from tests.sandbox.support import RETURN_URL, Api, redirect_query
 
 MODELS_BY_OBJECT_NAME: dict[str, type[stripe.StripeObject]] = {
-    model.OBJECT_NAME: model for model in (stripe.PaymentIntent, stripe.PaymentMethod, stripe.Charge, stripe.Event)
+    model.OBJECT_NAME: model
+    for model in (
+        stripe.PaymentIntent,
+        stripe.PaymentMethod,
+        stripe.Charge,
+        stripe.Event,
+        stripe.Refund,
+        stripe.BalanceTransaction,
+    )
 }
 WRAPPERS: dict[str, type[stripe.StripeObject]] = {"list": stripe.ListObject, "search_result": stripe.SearchResultObject}
 PAYMENT_METHOD_TYPES = frozenset(typing.get_args(typing.get_args(stripe.PaymentMethod.__annotations__["type"])[0]))
@@ -34,6 +42,7 @@ TAGGED_UNIONS: dict[type, frozenset[str]] = {
     stripe.PaymentMethod: PAYMENT_METHOD_TYPES,
     stripe.PaymentIntent.NextAction: frozenset(stripe.PaymentIntent.NextAction.__annotations__) - {"type"},
     stripe.Charge.PaymentMethodDetails: frozenset(stripe.Charge.PaymentMethodDetails.__annotations__) - {"type"},
+    stripe.Refund.DestinationDetails: frozenset(stripe.Refund.DestinationDetails.__annotations__) - {"type"},
 }
 PARTIAL_MAPS = (stripe.PaymentIntent.PaymentMethodOptions, stripe.PaymentIntent.AmountDetails)
 
@@ -72,6 +81,8 @@ def model_in_hint(hint: Any) -> type | None:
     if isinstance(hint, typing.ForwardRef):
         return getattr(stripe, hint.__forward_arg__, None)
     origin = typing.get_origin(hint)
+    if origin is list:  # List[FeeDetail]: each item is one
+        return model_in_hint(typing.get_args(hint)[0])
     if origin is typing.Union:
         return next((found for arg in typing.get_args(hint) if (found := model_in_hint(arg))), None)
     candidate = origin or hint
@@ -285,3 +296,61 @@ def test_search_results_match_the_model(client: stripe.StripeClient, sandbox: Sa
     found = raw_get(client, "/v1/payment_intents/search", query="amount>6500 AND currency:'eur'", limit=10)
     assert [pi["amount"] for pi in found["data"]] == [7000]
     assert_shape(found, "payment_intent search_result")
+
+
+def refunds_in_each_state(client: stripe.StripeClient, sandbox: SandboxServer) -> dict[str, dict[str, Any]]:
+    """Raw Refunds pending, succeeded and failed, plain and with everything expandable expanded."""
+    api = Api(client, sandbox)
+    intents = [decided(api, "authorize", payment_method_data={"type": "alma", "billing_details": {"name": "A B"}})]
+    intents.append(decided(api, "authorize"))
+    succeeded = client.v1.refunds.create({"payment_intent": intents[0].id, "amount": 1_000})
+    failed = client.v1.refunds.create({"payment_intent": intents[1].id, "metadata": {"sandbox_refund": "fail"}})
+    sandbox.advance(300)
+    pending = client.v1.refunds.create({"payment_intent": intents[0].id, "amount": 500, "reason": "duplicate"})
+    expand = ["balance_transaction", "charge", "payment_intent", "failure_balance_transaction"]
+    states = {"pending (answer)": raw_body(pending)}
+    for name, refund in (("pending", pending), ("succeeded", succeeded), ("failed", failed)):
+        states[name] = raw_get(client, f"/v1/refunds/{refund.id}")
+        states[f"{name} (expanded)"] = raw_get(client, f"/v1/refunds/{refund.id}", expand=expand)
+    return states
+
+
+def test_refunds_in_every_state_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
+    states = refunds_in_each_state(client, sandbox)
+    assert {state["status"] for state in states.values()} == {"pending", "succeeded", "failed"}
+    assert states["failed (expanded)"]["failure_balance_transaction"]["object"] == "balance_transaction"
+    assert states["succeeded (expanded)"]["charge"]["billing_details"]["name"] == "A B"
+    for name, payload in states.items():
+        assert_shape(payload, f"Refund[{name}]")
+    listing = raw_get(client, "/v1/refunds", limit=10, expand=["data.balance_transaction"])
+    assert len(listing["data"]) == 3
+    assert_shape(listing, "refund list (expanded)")
+
+
+def test_balance_transactions_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
+    refunds_in_each_state(client, sandbox)
+    listing = raw_get(client, "/v1/balance_transactions", limit=100)
+    assert {item["type"] for item in listing["data"]} == {"charge", "refund", "refund_failure"}
+    assert any(item["fee_details"] for item in listing["data"])  # the nested FeeDetail is checked too
+    assert_shape(listing, "balance_transaction list")
+    expanded = raw_get(client, "/v1/balance_transactions", limit=100, expand=["data.source"])
+    assert {item["source"]["object"] for item in expanded["data"]} == {"charge", "refund"}
+    assert_shape(expanded, "balance_transaction list (expanded)")
+    first = listing["data"][0]["id"]
+    assert_shape(raw_get(client, f"/v1/balance_transactions/{first}"), f"BalanceTransaction {first}")
+
+
+def test_refund_events_carry_refunds_and_charges_that_match_the_model(
+    client: stripe.StripeClient, sandbox: SandboxServer
+) -> None:
+    refunds_in_each_state(client, sandbox)
+    listing = raw_get(client, "/v1/events", limit=100)
+    kinds = {event["type"]: event["data"]["object"]["object"] for event in listing["data"]}
+    assert {
+        "refund.created": "refund",
+        "refund.updated": "refund",
+        "refund.failed": "refund",
+        "charge.refund.updated": "refund",
+        "charge.refunded": "charge",
+    }.items() <= kinds.items()
+    assert_shape(listing, "event list with refunds")
