@@ -162,7 +162,7 @@ REFUND_SCHEMA: Schema = {
     **_EXPAND,
 }
 REFUND_LIST_SCHEMA: Schema = {**_PAGE, "payment_intent": SCALAR, "charge": SCALAR}
-BALANCE_LIST_SCHEMA: Schema = {**_PAGE, "type": SCALAR, "source": SCALAR, "currency": SCALAR}
+BALANCE_LIST_SCHEMA: Schema = {**_PAGE, "type": SCALAR, "source": SCALAR}
 DESCRIPTION_MAX_LENGTH = 1_000  # Stripe's OpenAPI spec: a PaymentIntent's `description` has maxLength 1000
 MAX_EVENT_TYPES = 20  # Stripe's API reference: `types` is "an array of up to 20 strings"
 
@@ -345,54 +345,81 @@ def create_refund(call: Call) -> bytes:
 
 
 def retrieve_refund(call: Call) -> bytes:
-    check_known(call.params, _EXPAND)
-    expand = check_expand(expand_paths(call.params), REFUND_EXPANDABLE)
-    refund = call.sandbox.refunds.get(call.path["id"])
-    if refund is None:
-        raise resource_missing("refund", call.path["id"], "id")
-    return dumps(call.serializer.refund(refund, expand))
+    return _retrieve(call, call.sandbox.refunds, "refund", REFUND_EXPANDABLE, call.serializer.refund)
 
 
 def list_refunds(call: Call) -> bytes:
-    params = call.params
-    check_known(params, REFUND_LIST_SCHEMA)
-    expand = check_expand(expand_paths(params), REFUND_EXPANDABLE, "data.")
-    refunds = call.sandbox.refunds
-    wanted = {name: params[name] for name in ("charge", "payment_intent") if params.get(name)}
-    accept = None
-    if wanted:
-        accept = lambda refund_id: all(getattr(refunds[refund_id], name) == value for name, value in wanted.items())  # noqa: E731
-    ids, has_more = _page(call.sandbox.refund_index, params, "refund", accept)
-    return list_json(
-        "/v1/refunds", [dumps(call.serializer.refund(refunds[refund_id], expand)) for refund_id in ids], has_more
+    sandbox = call.sandbox
+    return _filtered_list(
+        call,
+        ListedKind("/v1/refunds", "refund", REFUND_LIST_SCHEMA, ("charge", "payment_intent"), REFUND_EXPANDABLE),
+        sandbox.refund_index,
+        sandbox.refunds,
+        call.serializer.refund,
     )
 
 
 def retrieve_balance_transaction(call: Call) -> bytes:
-    check_known(call.params, _EXPAND)
-    expand = check_expand(expand_paths(call.params), BALANCE_TRANSACTION_EXPANDABLE)
-    transaction = call.sandbox.balance_transactions.get(call.path["id"])
-    if transaction is None:
-        raise resource_missing("balance transaction", call.path["id"], "id")
-    return dumps(call.serializer.balance_transaction(transaction, expand))
+    sandbox, serializer = call.sandbox, call.serializer
+    return _retrieve(
+        call,
+        sandbox.balance_transactions,
+        "balance transaction",
+        BALANCE_TRANSACTION_EXPANDABLE,
+        serializer.balance_transaction,
+    )
 
 
 def list_balance_transactions(call: Call) -> bytes:
+    sandbox = call.sandbox
+    kind = ListedKind(
+        "/v1/balance_transactions",
+        "balance transaction",
+        BALANCE_LIST_SCHEMA,
+        ("type", "source"),
+        BALANCE_TRANSACTION_EXPANDABLE,
+    )
+    return _filtered_list(
+        call, kind, sandbox.balance_index, sandbox.balance_transactions, call.serializer.balance_transaction
+    )
+
+
+@dataclass(frozen=True)
+class ListedKind:
+    """What a list endpoint of plain objects needs to know: its URL, noun (for errors), parameters, the
+    parameters that filter by an attribute of the same name, and what `data.` may expand."""
+
+    url: str
+    noun: str
+    schema: Schema
+    filters: tuple[str, ...]
+    expandable: frozenset[str]
+
+
+Render = Callable[[Any, frozenset[str]], dict[str, Any]]
+
+
+def _retrieve(call: Call, objects: Mapping[str, Any], noun: str, expandable: frozenset[str], render: Render) -> bytes:
+    check_known(call.params, _EXPAND)
+    expand = check_expand(expand_paths(call.params), expandable)
+    found = objects.get(call.path["id"])
+    if found is None:
+        raise resource_missing(noun, call.path["id"], "id")
+    return dumps(render(found, expand))
+
+
+def _filtered_list(
+    call: Call, kind: ListedKind, index: CreatedIndex, objects: Mapping[str, Any], render: Render
+) -> bytes:
     params = call.params
-    check_known(params, BALANCE_LIST_SCHEMA)
-    expand = check_expand(expand_paths(params), BALANCE_TRANSACTION_EXPANDABLE, "data.")
-    transactions = call.sandbox.balance_transactions
-    wanted = {
-        name: params[name].lower() if name == "currency" else params[name]
-        for name in ("type", "source", "currency")
-        if params.get(name)
-    }
+    check_known(params, kind.schema)
+    expand = check_expand(expand_paths(params), kind.expandable, "data.")
+    wanted = {name: params[name] for name in kind.filters if params.get(name)}
     accept = None
     if wanted:
-        accept = lambda txn_id: all(getattr(transactions[txn_id], name) == value for name, value in wanted.items())  # noqa: E731
-    ids, has_more = _page(call.sandbox.balance_index, params, "balance transaction", accept)
-    items = [dumps(call.serializer.balance_transaction(transactions[txn_id], expand)) for txn_id in ids]
-    return list_json("/v1/balance_transactions", items, has_more)
+        accept = lambda object_id: all(getattr(objects[object_id], k) == v for k, v in wanted.items())  # noqa: E731
+    ids, has_more = _page(index, params, kind.noun, accept)
+    return list_json(kind.url, [dumps(render(objects[object_id], expand)) for object_id in ids], has_more)
 
 
 # ---- shared reading ----------------------------------------------------------------------------------------

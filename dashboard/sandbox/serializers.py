@@ -323,12 +323,7 @@ class Serializer:
         return {**_INTENT_CONSTANTS, **self._intent_values(intent, expand)}
 
     def _intent_values(self, intent: PaymentIntent, expand: frozenset[str]) -> dict[str, Any]:
-        payment_method: Any = intent.payment_method
-        if payment_method and "payment_method" in expand:
-            payment_method = self.payment_method(self._sandbox.payment_methods[payment_method])
-        latest_charge: Any = intent.latest_charge
-        if latest_charge and "latest_charge" in expand:
-            latest_charge = self.charge(self._sandbox.charges[latest_charge])
+        linked = self._linked({"payment_method": intent.payment_method, "latest_charge": intent.latest_charge}, expand)
         return {
             "id": intent.id,
             "amount": intent.amount,
@@ -345,16 +340,39 @@ class Serializer:
             "currency": intent.currency,
             "description": intent.description,
             "last_payment_error": self._last_payment_error(intent.last_payment_error),
-            "latest_charge": latest_charge,
+            "latest_charge": linked["latest_charge"],
             "metadata": dict(intent.metadata),
             "next_action": self._next_action(intent),
-            "payment_method": payment_method,
+            "payment_method": linked["payment_method"],
             "payment_method_options": (
                 {ALMA: {"capture_method": intent.alma_capture_method}} if ALMA in intent.payment_method_types else {}
             ),
             "payment_method_types": list(intent.payment_method_types),
             "status": intent.status,
         }
+
+    def _linked(self, ids: dict[str, str | None], expand: frozenset[str]) -> dict[str, Any]:
+        """Fields that name another object: its id, or the object itself where `expand` asks for it."""
+        linked: dict[str, Any] = dict(ids)
+        for name in expand & ids.keys():
+            object_id = ids[name]
+            if object_id is not None:
+                linked[name] = self._render_linked(name, object_id)
+        return linked
+
+    def _render_linked(self, field_name: str, object_id: str) -> dict[str, Any]:
+        sandbox = self._sandbox
+        if field_name == "payment_intent":
+            return self.intent(sandbox.intents[object_id])
+        if field_name == "payment_method":
+            return self.payment_method(sandbox.payment_methods[object_id])
+        if field_name in ("charge", "latest_charge"):
+            return self.charge(sandbox.charges[object_id])
+        if field_name == "source":
+            if object_id in sandbox.charges:
+                return self.charge(sandbox.charges[object_id])
+            return self.refund(sandbox.refunds[object_id])
+        return self.balance_transaction(sandbox.balance_transactions[object_id])  # (failure_)balance_transaction
 
     def _next_action(self, intent: PaymentIntent) -> dict[str, Any] | None:
         if intent.redirect is None:
@@ -396,15 +414,14 @@ class Serializer:
         )
 
     def charge(self, charge: Charge, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
-        payment_intent: Any = charge.payment_intent
-        if "payment_intent" in expand:
-            payment_intent = self.intent(self._sandbox.intents[payment_intent])
-        payment_method: Any = charge.payment_method
-        if "payment_method" in expand:
-            payment_method = self.payment_method(self._sandbox.payment_methods[payment_method])
-        balance_transaction: Any = charge.balance_transaction
-        if balance_transaction and "balance_transaction" in expand:
-            balance_transaction = self.balance_transaction(self._sandbox.balance_transactions[balance_transaction])
+        linked = self._linked(
+            {
+                "payment_intent": charge.payment_intent,
+                "payment_method": charge.payment_method,
+                "balance_transaction": charge.balance_transaction,
+            },
+            expand,
+        )
         return _filled(
             CHARGE_FIELDS,
             id=charge.id,
@@ -412,7 +429,6 @@ class Serializer:
             amount=charge.amount,
             amount_captured=charge.amount_captured,
             amount_refunded=charge.amount_refunded,
-            balance_transaction=balance_transaction,
             billing_details=_billing_details(charge.billing),
             calculated_statement_descriptor="ALMA SANDBOX",
             captured=charge.captured,
@@ -431,34 +447,26 @@ class Serializer:
                 type="authorized",
             ),
             paid=True,
-            payment_intent=payment_intent,
-            payment_method=payment_method,
             payment_method_details={
                 "type": ALMA,
                 ALMA: {"installments": {"count": charge.installments}, "transaction_id": charge.transaction_id},
             },
             refunded=charge.amount_refunded == charge.amount,
             status="succeeded",
+            **linked,
         )
 
     def refund(self, refund: Refund, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
         sandbox = self._sandbox
-        linked: dict[str, Any] = {
-            "balance_transaction": refund.balance_transaction,
-            "charge": refund.charge,
-            "payment_intent": refund.payment_intent,
-            "failure_balance_transaction": refund.failure_balance_transaction,
-        }
-        for name in expand & linked.keys():
-            object_id = linked[name]
-            if object_id is None:
-                continue
-            if name == "charge":
-                linked[name] = self.charge(sandbox.charges[object_id])
-            elif name == "payment_intent":
-                linked[name] = self.intent(sandbox.intents[object_id])
-            else:
-                linked[name] = self.balance_transaction(sandbox.balance_transactions[object_id])
+        linked = self._linked(
+            {
+                "balance_transaction": refund.balance_transaction,
+                "charge": refund.charge,
+                "payment_intent": refund.payment_intent,
+                "failure_balance_transaction": refund.failure_balance_transaction,
+            },
+            expand,
+        )
         return _filled(
             REFUND_FIELDS,
             id=refund.id,
@@ -479,15 +487,8 @@ class Serializer:
     def balance_transaction(
         self, transaction: BalanceTransaction, expand: frozenset[str] = frozenset()
     ) -> dict[str, Any]:
-        sandbox = self._sandbox
-        source: Any = transaction.source
-        if "source" in expand:
-            source = (
-                self.charge(sandbox.charges[source])
-                if source in sandbox.charges
-                else self.refund(sandbox.refunds[source])
-            )
-        rules = sandbox.rules
+        linked = self._linked({"source": transaction.source}, expand)
+        rules = self._sandbox.rules
         rate = f"{rules.fee_basis_points / 100:.2f}% + {euros(rules.fee_fixed)}"
         fee_details = [
             {
@@ -512,7 +513,7 @@ class Serializer:
             fee_details=fee_details if transaction.fee else [],
             net=transaction.net,
             reporting_category=transaction.type,
-            source=source,
+            source=linked["source"],
             status="available" if self._now() >= transaction.available_on else "pending",
             type=transaction.type,
         )
