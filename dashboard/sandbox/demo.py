@@ -121,7 +121,8 @@ class Seeder:
         return confirmed_at
 
     def maybe_refund(self, intent_id: str, paid_at: int) -> None:
-        if self.rng.random() >= REFUNDED_SHARE:
+        """Some paid orders come back an hour to 12 days later; those paid within the last hour are too recent."""
+        if self.rng.random() >= REFUNDED_SHARE or paid_at + 3600 > self.now:
             return
         amount = self.sandbox.intents[intent_id].amount_received
         if self.rng.random() < 0.6:
