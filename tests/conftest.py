@@ -23,6 +23,12 @@ SandboxServer = LocalSandbox
 __all__ = ["ROOT", "TEST_KEY", "SandboxServer", "free_port", "start_sandbox", "stop_sandbox", "answer_alma_page"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright leaves an event loop running on the main thread, which would make
+    every later asyncio.run() fail."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)  # stable: order kept otherwise
+
+
 def start_sandbox(*args: str, port: int | None = None, timeout: float = 60.0) -> LocalSandbox:
     """`args` are extra command-line options for `python -m dashboard.sandbox`."""
     return LocalSandbox.start(port=port or 0, timeout=timeout, extra_args=args)

@@ -8,7 +8,6 @@ import json
 import pickle
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -187,9 +186,7 @@ def test_the_periodic_save_runs_in_a_worker_thread_while_the_loop_keeps_serving(
             await asyncio.sleep(0.01)
         saving.cancel()
 
-    # A thread of its own: the browser tests' Playwright keeps an event loop running on the main thread.
-    with ThreadPoolExecutor(max_workers=1) as runner:
-        runner.submit(asyncio.run, scenario()).result(timeout=60)
+    asyncio.run(asyncio.wait_for(scenario(), timeout=60))
     assert saved_on[0] is not loop_threads[0]
     assert service.dirty is False
     loaded = StateFile(tmp_path / "state").load(RULES)
