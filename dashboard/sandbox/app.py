@@ -47,7 +47,13 @@ from .errors import (
 from .faults import FaultInjector, FaultSettings, FaultSettingsError
 from .forms import nest
 from .handlers import Call, Handler
-from .hosted_page import DEFAULT_INSTALLMENTS, render_link_gone, render_payment_page, return_location
+from .hosted_page import (
+    DEFAULT_INSTALLMENTS,
+    render_attempt_closed,
+    render_link_gone,
+    render_payment_page,
+    return_location,
+)
 from .model import FAILED_CODE, INSTALLMENT_COUNTS, RequestRef
 from .persistence import StateFile
 from .serializers import API_VERSION, dumps
@@ -207,6 +213,9 @@ def hosted_page_endpoint(service: SandboxService) -> Endpoint:
         token = request.path_params["token"]
         intent = service.sandbox.intent_for_token(token)
         if intent is None:
+            closed = service.sandbox.closed_attempt(token)
+            if closed is not None:  # answered, expired, canceled: say so, and lead back to the shop
+                return HTMLResponse(render_attempt_closed(closed), status_code=410)
             return HTMLResponse(render_link_gone(), status_code=404)
         if request.method == "GET":
             return HTMLResponse(render_payment_page(intent, HOSTED_PAGE_PATH + token))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .model import INSTALLMENT_COUNTS, PaymentIntent, euros
+from .model import INSTALLMENT_COUNTS, AttemptOutcome, ClosedAttempt, PaymentIntent, euros
 
 MERCHANT_NAME = "Alma Ops test shop"
 DEFAULT_INSTALLMENTS = 3
@@ -53,6 +53,30 @@ def render_payment_page(intent: PaymentIntent, action_path: str) -> str:
         "<p class='muted'>Sandbox page: no money moves. Authorizing or failing returns you to the shop.</p>"
     )
     return _page(f"Pay {euros(intent.amount, french=True)} with Alma", body)
+
+
+# What the customer reads on a page already answered: (heading, explanation).
+CLOSED_WORDING: dict[AttemptOutcome, tuple[str, str]] = {
+    "approved": ("This payment is already approved", "You approved it with Alma; there is nothing more to do here."),
+    "declined": ("This payment attempt already failed", "It was declined. The shop can send you a new link."),
+    "expired": ("This payment link expired", "The time to answer ran out. The shop can send you a new link."),
+    "canceled": ("This payment was canceled", "The shop canceled it; no money moves."),
+    "replaced": ("This payment link was replaced", "A newer link was sent for the same payment; use that one."),
+}
+
+
+def render_attempt_closed(closed: ClosedAttempt) -> str:
+    """A page answered, expired or canceled: what happened, and a way back to the shop (its return_url,
+    escaped, and only if it is an http(s) address)."""
+    heading, explanation = CLOSED_WORDING[closed.outcome]
+    back = ""
+    if urlsplit(closed.return_url).scheme.lower() in ("http", "https"):
+        back = f"<p><a href='{escape(closed.return_url, quote=True)}'>Back to the shop</a></p>"
+    body = (
+        f"<span class='badge'>TEST MODE</span><h1>{escape(heading)}</h1>"
+        f"<p class='muted'>{escape(explanation)}</p>{back}"
+    )
+    return _page(heading, body)
 
 
 def render_link_gone() -> str:

@@ -90,3 +90,6 @@ class CreatedIndex:
 
     def newest_first(self) -> Iterator[str]:
         return self._walk(0, len(self._keys), forward=False)
+
+    def oldest_first(self) -> Iterator[str]:
+        return self._walk(0, len(self._keys), forward=True)

@@ -261,6 +261,28 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 DeadlineKind = Literal["auth_expiry", "capture_expiry", "refund_settles"]
+AttemptOutcome = Literal["approved", "declined", "expired", "canceled", "replaced"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedAttempt:
+    """A hosted page that no longer takes an answer: how its attempt ended and where the customer goes back."""
+
+    intent_id: str
+    return_url: str
+    outcome: AttemptOutcome
+
+
+def attempt_outcome(event_type: str, after: PaymentIntent) -> AttemptOutcome:
+    """How the attempt open before `after` (the version `event_type` announces) ended."""
+    if event_type == "payment_intent.payment_failed":
+        failure = after.last_payment_error
+        return "expired" if failure is not None and failure.code == EXPIRED_CODE else "declined"
+    if event_type == "payment_intent.canceled":
+        return "canceled"
+    if event_type == "payment_intent.requires_action":
+        return "replaced"  # confirmed again: a new page, a new token
+    return "approved"
 
 
 class IdFactory:
@@ -301,6 +323,7 @@ class Sandbox:
     refund_index: CreatedIndex = field(default_factory=CreatedIndex)
     balance_index: CreatedIndex = field(default_factory=CreatedIndex)
     tokens: dict[str, str] = field(default_factory=dict)  # redirect token -> intent id
+    closed_attempts: dict[str, ClosedAttempt] = field(default_factory=dict)  # spent token -> how it ended
     # (deadline, sequence, kind, intent id, marker): the marker names the attempt/charge the deadline was
     # set for, so a deadline outlived by a later change is recognised and dropped.
     deadlines: list[tuple[int, int, DeadlineKind, str, str]] = field(default_factory=list)
@@ -335,6 +358,7 @@ class Sandbox:
             (sandbox.balance_index, sandbox.balance_transactions),
         ):
             index.add_many_unsorted([(thing.created, thing.id) for thing in objects.values()])
+        sandbox._replay_closed_attempts()
         for intent in sandbox.intents.values():
             sandbox._track_deadline(intent)
         for refund in sandbox.refunds.values():
@@ -357,6 +381,9 @@ class Sandbox:
     def intent_for_token(self, token: str) -> PaymentIntent | None:
         intent_id = self.tokens.get(token)
         return self.intents.get(intent_id) if intent_id else None
+
+    def closed_attempt(self, token: str) -> ClosedAttempt | None:
+        return self.closed_attempts.get(token)
 
     # ---- transitions -------------------------------------------------------------------------------------
     def create_intent(self, draft: IntentDraft, at: int, request: RequestRef | None) -> PaymentIntent:
@@ -709,11 +736,32 @@ class Sandbox:
     ) -> PaymentIntent:
         """Every status change: the open Alma attempt (if any) closes unless `changes` open a new one, the new
         version is saved with its event, and its deadline (if it now waits on one) is scheduled."""
-        if intent.redirect is not None:
-            self.tokens.pop(intent.redirect.token, None)
         changed = self._save(replace(intent, **{"redirect": None, **changes}), at, request, event_type)
+        if intent.redirect is not None:
+            self._close_attempt(intent.redirect, event_type, changed)
         self._track_deadline(changed)
         return changed
+
+    def _close_attempt(self, redirect: Redirect, event_type: str, after: PaymentIntent) -> None:
+        self.tokens.pop(redirect.token, None)
+        outcome = attempt_outcome(event_type, after)
+        self.closed_attempts[redirect.token] = ClosedAttempt(after.id, redirect.return_url, outcome)
+
+    def _replay_closed_attempts(self) -> None:
+        """After loading: which hosted pages were answered, and how, read from the intents' history."""
+        open_redirects: dict[str, Redirect] = {}
+        for event_id in self.event_index.oldest_first():
+            event = self.events[event_id]
+            version = event.object
+            if not isinstance(version, PaymentIntent):
+                continue
+            previous = open_redirects.pop(version.id, None)
+            if previous is not None and (version.redirect is None or version.redirect.token != previous.token):
+                self.closed_attempts[previous.token] = ClosedAttempt(
+                    version.id, previous.return_url, attempt_outcome(event.type, version)
+                )
+            if version.redirect is not None:
+                open_redirects[version.id] = version.redirect
 
     def _track_deadline(self, intent: PaymentIntent) -> None:
         """What the clock will do to an intent waiting on the customer (auth window) or on a capture (7 days)."""

@@ -54,14 +54,15 @@ def test_attempt_left_on_alma_expires_after_the_window(client: stripe.StripeClie
     assert len(failed) == 1 and failed[0].created == deadline
     assert failed[0].data.object.status == "requires_payment_method"
     assert failed[0].request.id is None  # the clock did it, not a request
-    assert hosted_page(intent.next_action.redirect_to_url.url).status == 404
+    closed = hosted_page(intent.next_action.redirect_to_url.url)
+    assert closed.status == 410 and b"This payment link expired" in closed.body
 
 
 def test_expired_attempt_cannot_be_authorized_late(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
     intent = client.v1.payment_intents.create(SEND_TO_ALMA)
     sandbox.advance(HOUR + 1)
     answer = submit_hosted_page(intent.next_action.redirect_to_url.url, "authorize")
-    assert answer.status == 404
+    assert answer.status == 410
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_payment_method"
 
 
@@ -72,7 +73,8 @@ def test_a_new_attempt_gets_a_new_window(client: stripe.StripeClient, sandbox: S
     assert again.next_action.redirect_to_url.url != intent.next_action.redirect_to_url.url
     sandbox.advance(120)  # past the first attempt's deadline, inside the second's
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
-    assert hosted_page(intent.next_action.redirect_to_url.url).status == 404
+    replaced = hosted_page(intent.next_action.redirect_to_url.url)
+    assert replaced.status == 410 and b"replaced" in replaced.body
     assert hosted_page(again.next_action.redirect_to_url.url).status == 200
 
 

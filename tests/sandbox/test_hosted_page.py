@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import stripe
 
+from tests.conftest import TEST_KEY, SandboxServer, start_sandbox
 from tests.sandbox.support import RETURN_URL, hosted_page, raw_request, submit_hosted_page
 
 SEND_TO_ALMA = {
@@ -58,3 +60,61 @@ def test_page_needs_no_api_key_but_the_api_does(client: stripe.StripeClient) -> 
     url = intent.next_action.redirect_to_url.url
     assert hosted_page(url).status == 200
     assert raw_request(url.split("/alma/")[0], "GET", f"/v1/payment_intents/{intent.id}", key=None).status == 401
+
+
+def closed_page(url: str) -> tuple[int, str]:
+    answer = hosted_page(url)
+    return answer.status, answer.body.decode()
+
+
+def back_link(html: str) -> str | None:
+    found = re.search(r"<a href='([^']*)'>Back to the shop</a>", html)
+    return found.group(1) if found else None
+
+
+def test_an_answered_page_says_so_and_links_back_to_the_shop(
+    client: stripe.StripeClient, sandbox: SandboxServer
+) -> None:
+    return_url = "https://shop.example/return?tab=lab&x=<b>'"
+    approved = client.v1.payment_intents.create({**SEND_TO_ALMA, "return_url": return_url})
+    declined = client.v1.payment_intents.create(SEND_TO_ALMA)
+    for intent, decision in ((approved, "authorize"), (declined, "fail")):
+        assert submit_hosted_page(intent.next_action.redirect_to_url.url, decision).status == 303
+    status, html = closed_page(approved.next_action.redirect_to_url.url)
+    assert status == 410 and "already approved" in html
+    assert back_link(html) == "https://shop.example/return?tab=lab&amp;x=&lt;b&gt;&#x27;"  # escaped, as text
+    assert approved.client_secret not in html
+    status, html = closed_page(declined.next_action.redirect_to_url.url)
+    assert status == 410 and "already failed" in html and back_link(html) == RETURN_URL.replace("&", "&amp;")
+    again = submit_hosted_page(approved.next_action.redirect_to_url.url, "fail")  # a second answer
+    assert again.status == 410 and client.v1.payment_intents.retrieve(approved.id).status == "succeeded"
+
+
+def test_an_expired_or_canceled_page_says_so_and_links_back(
+    client: stripe.StripeClient, sandbox: SandboxServer
+) -> None:
+    expired = client.v1.payment_intents.create(SEND_TO_ALMA)
+    canceled = client.v1.payment_intents.create(SEND_TO_ALMA)
+    client.v1.payment_intents.cancel(canceled.id)
+    sandbox.advance(3601)
+    status, html = closed_page(expired.next_action.redirect_to_url.url)
+    assert status == 410 and "expired" in html and back_link(html)
+    status, html = closed_page(canceled.next_action.redirect_to_url.url)
+    assert status == 410 and "canceled" in html and back_link(html)
+
+
+def test_closed_pages_survive_a_restart(tmp_path: Path) -> None:
+    server = start_sandbox("--state", str(tmp_path / "state"))
+    try:
+        client = stripe.StripeClient(TEST_KEY, base_addresses={"api": server.base_url}, max_network_retries=0)
+        intent = client.v1.payment_intents.create(SEND_TO_ALMA)
+        url = intent.next_action.redirect_to_url.url
+        submit_hosted_page(url, "authorize")
+    finally:
+        server.stop()
+    restarted = start_sandbox("--state", str(tmp_path / "state"), port=urlsplit(url).port)
+    try:
+        status, html = closed_page(url)
+        assert status == 410 and "already approved" in html and back_link(html)
+    finally:
+        restarted.stop()

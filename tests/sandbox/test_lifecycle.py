@@ -134,7 +134,7 @@ def test_cancel_while_on_alma_closes_the_hosted_page(api: Api) -> None:
     assert (canceled.status, canceled.cancellation_reason) == ("canceled", "requested_by_customer")
     assert canceled.canceled_at is not None and canceled.next_action is None
     answer = api.customer_decides(intent, "authorize")
-    assert answer.status == 404 and b"no longer valid" in answer.body
+    assert answer.status == 410 and b"This payment was canceled" in answer.body
 
 
 def test_cancel_an_authorisation_releases_the_charge(api: Api) -> None:

@@ -52,6 +52,8 @@ def test_round_trip_keeps_every_object_the_order_and_the_clock_offset(account: S
     for index in ("event_index", "intent_index", "refund_index", "balance_index"):
         assert list(getattr(loaded, index).newest_first()) == list(getattr(account, index).newest_first())
     assert loaded.tokens == account.tokens and loaded.tokens  # open hosted pages still answer
+    assert loaded.closed_attempts == account.closed_attempts  # answered ones still say how they ended
+    assert {closed.outcome for closed in loaded.closed_attempts.values()} == {"approved", "declined", "expired"}
 
 
 def test_pending_deadlines_are_rebuilt(tmp_path: Path) -> None:
