@@ -5,12 +5,28 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 PORT ?= 8501
 
-.PHONY: run test test-fast lint sandbox bench chromium clean
+# What gets installed is requirements-lock.txt: every package, dependencies included, pinned with its hashes,
+# so a changed or substituted file on the index fails the install. requirements*.txt say what we ask for;
+# `make lock` turns them into the lock (tests/test_lock.py fails while the two disagree).
+LOCK := requirements-lock.txt
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+.PHONY: run test test-fast lint sandbox bench chromium clean lock
+
+$(VENV)/.installed: $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	touch $@
+
+# Needs the package index (minutes: it hashes every file of every pinned release). pip-tools lives in a venv
+# of its own, so neither it nor its dependencies end up in the lock.
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && \
+		$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PIP_TOOLS); }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--rebuild --output-file $(LOCK) requirements-dev.txt
 
 # The browser tests drive Debian's Chromium; Playwright's own browser download cannot work here.
 chromium:
@@ -40,4 +56,4 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_sync.py
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) .data .pytest_cache
