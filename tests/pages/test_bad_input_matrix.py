@@ -282,3 +282,31 @@ def test_an_intent_parameter_is_quoted_as_text_in_the_warning(app_env: SandboxSe
     [warning] = at.warning
     assert warning.value.startswith("No Alma intent ")
     assert_drawn_as_text(at)
+
+
+# --- settings -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "allowed"),
+    [
+        ("ALMA_OPS_REFRESH_SECONDS", "0", "from 2 to 3,600"),
+        ("ALMA_OPS_LOOKBACK_DAYS", "-1", "from 1 to 3,650"),
+        ("ALMA_OPS_AUTH_WINDOW_SECONDS", "0", "from 1 to 86,400"),
+        ("ALMA_OPS_DEMO_INTENTS", "-5", "from 0 to 100,000"),
+        ("ALMA_OPS_SANDBOX_PORT", "99999", "from 0 to 65,535 (0: any free port)"),
+        ("ALMA_OPS_MAX_CENTS", "1000000000", "from 1 to 99,999,999"),
+    ],
+)
+def test_a_setting_out_of_range_stops_the_app_at_start_naming_it(
+    app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch, name: str, raw: str, allowed: str
+) -> None:
+    monkeypatch.setenv(name, raw)
+    before = app_env.stats()
+    at = open_app()
+
+    assert [e.value for e in at.error] == [
+        f"Configuration error: {name} must be a whole number {allowed}, got '{raw}'."
+    ]
+    assert not at.exception and not at.dataframe and not at.metric
+    assert app_env.stats() == before  # nothing asked of the sandbox: no sync started
