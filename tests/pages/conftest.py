@@ -15,6 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.domain import AlmaIntent
 from dashboard.gateway import (
     CaptureMethod,
     CreatedIntent,
@@ -89,6 +90,11 @@ def create_intent(
     )
     key = submission_idempotency_key("test-setup", os.urandom(8).hex())
     return gateway.create_alma_intent(request, key)
+
+
+def sandbox_intents(gateway: StripeGateway) -> list[AlmaIntent]:
+    """Every intent the sandbox holds, as the gateway reads them (what a write changed, or did not)."""
+    return [intent for page in gateway.list_intents(0) for intent in page]
 
 
 # --- the sandbox's hosted Alma page, driven without a browser ------------------------------------------

@@ -17,7 +17,7 @@ from dashboard.gateway import StripeGateway
 from dashboard.lab import TEST_LAB_TAG
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
-from tests.pages.conftest import create_intent, open_app, press_hosted_button
+from tests.pages.conftest import create_intent, open_app, press_hosted_button, sandbox_intents
 
 LAB = "app_pages/test_lab.py"
 INTENTS = "app_pages/intents.py"
@@ -39,10 +39,6 @@ def message_under(at: AppTest, field_key: str) -> str | None:
     position = next(i for i, n in enumerate(nodes) if getattr(n, "key", None) == field_key)
     following = nodes[position + 1] if position + 1 < len(nodes) else None
     return following.value if following is not None and following.type == "error" else None
-
-
-def sandbox_intents(gateway: StripeGateway) -> list[AlmaIntent]:
-    return [intent for page in gateway.list_intents(0) for intent in page]
 
 
 def snapshot(gateway: StripeGateway, store: IntentStore) -> tuple[list[AlmaIntent], list[AlmaIntent]]:

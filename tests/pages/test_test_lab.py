@@ -14,13 +14,16 @@ from dashboard.domain import AlmaIntent
 from dashboard.gateway import StripeGateway
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer, start_sandbox, stop_sandbox
-from tests.pages.conftest import PUBLIC_URL, clear_app_caches, create_intent, open_app, press_hosted_button
+from tests.pages.conftest import (
+    PUBLIC_URL,
+    clear_app_caches,
+    create_intent,
+    open_app,
+    press_hosted_button,
+    sandbox_intents,
+)
 
 PAGE = "app_pages/test_lab.py"
-
-
-def sandbox_intents(gateway: StripeGateway) -> list[AlmaIntent]:
-    return [intent for page in gateway.list_intents(0) for intent in page]
 
 
 def button(at: AppTest, label: str, index: int = 0) -> Button:
