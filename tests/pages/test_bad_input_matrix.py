@@ -262,6 +262,16 @@ def test_test_lab_list_draws_the_description_as_text(app_env: SandboxServer, gat
     assert_drawn_as_text(at)
 
 
+def test_expiry_watch_draws_a_waiting_intent_s_description_as_text(
+    app_env: SandboxServer, gateway: StripeGateway
+) -> None:
+    create_intent(gateway, 7_000, description=HOSTILE)
+    at = open_app("app_pages/expiry_watch.py")
+
+    assert any("[U+202E]gpj.exe" in m.value for m in at.markdown)
+    assert_drawn_as_text(at)
+
+
 @pytest.mark.parametrize(
     "payload",
     [
