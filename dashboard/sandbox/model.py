@@ -296,16 +296,16 @@ class IdFactory:
     _BUFFER_BYTES = 64 * 1024
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._characters = ""  # drawn ahead, already mapped onto the alphabet
         self._position = 0
 
     def new(self, prefix: str, length: int = 24) -> str:
-        if self._position + length > len(self._buffer):
-            self._buffer = secrets.token_bytes(max(self._BUFFER_BYTES, length))
-            self._position = 0
-        chunk = self._buffer[self._position : self._position + length]
-        self._position += length
-        return prefix + chunk.translate(self._BYTE_TO_CHAR).decode()
+        start = self._position
+        if start + length > len(self._characters):
+            drawn = secrets.token_bytes(max(self._BUFFER_BYTES, length))
+            self._characters, start = drawn.translate(self._BYTE_TO_CHAR).decode(), 0
+        self._position = start + length
+        return prefix + self._characters[start : start + length]
 
 
 @dataclass
@@ -474,8 +474,9 @@ class Sandbox:
         intent = self._guarded(intent_id, "authorize")
         assert intent.payment_method is not None  # requires_action always carries one
         manual = intent.captures_manually
+        charge_id = self.ids.new("ch_")
         charge = Charge(
-            id=self.ids.new("ch_"),
+            id=charge_id,
             created=at,
             amount=intent.amount,
             currency=intent.currency,
@@ -488,9 +489,8 @@ class Sandbox:
             captured=not manual,
             amount_captured=0 if manual else intent.amount,
             billing=self.payment_methods[intent.payment_method].billing,
+            balance_transaction=None if manual else self._charge_transaction(charge_id, intent.amount, at),
         )
-        if not manual:
-            charge = replace(charge, balance_transaction=self._charge_transaction(charge, at))
         self._save_charge(charge, at, None, "charge.succeeded")
         if manual:  # held until the merchant captures
             event_type = "payment_intent.amount_capturable_updated"
@@ -533,8 +533,13 @@ class Sandbox:
             )
         assert intent.latest_charge is not None
         charge = self.charges[intent.latest_charge]
-        captured = replace(charge, captured=True, amount_captured=amount, amount_refunded=charge.amount - amount)
-        captured = replace(captured, balance_transaction=self._charge_transaction(captured, at))
+        captured = replace(
+            charge,
+            captured=True,
+            amount_captured=amount,
+            amount_refunded=charge.amount - amount,
+            balance_transaction=self._charge_transaction(charge.id, amount, at),
+        )
         self._save_charge(captured, at, request, "charge.captured")
         return self._transition(
             intent,
@@ -789,10 +794,9 @@ class Sandbox:
             self._save_refund(changed, at, None, event_type)
         return changed
 
-    def _charge_transaction(self, charge: Charge, at: int) -> str:
+    def _charge_transaction(self, charge_id: str, captured: int, at: int) -> str:
         """The captured amount arriving, less the Alma fee."""
-        amount = charge.amount_captured
-        return self._new_transaction(charge.id, "charge", amount, self.rules.fee(amount), at).id
+        return self._new_transaction(charge_id, "charge", captured, self.rules.fee(captured), at).id
 
     def _new_transaction(self, source: str, kind: str, amount: int, fee: int, at: int) -> BalanceTransaction:
         available_on = (at // DAY_SECONDS + AVAILABLE_AFTER_DAYS) * DAY_SECONDS
