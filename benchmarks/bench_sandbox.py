@@ -6,6 +6,9 @@ Scenarios (each bounded by a request count and a time limit, loopback only):
   list      pages of 100 PaymentIntents walked with `starting_after`, 100k intents stored. The sandbox seeds them
             with `--seed-demo` (timed: target < 60 s); localstripe has no seeding, so they are created in-process
             before it starts listening.
+  wildcards `GET /v1/events?types[]=**…*x` over the account's event types, in-process: the sandbox's wildcard
+            matcher against the backtracking regular expression it replaced (`.*` per star), one event type at
+            growing star counts; the naive way is stopped at 12 stars (about 15 s each, growing ~4x a star).
   state     the `--state` file of a 100k-intent account, in-process: the sandbox's save (JSON Lines, encoded in
             a worker thread) and load, against pickling the account in the event loop (the naive way, and the
             sandbox's own format before): seconds, the longest the event loop went without running, file size.
@@ -25,6 +28,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -42,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from dashboard.local_sandbox import stop_process
 from dashboard.sandbox.collector import long_lived_allocation
 from dashboard.sandbox.demo import seed_demo
+from dashboard.sandbox.handlers import event_type_matcher
 from dashboard.sandbox.model import AlmaRules, Sandbox
 from dashboard.sandbox.persistence import Snapshot, StateFile
 
@@ -403,11 +408,40 @@ class StateFileResult:
     megabytes: float
 
 
+NAIVE_STAR_LIMIT = 12
+
+
+def print_wildcards(event_types: list[str]) -> None:
+    """Seconds to decide one event type against `*`*n + "x" (which never matches), ours and the naive regex."""
+    header = f"{'event type filter, one type':<44}{'ours s':>12}{'naive regex s':>15}{'ratio':>10}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for stars in (8, 10, NAIVE_STAR_LIMIT, 5_000):
+        pattern = "*" * stars + "x"
+        ours = _seconds(lambda pattern=pattern: event_type_matcher([pattern])(event_types[0]))
+        if stars > NAIVE_STAR_LIMIT:
+            print(f"{stars:>5} stars{'':<33}{ours:>12.6f}{'(hours)':>15}{'n/a':>10}")
+            continue
+        naive_match = re.compile(re.escape(pattern).replace(r"\*", ".*")).fullmatch
+        naive = _seconds(lambda naive_match=naive_match: naive_match(event_types[0]))
+        print(f"{stars:>5} stars{'':<33}{ours:>12.6f}{naive:>15.3f}{naive / ours:>9.0f}x")
+    pattern = "*" * 5_000 + "x"
+    matches = event_type_matcher([pattern])
+    whole = _seconds(lambda: [matches(event_type) for event_type in event_types])
+    print(f"5,000 stars against all {len(event_types):,} events of the account: ours {whole:.3f} s")
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
 def measure_state_file(intents: int) -> tuple[StateFileResult, StateFileResult]:
     """The sandbox's state file against pickling the account (naive: in the event loop, as it used to be)."""
     account = Sandbox(AlmaRules())
     with long_lived_allocation():
         seed_demo(account, intents, int(time.time()), seed=1)
+    print_wildcards([event.type for event in account.events.values()])
     with tempfile.TemporaryDirectory() as folder:
         ours, naive = Path(folder) / "state.jsonl", Path(folder) / "state.pickle"
         state_file = StateFile(ours)
