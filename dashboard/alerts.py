@@ -123,6 +123,20 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def threshold_text(rule: Rule, settings: AlertSettings) -> str:
+    """What makes `rule` fire with these settings, in words (notifications and the Alerts page)."""
+    if rule == "failure_spike":
+        return (
+            f"at least {settings.failure_min_intents} intents sent to Alma in {settings.failure_window_seconds // 60}"
+            f" min, at least {settings.failure_rate_percent}% of them declined or expired"
+        )
+    if rule == "captures_due":
+        return f"an authorised intent whose capture deadline is within {settings.captures_due_seconds // 3600} h"
+    if rule == "refund_failed":
+        return f"a refund turned failed in the last {settings.refund_failed_seconds // 3600} h"
+    return f"no successful sync for {settings.stale_seconds // 60} min"
+
+
 def failure_spike(figures: FailureFigures, settings: AlertSettings) -> RuleResult:
     minutes = settings.failure_window_seconds // 60
     enough = figures.sent >= settings.failure_min_intents
@@ -134,10 +148,7 @@ def failure_spike(figures: FailureFigures, settings: AlertSettings) -> RuleResul
         firing=enough and share_reached,
         count=figures.failed,
         value=f"{figures.failed} of {figures.sent} failed ({percent}%) in the last {minutes} min",
-        threshold=(
-            f"at least {settings.failure_min_intents} intents sent to Alma in {minutes} min,"
-            f" at least {settings.failure_rate_percent}% of them declined or expired"
-        ),
+        threshold=threshold_text("failure_spike", settings),
         details=(f"declined: {figures.declined}", f"expired: {figures.expired}") if figures.failed else (),
     )
 
@@ -154,7 +165,7 @@ def captures_due(due: Sequence[DueCapture], now: int, settings: AlertSettings, t
         firing=bool(soon),
         count=len(soon),
         value=f"{_plural(len(soon), 'capture')} due within {hours} h ({format_eur(total)})",
-        threshold=f"an authorised intent whose capture deadline is within {hours} h",
+        threshold=threshold_text("captures_due", settings),
         details=_capped(lines),
     )
 
@@ -177,14 +188,13 @@ def refund_failed(refunds: Sequence[FailedRefund], now: int, settings: AlertSett
         firing=bool(recent),
         count=len(recent),
         value=f"{_plural(len(recent), 'refund')} failed in the last {hours} h",
-        threshold=f"a refund turned failed in the last {hours} h",
+        threshold=threshold_text("refund_failed", settings),
         details=_capped(lines),
     )
 
 
 def data_stale(last_success_at: int | None, now: int, settings: AlertSettings, tz: str) -> RuleResult:
-    minutes = settings.stale_seconds // 60
-    threshold = f"no successful sync for {minutes} min"
+    threshold = threshold_text("data_stale", settings)
     if last_success_at is None:
         return RuleResult("data_stale", True, 0, "no sync has succeeded yet", threshold)
     age = max(0, now - last_success_at)
