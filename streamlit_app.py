@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui, ui_access
+from dashboard import ui, ui_access, ui_chrome
 from dashboard.settings import SettingsError
 from dashboard.wiring import STARTUP_ERRORS
 
@@ -26,7 +26,7 @@ except SettingsError as error:
 pages = {
     "overview": st.Page("app_pages/overview.py", title="Overview", default=True),
     "intents": st.Page("app_pages/intents.py", title="Intents"),
-    "test_lab": st.Page("app_pages/test_lab.py", title="Test lab"),
+    "test_lab": st.Page("app_pages/lab.py", title="Test lab", url_path="test_lab"),
     "expiry_watch": st.Page("app_pages/expiry_watch.py", title="Expiry watch"),
     # Stripe sends the customer back here (settings.return_url); not a page anyone navigates to.
     "return": st.Page("app_pages/return.py", title="Payment result", url_path="return", visibility="hidden"),
@@ -38,9 +38,9 @@ try:
 except STARTUP_ERRORS as error:
     st.error(ui.startup_problem(error))
     st.stop()
-ui.mode_banner(settings)
+ui_chrome.mode_banner(settings)
 st.title(page.title)  # the heading is the navigation name, by construction
-ui.wait_for_first_sync(app)
+ui_chrome.wait_for_first_sync(app)
 ui_access.sidebar_identity(who)
-ui.sidebar(app)
+ui_chrome.sidebar(app)
 page.run()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui
+from dashboard import analytics, ui, ui_widgets
 from dashboard.money import format_eur
 from dashboard.plain_text import literal
 
@@ -23,15 +23,15 @@ def watch() -> None:
     app.sync_loop.refresh(max_age_seconds=REFRESH_SECONDS - 1)
     now = ui.now(app)
     frame = ui.intents_frame()
-    st.caption(f"As of {ui.local_datetime(now, settings)}")
+    st.caption(f"As of {ui_widgets.local_datetime(now, settings)}")
 
     waiting = analytics.awaiting_customer(frame, now)
     st.subheader(f"Awaiting customer ({len(waiting)})")
     if waiting.empty:
         st.caption("Nobody is on Alma's page right now.")
-    ui.countdown_styles()
+    ui_widgets.countdown_styles()
     for row in waiting.head(SHOWN_WAITING).itertuples(index=False):
-        with ui.countdown_card(None if pd.isna(row.urgency) else row.urgency, row.id):
+        with ui_widgets.countdown_card(None if pd.isna(row.urgency) else row.urgency, row.id):
             st.markdown(
                 f"{literal(row.id)} · {format_eur(row.amount)}"
                 + (f" · {literal(row.description)}" if isinstance(row.description, str) else "")
@@ -41,8 +41,8 @@ def watch() -> None:
             else:
                 st.progress(
                     float(row.fraction_elapsed),
-                    text=f"{ui.duration_text(row.seconds_left)} left · "
-                    f"expires {ui.local_datetime(row.expires_at, settings)}",
+                    text=f"{ui_widgets.duration_text(row.seconds_left)} left · "
+                    f"expires {ui_widgets.local_datetime(row.expires_at, settings)}",
                 )
     if len(waiting) > SHOWN_WAITING:
         st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
@@ -58,7 +58,7 @@ def watch() -> None:
                 f"{due} authorised payment{'s' if due > 1 else ''} must be captured within {hours} h,"
                 " or the authorisation is released and the money is lost."
             )
-        ui.capture_table(held, settings)
+        ui_widgets.capture_table(held, settings)
 
     st.divider()
     # Here rather than at the top: it narrows only the lists below, not who is waiting now.
@@ -74,7 +74,7 @@ def watch() -> None:
         if failures.empty:
             st.caption(f"{nothing} in the last {lookback}.")
         else:
-            ui.failures_table(failures, ("updated_at", "id", "status", "amount", "waited", "reason"), settings)
+            ui_widgets.failures_table(failures, ("updated_at", "id", "status", "amount", "waited", "reason"), settings)
 
 
 watch()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui, ui_access
+from dashboard import analytics, ui, ui_access, ui_widgets
 from dashboard.access import Permission
 from dashboard.domain import CAPTURE_METHODS, STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import amount_range_problem, parse_amount
@@ -49,7 +49,7 @@ top = st.columns([2, 3])
 with top[0]:
     statuses = st.multiselect("Status", STATUSES, key="intents_status", placeholder="Any status")
 with top[1]:
-    period_of = ui.period_picker("intents", "90 d", app)
+    period_of = ui_widgets.period_picker("intents", "90 d", app)
 bottom = st.columns([1, 1, 3])
 with bottom[0]:
     min_cents = amount_bound("Min EUR", "intents_min")
@@ -70,11 +70,11 @@ filtered = analytics.filter_intents(
     max_cents=max_cents,
     text=text,
 )
-table = ui.plain_cells(
+table = ui_widgets.plain_cells(
     analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS), ("reason", "description", "metadata")
 )
-table["expires_in"] = table["expires_in_seconds"].map(ui.duration_text)
-links = table["id"].map(app.gateway.dashboard_url)
+table["expires_in"] = table["expires_in_seconds"].map(ui_widgets.duration_text)
+links = table["id"].map(settings.mode.dashboard_url)
 if links.notna().any():
     table["stripe"] = links
 st.session_state["intents_table_ids"] = list(table["id"])
@@ -151,12 +151,12 @@ picked = st.selectbox(
 
 
 def when(seconds: int | None) -> str:
-    return ui.local_datetime(seconds, settings)
+    return ui_widgets.local_datetime(seconds, settings)
 
 
 def deadline(seconds: int | None) -> str | None:
     """'2026-11-29 11:37:20 CET (59 min 57 s left)', or None when there is no deadline."""
-    return None if seconds is None else f"{when(seconds)} ({ui.duration_text(seconds - now)} left)"
+    return None if seconds is None else f"{when(seconds)} ({ui_widgets.duration_text(seconds - now)} left)"
 
 
 def as_text(value: str | None) -> str:
@@ -200,7 +200,7 @@ def show_detail(intent: AlmaIntent) -> None:
             "Metadata": as_text(metadata_text(intent)),
         },
     }
-    st.markdown(f"**Status:** {ui.status_badge(intent.status)}" + (f" ({kind})" if kind else ""))
+    st.markdown(f"**Status:** {ui_widgets.status_badge(intent.status)}" + (f" ({kind})" if kind else ""))
     for column, (title, facts) in zip(st.columns(len(sections)), sections.items(), strict=True):
         column.markdown(f"##### {title}")
         column.markdown(fact_lines(facts))
@@ -211,7 +211,7 @@ def show_detail(intent: AlmaIntent) -> None:
     approve_page = web_link(intent.redirect_url)
     if intent.status == "requires_action" and approve_page and ui_access.may(Permission.TEST_LAB):
         buttons[0].link_button("Open approve/decline page", approve_page)
-    if (dashboard_link := app.gateway.dashboard_url(intent.id)) is not None:
+    if (dashboard_link := settings.mode.dashboard_url(intent.id)) is not None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)
 
     st.markdown("##### Timeline")

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import analytics, charts, ui
+from dashboard import analytics, charts, ui, ui_widgets
 from dashboard.money import format_eur
 
 app = ui.services()
 settings = app.settings
 MEASURES = {"count": "Count", "amount": "EUR"}
 
-period_of = ui.period_picker("overview", "30 d", app)
+period_of = ui_widgets.period_picker("overview", "30 d", app)
 
 if period_of is None:
     st.stop()
@@ -77,7 +77,7 @@ def data_block() -> None:
     if failures.empty:
         st.caption("No expired or declined intents in this period.")
         return
-    ui.failures_table(failures, ("updated_at", "id", "amount", "failure_kind", "reason"), settings)
+    ui_widgets.failures_table(failures, ("updated_at", "id", "amount", "failure_kind", "reason"), settings)
 
 
 data_block()

@@ -352,10 +352,3 @@ class StripeGateway:
         return AlmaIntent.from_stripe(
             self._write("post", f"/v1/payment_intents/{intent_id}/capture", idempotency_key=idempotency_key, **params)
         )
-
-    def dashboard_url(self, intent_id: str) -> str | None:
-        """Stripe Dashboard link for the intent; the sandbox has no dashboard."""
-        if self.mode is Mode.LOCAL:
-            return None
-        prefix = "test/" if self.mode is Mode.TEST else ""
-        return f"https://dashboard.stripe.com/{prefix}payments/{intent_id}"

@@ -34,6 +34,13 @@ class Mode(enum.StrEnum):
     def can_write(self) -> bool:
         return self is not Mode.LIVE
 
+    def dashboard_url(self, intent_id: str) -> str | None:
+        """The intent in Stripe's Dashboard; the local sandbox has none."""
+        if self is Mode.LOCAL:
+            return None
+        prefix = "test/" if self is Mode.TEST else ""
+        return f"https://dashboard.stripe.com/{prefix}payments/{intent_id}"
+
 
 class SettingsError(ValueError):
     pass

@@ -121,6 +121,13 @@ def require(permission: Permission) -> Principal:
     return who
 
 
+def acting_person() -> Principal:
+    """Who makes this run's writes, for dashboard.actions (which checks what they may do). Past the gate there
+    always is someone; a callback running after a sign-out gets a person with no role, refused everything."""
+    who, _ = _asking()
+    return who if who is not None else Principal(access.ANONYMOUS, access.ANONYMOUS, None, signed_in=False)
+
+
 def sidebar_identity(who: Principal) -> None:
     """Who is signed in and as what, or that sign-in is off; Log out for a signed-in person."""
     assert who.role is not None

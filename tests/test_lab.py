@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from dashboard import actions
+from dashboard.access import Role, anonymous
+from dashboard.actions import IntentForm
 from dashboard.form_input import MetadataError
-from dashboard.lab import TEST_LAB_TAG, TESTER_MAX_KEYS, is_test_lab_intent, lab_metadata, tagged
+from dashboard.gateway import CreateIntentRequest
+from dashboard.lab import (
+    TAG_TEXT,
+    TEST_LAB_TAG,
+    TESTER_MAX_KEYS,
+    is_test_lab_intent,
+    lab_metadata,
+    recent_test_intents,
+    tagged,
+)
+from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
+from dashboard.sync import AlmaSync
+from dashboard.wiring import build_services
+from tests.conftest import SandboxServer
 
 
 @pytest.mark.parametrize(
@@ -36,3 +54,44 @@ def test_the_tester_s_keys_and_the_tag_stay_within_stripe_s_fifty() -> None:
     assert len(tagged(forty_nine)) == 50
     with pytest.raises(MetadataError, match="At most 49 keys"):
         lab_metadata("\n".join(f"k{n}=v" for n in range(50)))
+
+
+def test_recent_test_intents_are_the_tagged_ones_newest_first_plus_answers_not_yet_synced(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    services = build_services(
+        Settings(db_path=tmp_path / "alma.sqlite3", sandbox_url=sandbox.base_url), may_start_sandbox=False
+    )
+    try:
+        gateway, operator = services.gateway, anonymous(Role.OPERATOR)
+        ours = []
+        for n in range(3):
+            form = IntentForm(amount=10_000 + n, capture_method="automatic", description=None, metadata=())
+            ours.append(actions.create_test_intent(services, operator, form, SingleSubmission(n)).intent)
+            sandbox.advance(60)  # distinct creation times
+        says_the_tag = CreateIntentRequest(12_000, "automatic", f"about {TAG_TEXT}", (), "http://localhost:8501/return")
+        impostor = gateway.create_alma_intent(says_the_tag, "create-impostor").intent  # mentions it, not tagged
+        AlmaSync.for_services(services).sync_once()
+        late_form = IntentForm(amount=20_000, capture_method="manual", description=None, metadata=())
+        late = actions.create_test_intent(services, operator, late_form, SingleSubmission(9)).intent  # not synced
+
+        recent = recent_test_intents(
+            services.store.intents_frame(), services.store, [ours[0], late], AUTH_WINDOW_SECONDS, limit=3
+        )
+        assert recent["id"].tolist() == [late.id, ours[2].id, ours[1].id]
+        everything = recent_test_intents(services.store.intents_frame(), services.store, [late], AUTH_WINDOW_SECONDS)
+        assert sorted(everything["id"]) == sorted([late.id, *(i.id for i in ours)])
+        assert impostor.id in set(services.store.intents_frame()["id"])  # stored, yet not the lab's
+    finally:
+        services.close()
+
+
+class SingleSubmission:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def current(self, form: str) -> str:
+        return f"{form}-{self.n}"
+
+    def renew(self, form: str) -> None:
+        raise AssertionError("a successful create keeps its submission")

@@ -24,6 +24,12 @@ def test_mode_from_key_prefix(key: str | None, mode: Mode) -> None:
     assert mode_for_key(key) is mode
 
 
+def test_dashboard_links_follow_the_mode() -> None:
+    assert Mode.LIVE.dashboard_url("pi_1") == "https://dashboard.stripe.com/payments/pi_1"
+    assert Mode.TEST.dashboard_url("pi_1") == "https://dashboard.stripe.com/test/payments/pi_1"
+    assert Mode.LOCAL.dashboard_url("pi_1") is None
+
+
 def test_only_live_mode_is_read_only() -> None:
     assert [m for m in Mode if not m.can_write] == [Mode.LIVE]
 

@@ -25,7 +25,7 @@ from tests.pages.conftest import clear_app_caches, create_intent, open_app
 PAGES = {
     "app_pages/overview.py": "Overview",
     "app_pages/intents.py": "Intents",
-    "app_pages/test_lab.py": "Test lab",
+    "app_pages/lab.py": "Test lab",
     "app_pages/expiry_watch.py": "Expiry watch",
 }
 LIVE_KEY = "sk_live_fake_for_tests_9876"  # not a key: no long run a scanner takes for one
@@ -161,7 +161,7 @@ def test_test_mode_masks_the_key_and_links_to_the_stripe_dashboard(
     table = at.dataframe[0].value
     assert list(table["stripe"]) == [f"https://dashboard.stripe.com/test/payments/{intent.id}"]
     assert TEST_KEY not in rendered_text(at)
-    at.switch_page("app_pages/test_lab.py").run()
+    at.switch_page("app_pages/lab.py").run()
     assert "Create test intent" in labels(at)
     assert TEST_KEY not in rendered_text(at)
 
@@ -179,7 +179,7 @@ def test_live_mode_is_read_only(
 
     assert at.error[0].value.startswith("Live mode — read-only")
     with pytest.raises(ValueError):
-        at.switch_page("app_pages/test_lab.py")  # not registered at all
+        at.switch_page("app_pages/lab.py")  # not registered at all
     for path in ("app_pages/overview.py", "app_pages/intents.py", "app_pages/expiry_watch.py", "app_pages/return.py"):
         at.switch_page(path).run()
         assert not at.exception, path

@@ -19,7 +19,7 @@ from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
 from tests.pages.conftest import create_intent, open_app, press_hosted_button, sandbox_intents
 
-LAB = "app_pages/test_lab.py"
+LAB = "app_pages/lab.py"
 INTENTS = "app_pages/intents.py"
 
 

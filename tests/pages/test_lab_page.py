@@ -23,7 +23,7 @@ from tests.pages.conftest import (
     sandbox_intents,
 )
 
-PAGE = "app_pages/test_lab.py"
+PAGE = "app_pages/lab.py"
 
 
 def button(at: AppTest, label: str, index: int = 0) -> Button:

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui
+from dashboard import actions, ui, ui_access, ui_widgets
+from dashboard.actions import IntentForm
 from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent
 from dashboard.form_input import DESCRIPTION_MAX, MetadataError, parse_amount, parse_description
-from dashboard.gateway import CreatedIntent, CreateIntentRequest, GatewayError, submission_idempotency_key
-from dashboard.intent_frame import frame_from_intents
-from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, is_test_lab_intent, lab_metadata, tagged
+from dashboard.gateway import CreatedIntent, GatewayError
+from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, lab_metadata, recent_test_intents
 from dashboard.money import capture_confirmation, cents_to_decimal_text, format_eur, release_confirmation
 from dashboard.plain_text import known_or_literal, literal, web_link
 
@@ -22,7 +20,6 @@ settings = app.settings
 if not settings.mode.can_write:  # the page is not registered in live mode; this guards a direct import
     st.stop()
 
-RECENT_LIMIT = 10
 CLOCK_STEPS = {"+1 min": 60, "+15 min": 15 * 60, "+61 min": 61 * 60}
 
 answers: dict[str, AlmaIntent] = st.session_state.setdefault("lab_answers", {})  # id -> gateway's AlmaIntent
@@ -37,25 +34,12 @@ def _remember(intent_id: str, kind: str, text: str, intent: AlmaIntent | None = 
         answers[intent_id] = intent
 
 
-def _failed(intent_id: str, error: GatewayError, doing: str) -> None:
-    """Stripe keeps an answered request's error against its idempotency key, so the same key would replay
-    that error to every retry of this intent and amount for the rest of the session: the next action gets a
-    new submission. Safe: Stripe refused the request (and an intent cannot be canceled or captured twice
-    anyway). Without an answer (connection lost) the request may
-    have gone through, so the key is kept and a retry replays its outcome instead of acting twice. A success
-    keeps the key too: a double click replays it."""
-    _remember(intent_id, "error", ui.gateway_error_text(error, doing))
-    if error.http_status is not None:
-        ui.renew_submission("lab_actions")
-
-
 def _cancel(intent_id: str) -> None:
     pending.pop(intent_id, None)
-    key = submission_idempotency_key("cancel", ui.submission_id("lab_actions"), intent_id=intent_id)
     try:
-        intent = app.gateway.cancel_intent(intent_id, key)
+        intent = actions.cancel_intent(app, ui_access.acting_person(), intent_id, ui.SUBMISSIONS)
     except GatewayError as error:
-        _failed(intent_id, error, "cancel")
+        _remember(intent_id, "error", ui_widgets.gateway_error_text(error, "cancel"))
     else:
         _remember(intent_id, "success", f"Canceled — status {intent.status}.", intent)
     ui.sync_after_write()
@@ -95,11 +79,10 @@ def _confirm(intent_id: str) -> None:
 
 def _capture(intent_id: str, cents: int) -> None:
     pending.pop(intent_id, None)
-    key = submission_idempotency_key("capture", ui.submission_id("lab_actions"), intent_id=intent_id, amount=cents)
     try:
-        intent = app.gateway.capture_intent(intent_id, cents, key)
+        intent = actions.capture_intent(app, ui_access.acting_person(), intent_id, cents, ui.SUBMISSIONS)
     except GatewayError as error:
-        _failed(intent_id, error, "capture")
+        _remember(intent_id, "error", ui_widgets.gateway_error_text(error, "capture"))
     else:
         _remember(
             intent_id, "success", f"Captured {format_eur(intent.amount_received)} — status {intent.status}.", intent
@@ -108,16 +91,18 @@ def _capture(intent_id: str, cents: int) -> None:
 
 
 def _create_another() -> None:
-    ui.renew_submission("create")
+    ui.SUBMISSIONS.renew(actions.CREATE_FORM)
     st.session_state.pop("lab_created", None)
 
 
 def _advance_clock(seconds: int) -> None:
-    assert app.sandbox is not None
     try:
-        app.sandbox.advance(seconds)
+        actions.advance_clock(app, ui_access.acting_person(), seconds)
     except OSError as error:
         st.session_state["lab_clock_problem"] = f"Could not advance the clock. {ui.sandbox_unreachable_text(error)}"
+        return
+    except GatewayError as error:
+        st.session_state["lab_clock_problem"] = ui_widgets.gateway_error_text(error, "advance the clock")
         return
     ui.sync_after_write()
 
@@ -169,18 +154,11 @@ if submitted:
         metadata_slot.error(str(problem))
         metadata = None
     if cents is not None and metadata is not None and not description_problem:
-        fields = {
-            "amount": cents,
-            "capture_method": capture_method,
-            "description": description,
-            "metadata": metadata,
-        }
-        key = submission_idempotency_key("create_intent", ui.submission_id("create"), **fields)
-        request = CreateIntentRequest(**{**fields, "metadata": tagged(metadata)}, return_url=settings.return_url)
+        form = IntentForm(amount=cents, capture_method=capture_method, description=description, metadata=metadata)
         try:
-            created = app.gateway.create_alma_intent(request, key)
+            created = actions.create_test_intent(app, ui_access.acting_person(), form, ui.SUBMISSIONS)
         except GatewayError as error:
-            ui.show_gateway_error(error, "create the intent")
+            ui_widgets.show_gateway_error(error, "create the intent")
         else:
             previous: CreatedIntent | None = st.session_state.get("lab_created")
             if previous is not None and previous.intent.id == created.intent.id:
@@ -197,9 +175,8 @@ if created is not None:
     with st.container(border=True):
         # The store's copy once synced: the customer may have approved or failed it since.
         intent = app.store.get_intent(created.intent.id) or created.intent
-        st.success(
-            f"Created {literal(intent.id)} for {format_eur(intent.amount)} — status {ui.status_badge(intent.status)}."
-        )
+        status = ui_widgets.status_badge(intent.status)
+        st.success(f"Created {literal(intent.id)} for {format_eur(intent.amount)} — status {status}.")
         cols = st.columns(3, vertical_alignment="center")
         if (approve_page := web_link(created.redirect_url)) and intent.status == "requires_action":
             cols[0].link_button("Open approve/decline page", approve_page, type="primary")
@@ -211,37 +188,26 @@ if app.sandbox is not None:
     if clock_problem := st.session_state.pop("lab_clock_problem", None):
         st.error(clock_problem)
     st.caption(
-        f"Sandbox time: {ui.local_datetime(ui.now(app), settings)}. "
+        f"Sandbox time: {ui_widgets.local_datetime(ui.now(app), settings)}. "
         "Alma's window is one hour: +61 min expires every intent still awaiting the customer."
     )
     for column, (label, seconds) in zip(st.columns(len(CLOCK_STEPS)), CLOCK_STEPS.items(), strict=True):
         column.button(label, key=f"advance:{seconds}", on_click=_advance_clock, args=(seconds,), width="stretch")
 
 st.subheader("Recent test intents")
-# The text search narrows the store to intents that mention the tag; the exact metadata pair decides.
-mentions = analytics.filter_intents(ui.intents_frame(), text=TAG_TEXT).sort_values("created", ascending=False)
-ours = (
-    intent_id
-    for intent_id in mentions["id"]
-    if (stored_intent := app.store.get_intent(intent_id)) is not None and is_test_lab_intent(stored_intent.metadata)
-)
-stored = mentions[mentions["id"].isin(list(islice(ours, RECENT_LIMIT)))]
-stored_ids = set(mentions["id"])
-unsynced = [intent for intent_id, intent in answers.items() if intent_id not in stored_ids]
-recent = pd.concat([stored, frame_from_intents(unsynced, settings.auth_window_seconds)], ignore_index=True)
-recent = recent.sort_values("created", ascending=False).head(RECENT_LIMIT)
+recent = recent_test_intents(ui.intents_frame(), app.store, answers.values(), settings.auth_window_seconds)
 if recent.empty:
     st.caption("No test intents yet.")
 for row in recent.itertuples(index=False):
     with st.container(border=True):
-        info, actions = st.columns([5, 4])
-        info.markdown(f"{literal(row.id)} · {ui.status_badge(row.status)} · {format_eur(row.amount)}")
+        info, controls = st.columns([5, 4])
+        info.markdown(f"{literal(row.id)} · {ui_widgets.status_badge(row.status)} · {format_eur(row.amount)}")
         capture_method = known_or_literal(row.capture_method, CAPTURE_METHODS)
         info.caption(
-            f"Created {ui.local_datetime(row.created, settings)} · {capture_method} capture"
+            f"Created {ui_widgets.local_datetime(row.created, settings)} · {capture_method} capture"
             + (f" · {literal(row.description)}" if not pd.isna(row.description) else "")
         )
-        buttons = actions.columns([2.2, 1, 1], vertical_alignment="center")
+        buttons = controls.columns([2.2, 1, 1], vertical_alignment="center")
         # The tester may have left the page that created it: the customer's page stays one click away
         # (the intent just created has its link in the card above).
         shown_above = created is not None and row.id == created.intent.id
@@ -253,7 +219,7 @@ for row in recent.itertuples(index=False):
             buttons[1].button("Cancel", key=f"cancel:{row.id}", on_click=_ask_cancel, args=(row.id, held))
         buttons[2].page_link("app_pages/intents.py", label="Details", query_params={"intent": row.id})
         if row.status == "requires_capture":
-            with actions.form(f"capture:{row.id}", border=False):
+            with controls.form(f"capture:{row.id}", border=False):
                 st.text_input(
                     "Amount to capture (EUR)",
                     key=f"capture_amount:{row.id}",
