@@ -12,7 +12,7 @@ LOCK := requirements-lock.txt
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: run test test-fast lint sandbox bench chromium clean lock
+.PHONY: run test test-fast lint screenshots sandbox bench chromium clean lock
 
 $(VENV)/.installed: $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test: lint chromium
 
 test-fast: lint
 	$(PY) -m pytest -q -m "not e2e"
+
+# The README's pictures: the browser flows again, saving each page they end on into docs/.
+screenshots: $(VENV)/.installed chromium
+	E2E_SCREENSHOTS=docs $(PY) -m pytest -q tests/e2e/test_flows.py
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_sandbox.py

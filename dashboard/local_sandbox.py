@@ -186,5 +186,9 @@ class LocalSandbox:
     def request_count(self) -> int:
         return sum(self.stats().values())
 
-    def faults(self, rate: float, kinds: str = "429,500,drop", seed: int = 1) -> dict[str, Any]:
-        return self.control("POST", "/_sandbox/faults", rate=rate, kinds=kinds, seed=seed)
+    def faults(
+        self, rate: float = 0.0, kinds: str = "429,500,drop", seed: int = 1, script: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """`rate` of the requests fail at random (one of `kinds`, drawn from `seed`), after the next
+        len(script) requests met the script's fates in order ("429", "500", "drop", or "ok": served)."""
+        return self.control("POST", "/_sandbox/faults", rate=rate, kinds=kinds, seed=seed, script=list(script))

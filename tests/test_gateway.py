@@ -242,22 +242,23 @@ class TestReadOnlyLive:
 
 class TestFaults:
     def test_retried_submissions_are_never_doubled(self, gateway: StripeGateway, sandbox: LocalSandbox) -> None:
-        """Under 20% faults a call may still fail after every retry; the user submitting again (same key)
-        must then get the one intent, never a second."""
-        sandbox.faults(0.2, seed=7)  # this seed opens with four dropped connections in a row
+        """A call may fail after every retry; the user submitting again (same key) must then get the one
+        intent, never a second. Scripted: the first submission loses all four connections (the first try and
+        stripe-python's three retries); its resubmission is answered on the third try."""
+        sandbox.faults(script=["drop"] * 4 + ["500", "drop"])
         created: dict[int, str] = {}
         failures = 0
-        for n in range(15):
+        for n in range(3):
             for _ in range(3):
                 try:
                     created[n] = create(gateway, key=f"f{n}").id
                     break
                 except GatewayUnavailable:
                     failures += 1
-        sandbox.faults(0)
-        assert failures >= 1 and len(created) == 15
+        assert failures == 1 and len(created) == 3
         listed = [i.id for page in gateway.list_intents(0) for i in page]
-        assert sorted(listed) == sorted(set(created.values())) and len(listed) == 15
+        assert sorted(listed) == sorted(set(created.values())) and len(listed) == 3
+        assert sandbox.request_count() == 4 + 3 + 1 + 1 + 1  # f0 failed, f0 again, f1, f2, the list
 
     def test_rate_limit_gives_up_after_the_backoff(self, sandbox: LocalSandbox) -> None:
         impatient = StripeGateway(

@@ -21,7 +21,7 @@ def outcome(sandbox: SandboxServer) -> str:
 
 def test_rate_limit_answers_like_stripes_limiter(sandbox: SandboxServer, client: stripe.StripeClient) -> None:
     settings = sandbox.faults(rate=1, kinds="429")
-    assert settings == {"rate": 1.0, "kinds": ["429"], "seed": 1, "enabled": True}
+    assert settings == {"rate": 1.0, "kinds": ["429"], "seed": 1, "script": [], "enabled": True}
     with pytest.raises(stripe.RateLimitError) as caught:
         client.v1.payment_intents.list()
     assert caught.value.http_status == 429 and caught.value.error.code == "rate_limit"
@@ -48,6 +48,12 @@ def test_the_given_fraction_fails_reproducibly_per_seed(sandbox: SandboxServer) 
     assert sandbox.stats()["GET /v1/payment_intents"] == 400  # faulted requests count as served
 
 
+def test_a_script_decides_the_next_requests_in_order_then_the_rate_does(sandbox: SandboxServer) -> None:
+    settings = sandbox.faults(script=["drop", "500", "ok", "429"])
+    assert settings["script"] == ["drop", "500", "ok", "429"] and settings["enabled"] is True
+    assert [outcome(sandbox) for _ in range(6)] == ["drop", "500", "200", "429", "200", "200"]
+
+
 def test_rate_zero_switches_faults_off_and_control_endpoints_never_fail(sandbox: SandboxServer) -> None:
     sandbox.faults(rate=1)
     assert sandbox.now() > 0 and sandbox.stats() == {}
@@ -55,7 +61,16 @@ def test_rate_zero_switches_faults_off_and_control_endpoints_never_fail(sandbox:
     assert {outcome(sandbox) for _ in range(20)} == {"200"}
 
 
-@pytest.mark.parametrize("form", [{"rate": "2"}, {"rate": "0.5", "kinds": "429,teapot"}, {"rate": "x"}])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"rate": "2"},
+        {"rate": "0.5", "kinds": "429,teapot"},
+        {"rate": "x"},
+        {"script": ["drop", "late"]},
+        {"script": "drop"},
+    ],
+)
 def test_bad_fault_settings_are_refused(sandbox: SandboxServer, form: dict[str, str]) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         sandbox.control("POST", "/_sandbox/faults", **form)
