@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -23,8 +24,11 @@ import stripe
 from dashboard.domain import AlmaIntent, without_secrets
 from dashboard.settings import LOCAL_SANDBOX_KEY, Mode, Settings
 
-# stripe-python logs raw response bodies (client secrets among them) at debug level: never let them through.
+# stripe-python writes raw response bodies (client secrets among them) at debug level: to the "stripe" logger,
+# and straight to stderr when STRIPE_LOG (or stripe.log) says "debug". Neither gets through: info at most.
 logging.getLogger("stripe").setLevel(logging.INFO)
+if "debug" in (stripe.log, os.environ.get("STRIPE_LOG", "").strip().lower()):
+    stripe.log = "info"
 
 PAGE_SIZE = 100
 # Enough for our reads: without a typed filter, /v1/events would also return every unrelated event.

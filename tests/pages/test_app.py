@@ -208,11 +208,6 @@ def test_a_malformed_key_is_a_configuration_error(app_env: SandboxServer, monkey
     assert "pk_test_publishable" not in rendered_text(at)
 
 
-def test_no_material_icons_anywhere() -> None:
-    sources = [ROOT / "streamlit_app.py", *sorted((ROOT / "app_pages").glob("*.py")), ROOT / "dashboard/ui.py"]
-    assert all(":material/" not in Path(source).read_text() for source in sources)
-
-
 def test_a_sandbox_that_is_not_answering_is_reported_on_every_page(
     app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
