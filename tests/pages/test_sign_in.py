@@ -75,7 +75,7 @@ def test_a_visitor_who_is_not_signed_in_sees_only_the_sign_in_screen(app_env: Sa
     assert [t.value for t in at.title] == ["Alma Ops"]
     assert [b.label for b in at.button] == ["Log in"]
     assert not at.metric and not at.dataframe and not at.sidebar.children
-    for page in (*VIEWER_PAGES, "app_pages/test_lab.py", "app_pages/return.py"):
+    for page in (*VIEWER_PAGES, "app_pages/lab.py", "app_pages/return.py"):
         assert not registered(at, page), page
     assert data_requests(app_env) == before, "nothing is synced or read for a visitor"
 
@@ -117,14 +117,14 @@ def test_viewer_sees_overview_intents_and_expiry_watch_without_a_write_control(
         switch(at, page)
         assert [t.value for t in at.title] == [title], page
         assert not labels(at) & WRITE_LABELS, page
-    assert not registered(at, "app_pages/test_lab.py")
+    assert not registered(at, "app_pages/lab.py")
 
 
 def test_operator_also_has_the_test_lab(app_env: SandboxServer) -> None:
     at = signed_in_app(OPERATOR)
 
     assert "Olga Ops · operator" in sidebar_text(at)
-    switch(at, "app_pages/test_lab.py")
+    switch(at, "app_pages/lab.py")
     assert [t.value for t in at.title] == ["Test lab"]
     assert {"Create test intent", "+61 min"} <= labels(at)
 
@@ -133,7 +133,7 @@ def test_admin_has_every_page(app_env: SandboxServer) -> None:
     at = signed_in_app(ADMIN)
 
     assert "Léa Admin · admin" in sidebar_text(at)
-    for page in (*VIEWER_PAGES, "app_pages/test_lab.py"):
+    for page in (*VIEWER_PAGES, "app_pages/lab.py"):
         switch(at, page)
         assert not at.error, page
 
@@ -153,7 +153,7 @@ def test_without_sign_in_local_mode_is_anonymous_admin_and_says_so(app_env: Sand
 
     assert "Sign-in is off: everyone is **anonymous** with the **admin** role" in sidebar_text(at)
     assert "Log out" not in {b.label for b in at.sidebar.button}
-    switch(at, "app_pages/test_lab.py")
+    switch(at, "app_pages/lab.py")
     assert "Create test intent" in labels(at)
 
 
@@ -170,7 +170,7 @@ def test_without_sign_in_test_mode_is_read_only(test_mode: SandboxServer, gatewa
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=APP_TIMEOUT).run()
 
     assert "anonymous** with the **viewer** role" in sidebar_text(at)
-    assert not registered(at, "app_pages/test_lab.py")
+    assert not registered(at, "app_pages/lab.py")
     switch(at, "app_pages/intents.py", intent=waiting.id)
     assert [h.value for h in at.subheader] == [f"Intent `{waiting.id}`"]
     assert not labels(at) & WRITE_LABELS
@@ -183,7 +183,7 @@ def test_the_anonymous_role_can_be_raised_in_test_mode(
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=APP_TIMEOUT).run()
 
     assert "anonymous** with the **operator** role" in sidebar_text(at)
-    switch(at, "app_pages/test_lab.py")
+    switch(at, "app_pages/lab.py")
     assert "Create test intent" in labels(at)
 
 
