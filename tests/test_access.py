@@ -217,7 +217,7 @@ def test_a_roles_table_that_cannot_be_used_is_refused_with_a_clear_message(table
 
 def test_a_roles_section_that_is_not_a_table_is_refused() -> None:
     with pytest.raises(AccessConfigError, match=r"\[roles\] must be a table"):
-        parse_roles("admin")  # type: ignore[arg-type]
+        parse_roles("admin")  # type: ignore[arg-type]  # not a table, on purpose
 
 
 def test_access_config_errors_are_settings_errors() -> None:

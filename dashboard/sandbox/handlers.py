@@ -415,9 +415,13 @@ def _filtered_list(
     check_known(params, kind.schema)
     expand = check_expand(expand_paths(params), kind.expandable, "data.")
     wanted = {name: params[name] for name in kind.filters if params.get(name)}
-    accept = None
+    accept: Callable[[str], bool] | None = None
     if wanted:
-        accept = lambda object_id: all(getattr(objects[object_id], k) == v for k, v in wanted.items())  # noqa: E731
+
+        def matches_filters(object_id: str) -> bool:
+            return all(getattr(objects[object_id], name) == value for name, value in wanted.items())
+
+        accept = matches_filters
     ids, has_more = _page(index, params, kind.noun, accept)
     return list_json(kind.url, [dumps(render(objects[object_id], expand)) for object_id in ids], has_more)
 
