@@ -50,10 +50,6 @@ from .model import (
 )
 from .search_query import SearchQueryError, parse_search_query
 from .serializers import (
-    BALANCE_TRANSACTION_EXPANDABLE,
-    CHARGE_EXPANDABLE,
-    PAYMENT_INTENT_EXPANDABLE,
-    REFUND_EXPANDABLE,
     Serializer,
     check_expand,
     dumps,
@@ -249,7 +245,7 @@ def capture_payment_intent(call: Call) -> bytes:
 
 def list_payment_intents(call: Call) -> bytes:
     check_known(call.params, LIST_SCHEMA)
-    expand = check_expand(expand_paths(call.params), PAYMENT_INTENT_EXPANDABLE, "data.")
+    expand = check_expand(expand_paths(call.params), "payment_intent", "data.")
     ids, has_more = _page(call.sandbox.intent_index, call.params, "payment_intent")
     intents = call.sandbox.intents
     items = [call.serializer.intent_json(intents[intent_id], expand) for intent_id in ids]
@@ -259,7 +255,7 @@ def list_payment_intents(call: Call) -> bytes:
 def search_payment_intents(call: Call) -> bytes:
     params = call.params
     check_known(params, SEARCH_SCHEMA)
-    expand = check_expand(expand_paths(params), PAYMENT_INTENT_EXPANDABLE, "data.")
+    expand = check_expand(expand_paths(params), "payment_intent", "data.")
     try:
         matches = parse_search_query(required(params, "query"))
     except SearchQueryError as error:
@@ -275,7 +271,7 @@ def search_payment_intents(call: Call) -> bytes:
 # ---- PaymentMethods, Charges, Events -----------------------------------------------------------------------
 def retrieve_payment_method(call: Call) -> bytes:
     check_known(call.params, _EXPAND)
-    check_expand(expand_paths(call.params), frozenset())
+    check_expand(expand_paths(call.params), "payment_method")
     payment_method = call.sandbox.payment_methods.get(call.path["id"])
     if payment_method is None:
         raise resource_missing("PaymentMethod", call.path["id"], "payment_method")
@@ -284,7 +280,7 @@ def retrieve_payment_method(call: Call) -> bytes:
 
 def retrieve_charge(call: Call) -> bytes:
     check_known(call.params, _EXPAND)
-    expand = check_expand(expand_paths(call.params), CHARGE_EXPANDABLE)
+    expand = check_expand(expand_paths(call.params), "charge")
     charge = call.sandbox.charges.get(call.path["id"])
     if charge is None:
         raise resource_missing("charge", call.path["id"], "id")
@@ -294,7 +290,7 @@ def retrieve_charge(call: Call) -> bytes:
 def list_events(call: Call) -> bytes:
     params = call.params
     check_known(params, EVENTS_SCHEMA)
-    check_expand(expand_paths(params), frozenset(), "data.")
+    check_expand(expand_paths(params), "event", "data.")
     if "type" in params and "types" in params:
         raise invalid_request("You may only specify one of these parameters: type, types.")
     patterns = [params["type"]] if "type" in params else list(params.get("types") or [])
@@ -341,18 +337,18 @@ def create_refund(call: Call) -> bytes:
         metadata=metadata_update({}, params.get("metadata")),
     )
     refund = call.sandbox.refund(draft, call.at, call.request)
-    return dumps(call.serializer.refund(refund, check_expand(expand_paths(params), REFUND_EXPANDABLE)))
+    return dumps(call.serializer.refund(refund, check_expand(expand_paths(params), "refund")))
 
 
 def retrieve_refund(call: Call) -> bytes:
-    return _retrieve(call, call.sandbox.refunds, "refund", REFUND_EXPANDABLE, call.serializer.refund)
+    return _retrieve(call, call.sandbox.refunds, "refund", "refund", call.serializer.refund)
 
 
 def list_refunds(call: Call) -> bytes:
     sandbox = call.sandbox
     return _filtered_list(
         call,
-        ListedKind("/v1/refunds", "refund", REFUND_LIST_SCHEMA, ("charge", "payment_intent"), REFUND_EXPANDABLE),
+        ListedKind("/v1/refunds", "refund", REFUND_LIST_SCHEMA, ("charge", "payment_intent"), "refund"),
         sandbox.refund_index,
         sandbox.refunds,
         call.serializer.refund,
@@ -365,7 +361,7 @@ def retrieve_balance_transaction(call: Call) -> bytes:
         call,
         sandbox.balance_transactions,
         "balance transaction",
-        BALANCE_TRANSACTION_EXPANDABLE,
+        "txn",
         serializer.balance_transaction,
     )
 
@@ -377,7 +373,7 @@ def list_balance_transactions(call: Call) -> bytes:
         "balance transaction",
         BALANCE_LIST_SCHEMA,
         ("type", "source"),
-        BALANCE_TRANSACTION_EXPANDABLE,
+        "txn",
     )
     return _filtered_list(
         call, kind, sandbox.balance_index, sandbox.balance_transactions, call.serializer.balance_transaction
@@ -393,15 +389,15 @@ class ListedKind:
     noun: str
     schema: Schema
     filters: tuple[str, ...]
-    expandable: frozenset[str]
+    kind: str  # its name in serializers.EXPANDABLE
 
 
 Render = Callable[[Any, frozenset[str]], dict[str, Any]]
 
 
-def _retrieve(call: Call, objects: Mapping[str, Any], noun: str, expandable: frozenset[str], render: Render) -> bytes:
+def _retrieve(call: Call, objects: Mapping[str, Any], noun: str, kind: str, render: Render) -> bytes:
     check_known(call.params, _EXPAND)
-    expand = check_expand(expand_paths(call.params), expandable)
+    expand = check_expand(expand_paths(call.params), kind)
     found = objects.get(call.path["id"])
     if found is None:
         raise resource_missing(noun, call.path["id"], "id")
@@ -413,7 +409,7 @@ def _filtered_list(
 ) -> bytes:
     params = call.params
     check_known(params, kind.schema)
-    expand = check_expand(expand_paths(params), kind.expandable, "data.")
+    expand = check_expand(expand_paths(params), kind.kind, "data.")
     wanted = {name: params[name] for name in kind.filters if params.get(name)}
     accept: Callable[[str], bool] | None = None
     if wanted:
@@ -428,7 +424,7 @@ def _filtered_list(
 
 # ---- shared reading ----------------------------------------------------------------------------------------
 def _intent_answer(call: Call, intent: PaymentIntent) -> bytes:
-    expand = check_expand(expand_paths(call.params), PAYMENT_INTENT_EXPANDABLE)
+    expand = check_expand(expand_paths(call.params), "payment_intent")
     return call.serializer.intent_json(intent, expand)
 
 

@@ -251,10 +251,23 @@ _INTENT_CONSTANTS: dict[str, Any] = {
 }
 _INTENT_CONSTANTS_JSON = json.dumps(_INTENT_CONSTANTS, separators=(",", ":")).replace("{", ",", 1).encode()
 
-PAYMENT_INTENT_EXPANDABLE = frozenset({"payment_method", "latest_charge"})
-CHARGE_EXPANDABLE = frozenset({"payment_intent", "payment_method", "balance_transaction"})
-REFUND_EXPANDABLE = frozenset({"balance_transaction", "charge", "payment_intent", "failure_balance_transaction"})
-BALANCE_TRANSACTION_EXPANDABLE = frozenset({"source"})
+# What `expand[]` may name on each kind of object, and the kind it then finds there. Paths nest
+# (`data.latest_charge.balance_transaction`) up to MAX_EXPAND_DEPTH levels, as Stripe's do.
+EXPANDABLE: dict[str, dict[str, str]] = {
+    "payment_intent": {"payment_method": "payment_method", "latest_charge": "charge"},
+    "charge": {"payment_intent": "payment_intent", "payment_method": "payment_method", "balance_transaction": "txn"},
+    "refund": {
+        "balance_transaction": "txn",
+        "charge": "charge",
+        "payment_intent": "payment_intent",
+        "failure_balance_transaction": "txn",
+    },
+    "txn": {"source": "source"},
+    "source": {},  # a charge or a refund: nothing beneath it is expandable from here
+    "payment_method": {},
+    "event": {},
+}
+MAX_EXPAND_DEPTH = 4
 
 
 def dumps(payload: Any) -> bytes:
@@ -277,15 +290,24 @@ def _billing_details(customer: Customer) -> dict[str, Any]:
     }
 
 
-def check_expand(paths: frozenset[str], allowed: frozenset[str], prefix: str = "") -> frozenset[str]:
-    """Validate `expand[]` and strip a list's `data.` prefix."""
+def check_expand(paths: frozenset[str], kind: str, prefix: str = "") -> frozenset[str]:
+    """Validate `expand[]` for an object of `kind` and strip a list's `data.` prefix."""
     inner_paths = set()
     for path in paths:
-        inner = path.removeprefix(prefix) if path.startswith(prefix) else None
-        if inner not in allowed:
+        inner = path.removeprefix(prefix) if path.startswith(prefix) else ""
+        segments = inner.split(".")
+        reached: str | None = kind
+        for segment in segments:
+            reached = EXPANDABLE[reached].get(segment) if reached is not None else None
+        if not inner or reached is None or len(segments) > MAX_EXPAND_DEPTH:
             raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
         inner_paths.add(inner)
     return frozenset(inner_paths)
+
+
+def _beneath(expand: frozenset[str], name: str) -> frozenset[str]:
+    """The paths of `expand` that continue below `name`, relative to it."""
+    return frozenset(path.split(".", 1)[1] for path in expand if path.startswith(name + "."))
 
 
 class Serializer:
@@ -352,27 +374,29 @@ class Serializer:
         }
 
     def _linked(self, ids: dict[str, str | None], expand: frozenset[str]) -> dict[str, Any]:
-        """Fields that name another object: its id, or the object itself where `expand` asks for it."""
+        """Fields that name another object: its id, or the object itself where `expand` asks for it (with
+        whatever `expand` asks for beneath it)."""
         linked: dict[str, Any] = dict(ids)
-        for name in expand & ids.keys():
+        named = {path.split(".", 1)[0] for path in expand}
+        for name in named & ids.keys():
             object_id = ids[name]
             if object_id is not None:
-                linked[name] = self._render_linked(name, object_id)
+                linked[name] = self._render_linked(name, object_id, _beneath(expand, name))
         return linked
 
-    def _render_linked(self, field_name: str, object_id: str) -> dict[str, Any]:
+    def _render_linked(self, field_name: str, object_id: str, expand: frozenset[str]) -> dict[str, Any]:
         sandbox = self._sandbox
         if field_name == "payment_intent":
-            return self.intent(sandbox.intents[object_id])
+            return self.intent(sandbox.intents[object_id], expand)
         if field_name == "payment_method":
             return self.payment_method(sandbox.payment_methods[object_id])
         if field_name in ("charge", "latest_charge"):
-            return self.charge(sandbox.charges[object_id])
+            return self.charge(sandbox.charges[object_id], expand)
         if field_name == "source":
             if object_id in sandbox.charges:
                 return self.charge(sandbox.charges[object_id])
             return self.refund(sandbox.refunds[object_id])
-        return self.balance_transaction(sandbox.balance_transactions[object_id])  # (failure_)balance_transaction
+        return self.balance_transaction(sandbox.balance_transactions[object_id], expand)  # (failure_)balance_...
 
     def _next_action(self, intent: PaymentIntent) -> dict[str, Any] | None:
         if intent.redirect is None:

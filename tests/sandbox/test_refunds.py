@@ -257,3 +257,24 @@ def test_billing_details_given_at_confirm_are_kept(client: stripe.StripeClient, 
     )
     assert isinstance(intent.payment_method, str)
     assert client.v1.payment_methods.retrieve(intent.payment_method).billing_details.email == "hugo@example.com"
+
+
+def test_expansions_nest_as_stripes_do(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
+    """A first sync can have each intent's fee in the list itself: data.latest_charge.balance_transaction."""
+    intent = paid(client, sandbox, 10_000)
+    listed = client.v1.payment_intents.list({"expand": ["data.latest_charge.balance_transaction"]}).data[0]
+    assert isinstance(listed.latest_charge, stripe.Charge)
+    assert isinstance(listed.latest_charge.balance_transaction, stripe.BalanceTransaction)
+    assert listed.latest_charge.balance_transaction.fee == RULES.fee(10_000)
+    refund = client.v1.refunds.create({"payment_intent": intent.id, "amount": 500})
+    deep = client.v1.refunds.retrieve(
+        refund.id, {"expand": ["payment_intent.latest_charge.balance_transaction", "charge.payment_method"]}
+    )
+    assert deep.payment_intent.latest_charge.balance_transaction.amount == 10_000
+    assert deep.charge.payment_method.billing_details.name == CUSTOMER["name"]
+    for path in (
+        "payment_intent.latest_charge.payment_intent.latest_charge.balance_transaction",  # 5 levels: Stripe's max is 4
+        "charge.refunds",
+        "balance_transaction.source.charge",
+    ):
+        assert refused(lambda path=path: client.v1.refunds.retrieve(refund.id, {"expand": [path]})).param == "expand"

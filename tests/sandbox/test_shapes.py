@@ -288,6 +288,9 @@ def test_list_objects_match_the_model_with_and_without_expansion(
     assert all(isinstance(pi["latest_charge"], dict) for pi in expanded["data"])
     assert_shape(plain, "payment_intent list")
     assert_shape(expanded, "payment_intent list (expanded)")
+    nested = raw_get(client, "/v1/payment_intents", limit=3, expand=["data.latest_charge.balance_transaction"])
+    assert all(pi["latest_charge"]["balance_transaction"]["object"] == "balance_transaction" for pi in nested["data"])
+    assert_shape(nested, "payment_intent list (nested expansion)")
 
 
 def test_search_results_match_the_model(client: stripe.StripeClient, sandbox: SandboxServer) -> None:
