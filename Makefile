@@ -12,7 +12,7 @@ LOCK := requirements-lock.txt
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: run test test-fast lint screenshots sandbox bench chromium clean lock
+.PHONY: run test test-fast lint screenshots sandbox bench chromium postgresql clean lock
 
 $(VENV)/.installed: $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lock:
 chromium:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The store tests run on PostgreSQL too: each session starts a throwaway server from Debian's binaries.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 run: $(VENV)/.installed
 	@echo "Alma Ops: http://localhost:$(PORT)"
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT)
@@ -45,10 +49,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: lint chromium
+test: lint chromium postgresql
 	$(PY) -m pytest -q
 
-test-fast: lint
+test-fast: lint postgresql
 	$(PY) -m pytest -q -m "not e2e"
 
 # The README's pictures: the browser flows again, saving each page they end on into docs/.

@@ -8,9 +8,10 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dashboard.money import STRIPE_MAX_AMOUNT_CENTS
+from dashboard.store.location import DEFAULT_LOCATION, StoreConfigError, StoreLocation, parse_location
 
 # Alma's facts as the dashboard assumes them unless configured otherwise (the sandbox, a separate program,
 # keeps its own copy of the same defaults).
@@ -63,6 +64,11 @@ def mask_key(key: str | None) -> str:
     prefix = next((p for p in KEY_PREFIXES if key.startswith(p)), "")
     return f"{prefix}…{key[-4:]}" if len(key) > len(prefix) + 4 else f"{prefix}…"
 
+
+# embedded: the dashboard process syncs (one laptop); worker: dashboards only read, `python -m dashboard.sync
+# --every N` writes (a team on one PostgreSQL).
+SyncMode = Literal["embedded", "worker"]
+SYNC_MODES: tuple[SyncMode, ...] = ("embedded", "worker")
 
 # The sandbox accepts any sk_test_ key; this one names itself so nobody mistakes it for a real one.
 LOCAL_SANDBOX_KEY = "sk_test_alma_ops_local_sandbox"
@@ -175,7 +181,8 @@ def load_alert_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | Non
 class Settings:
     secret_key: str | None = None
     api_base: str | None = None  # unset: Stripe; set: e.g. the sandbox
-    db_path: Path = Path(".data/alma_ops.sqlite3")
+    db: str = DEFAULT_LOCATION  # ALMA_OPS_DB: a SQLite file path, or a sqlite:/// or postgresql:// URL
+    sync_mode: SyncMode = "embedded"
     lookback_days: int = 90
     auth_window_seconds: int = AUTH_WINDOW_SECONDS
     alma_min_cents: int = ALMA_MIN_CENTS
@@ -191,6 +198,15 @@ class Settings:
     @property
     def mode(self) -> Mode:
         return mode_for_key(self.secret_key)
+
+    @property
+    def db_location(self) -> StoreLocation:
+        return parse_location(self.db)
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file, None for a database server."""
+        return self.db_location.sqlite_path
 
     @property
     def masked_key(self) -> str:
@@ -236,7 +252,15 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
         "secret_key": pick("STRIPE_SECRET_KEY"),
     }
     if db := pick("ALMA_OPS_DB"):
-        values["db_path"] = Path(db)
+        try:
+            parse_location(db)  # refused now, before anything is created
+        except StoreConfigError as error:
+            raise SettingsError(str(error)) from None
+        values["db"] = db
+    if sync_mode := pick("ALMA_OPS_SYNC"):
+        if sync_mode not in SYNC_MODES:
+            raise SettingsError(f"ALMA_OPS_SYNC must be embedded or worker, got {sync_mode!r}.")
+        values["sync_mode"] = sync_mode
     for name, field in (
         ("STRIPE_API_BASE", "api_base"),
         ("ALMA_OPS_PUBLIC_URL", "public_url"),

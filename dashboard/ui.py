@@ -108,7 +108,7 @@ def intents_frame() -> pd.DataFrame:
     """Every stored intent (the sync keeps the lookback window); pages narrow it with analytics. Read from
     SQLite once per store change, not once per rerun: the key is the sync loop's generation."""
     app = services()
-    return _stored_frame(str(app.settings.db_path), app.sync_loop.generation)
+    return _stored_frame(app.settings.db, app.sync_loop.generation)
 
 
 def sync_after_write() -> None:

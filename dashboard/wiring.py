@@ -8,7 +8,6 @@ would end up mixing two accounts. Below this module nothing knows the sandbox be
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +15,12 @@ from dashboard.clock import Clock, SystemClock
 from dashboard.gateway import StripeGateway
 from dashboard.local_sandbox import LocalSandbox, free_port
 from dashboard.settings import SANDBOX_PORT, Mode, Settings, SettingsError
-from dashboard.store import IntentStore
+from dashboard.store import DEFAULT_LOCATION, IntentStore
 
 # What building the services can meet: the sandbox would not start (SandboxStartError is a RuntimeError), the
-# store's schema is newer than this code (RuntimeError), the store file is locked or not a database
-# (sqlite3.Error), or its folder cannot be made (OSError).
-STARTUP_ERRORS = (RuntimeError, sqlite3.Error, OSError)
+# store's schema is newer than this code (RuntimeError), the store file is locked or not a database or its
+# server cannot be reached (StoreError, a RuntimeError), or its folder cannot be made (OSError).
+STARTUP_ERRORS = (RuntimeError, OSError)
 
 
 @dataclass(frozen=True)
@@ -40,13 +39,14 @@ class Services:
 
 def sandbox_state_file(settings: Settings) -> Path:
     # JSON Lines; an older ".json" beside it was a pickle, which the sandbox now refuses: not reused.
-    return settings.db_path.with_name(settings.db_path.name + ".sandbox.jsonl")
+    store_file = settings.db_path or Path(DEFAULT_LOCATION)  # a PostgreSQL store: the default folder
+    return store_file.with_name(store_file.name + ".sandbox.jsonl")
 
 
 def _forget_store_without_sandbox(settings: Settings) -> None:
     """The embedded sandbox keeps its account in a file next to the store, so the two survive a restart
     together. A store found without that file mirrors a sandbox that is gone: it starts over."""
-    if settings.sandbox_url or sandbox_state_file(settings).exists():
+    if settings.sandbox_url or settings.db_path is None or sandbox_state_file(settings).exists():
         return
     for suffix in ("", "-wal", "-shm"):
         settings.db_path.with_name(settings.db_path.name + suffix).unlink(missing_ok=True)
@@ -63,20 +63,20 @@ def _local_sandbox(settings: Settings) -> LocalSandbox:
     )
 
 
-def build_services(settings: Settings, *, may_start_sandbox: bool) -> Services:
+def build_services(settings: Settings, *, may_start_sandbox: bool, writer_role: str = "embedded") -> Services:
     """The gateway, clock, store and (local mode) sandbox for `settings`. `may_start_sandbox`: the app's
     embedded sandbox; without it local mode needs ALMA_OPS_SANDBOX_URL (SettingsError otherwise). The store
-    opens before the sandbox starts: a store that cannot open leaves no sandbox process behind."""
+    opens before the sandbox starts: a store that cannot open leaves no sandbox process behind. `writer_role`
+    names this process when it holds the store's writer lock ("embedded" dashboard or "worker")."""
     local = settings.mode is Mode.LOCAL
     if local and not (settings.sandbox_url or may_start_sandbox):
         raise SettingsError(
             "local mode (no STRIPE_SECRET_KEY) syncs from a running sandbox: set ALMA_OPS_SANDBOX_URL to its"
             " address, or STRIPE_API_BASE and an sk_test_ key."
         )
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     if local and may_start_sandbox:
         _forget_store_without_sandbox(settings)
-    store = IntentStore(settings.db_path, settings.auth_window_seconds)
+    store = IntentStore(settings.db_location, settings.auth_window_seconds, role=writer_role)
     try:
         sandbox = _local_sandbox(settings) if local else None
     except BaseException:

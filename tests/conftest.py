@@ -13,6 +13,7 @@ import pytest
 
 from dashboard.local_sandbox import LocalSandbox, free_port
 from tests.json_receiver import JsonReceiver
+from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc4242"
@@ -21,6 +22,7 @@ TEST_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc4242"
 SandboxServer = LocalSandbox
 
 __all__ = ["ROOT", "TEST_KEY", "SandboxServer", "free_port", "start_sandbox", "stop_sandbox", "answer_alma_page"]
+DATABASES = ("sqlite", "postgresql")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -93,3 +95,21 @@ def json_receiver() -> Iterator[JsonReceiver]:
     receiver = JsonReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL for the session. Without PostgreSQL installed this errors: the PostgreSQL
+    tests fail, they are never skipped (`make test` installs it)."""
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """ALMA_OPS_DB for a fresh, empty store: a SQLite file path, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "alma.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()

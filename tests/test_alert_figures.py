@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -43,8 +42,9 @@ def authorised(n: int, deadline: int, capturable: int = 0) -> AlmaIntent:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[IntentStore]:
-    opened = IntentStore(tmp_path / "alma.sqlite3", WINDOW)
+def store(database: str) -> Iterator[IntentStore]:
+    """On SQLite and on PostgreSQL."""
+    opened = IntentStore(database, WINDOW)
     yield opened
     opened.close()
 

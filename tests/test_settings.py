@@ -161,3 +161,13 @@ def test_numbers_from_secrets_toml_are_checked_too() -> None:
 def test_addresses_must_be_web_addresses(name: str, url: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} must be an http:// or https:// address"):
         load_settings({name: url})
+
+
+def test_store_location_and_sync_mode() -> None:
+    settings = load_settings({"ALMA_OPS_DB": "postgresql://alma@db.internal/alma", "ALMA_OPS_SYNC": "worker"})
+    assert (settings.db_location.dialect, settings.db_path, settings.sync_mode) == ("postgresql", None, "worker")
+    assert load_settings({}).sync_mode == "embedded"
+    with pytest.raises(SettingsError, match="ALMA_OPS_DB"):
+        load_settings({"ALMA_OPS_DB": "mysql://alma@db.internal/alma"})
+    with pytest.raises(SettingsError, match="ALMA_OPS_SYNC must be embedded or worker"):
+        load_settings({"ALMA_OPS_SYNC": "both"})

@@ -1,16 +1,30 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from dashboard.domain import FAILED_CODE, AlmaIntent, LastPaymentError
 from dashboard.intent_frame import COLUMNS, frame_from_intents
+from dashboard.local_sandbox import free_port
 from dashboard.settings import AUTH_WINDOW_SECONDS
-from dashboard.store import MIGRATIONS, SCHEMA_VERSION, SEQUENCE_STEP, IntentStore, StoredEvent, SyncState
+from dashboard.store import (
+    SCHEMA_VERSION,
+    SEQUENCE_STEP,
+    IntentStore,
+    StoreConfigError,
+    StoredEvent,
+    StoredIntent,
+    StoreError,
+    SyncState,
+    parse_location,
+)
 
 WINDOW = AUTH_WINDOW_SECONDS
 T0 = 1_790_000_000
@@ -41,10 +55,22 @@ def make_intent(n: int, **fields: object) -> AlmaIntent:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IntentStore:
-    opened = IntentStore(tmp_path / "alma.sqlite3", WINDOW)
+def store(database: str) -> Iterator[IntentStore]:
+    """Every test that takes `store` runs on SQLite and on PostgreSQL."""
+    opened = IntentStore(database, WINDOW)
     yield opened
     opened.close()
+
+
+def execute(database: str, *statements: str) -> None:
+    """Raw SQL on a store's database, behind the store's back (a downgrade, damage, an old file)."""
+    engine = sa.create_engine(parse_location(database).url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
 
 
 def test_round_trip_is_exact(store: IntentStore) -> None:
@@ -155,12 +181,13 @@ def test_sync_state(store: IntentStore) -> None:
 
 
 def test_failed_save_writes_nothing(store: IntentStore) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
-        store.save([make_intent(1)], state=SyncState(None, None, T0, T0))  # type: ignore[arg-type]  # NULL cursor time, on purpose
+    with pytest.raises(sa.exc.IntegrityError):
+        store.save([make_intent(1)], state=SyncState(None, None, T0, T0))  # type: ignore[arg-type]
     assert store.count() == 0 and store.sync_state() is None
 
 
-def test_no_client_secret_in_the_file(store: IntentStore) -> None:
+def test_no_client_secret_in_the_file(tmp_path: Path) -> None:
+    store = IntentStore(tmp_path / "alma.sqlite3", WINDOW)
     store.upsert_intents(make_intent(n) for n in range(20))
     store.close()
     data = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.is_file())
@@ -168,22 +195,42 @@ def test_no_client_secret_in_the_file(store: IntentStore) -> None:
     assert b"_secret_" not in data
 
 
-def test_schema_version_and_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "alma.sqlite3"
-    first = IntentStore(path, WINDOW)
+def test_schema_version_and_reopen(database: str) -> None:
+    first = IntentStore(database, WINDOW)
     first.upsert_intents([make_intent(1)])
     first.close()
-    again = IntentStore(path, WINDOW)
+    again = IntentStore(database, WINDOW)
     assert again.schema_version() == SCHEMA_VERSION
     assert again.count() == 1
+    again.close()
+
+
+# Exactly what version 1 of the store created (SQLite only; shipped steps never change).
+_VERSION_1_DDL = (
+    "CREATE TABLE intents (id TEXT PRIMARY KEY, status TEXT, amount INTEGER, amount_received INTEGER,"
+    " amount_capturable INTEGER, currency TEXT, created INTEGER, capture_method TEXT, description TEXT,"
+    " metadata_text TEXT, payment_method_types TEXT, error_code TEXT, error_message TEXT, failure_kind TEXT,"
+    " installments INTEGER, alma_transaction_id TEXT, latest_charge_id TEXT, redirect_url TEXT,"
+    " cancellation_reason TEXT, canceled_at INTEGER, authorized_at INTEGER, sent_to_alma_at INTEGER,"
+    " updated_at INTEGER, expires_at INTEGER, capture_deadline INTEGER, livemode INTEGER,"
+    " state_json TEXT NOT NULL, raw_json TEXT NOT NULL)",
+    "CREATE INDEX intents_created ON intents (created)",
+    "CREATE INDEX intents_status ON intents (status)",
+    "CREATE TABLE events (id TEXT PRIMARY KEY, type TEXT NOT NULL, created INTEGER NOT NULL, intent_id TEXT)",
+    "CREATE INDEX events_intent ON events (intent_id, created)",
+    "CREATE TABLE sync_state (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), cursor_event_id TEXT,"
+    " cursor_created INTEGER NOT NULL, last_synced_at INTEGER NOT NULL, window_start INTEGER NOT NULL)",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    "INSERT INTO schema_version (version) VALUES (1)",
+)
 
 
 def test_a_version_1_database_is_migrated_keeping_its_data(tmp_path: Path) -> None:
     path = tmp_path / "alma.sqlite3"
-    with sqlite3.connect(path) as conn:  # exactly what version 1 made and wrote (shipped steps never change)
-        MIGRATIONS[0](conn)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    with sqlite3.connect(path) as conn:  # what version 1 made and wrote
+        for statement in _VERSION_1_DDL:
+            conn.execute(statement)
         conn.executemany(
             "INSERT INTO events (id, type, created, intent_id) VALUES (?, ?, ?, ?)",
             [
@@ -194,43 +241,43 @@ def test_a_version_1_database_is_migrated_keeping_its_data(tmp_path: Path) -> No
         )
         conn.execute("INSERT INTO sync_state VALUES (1, 'evt_x', ?, ?, ?)", (T0 + 30, T0 + 31, T0 - 90 * 86_400))
     migrated = IntentStore(path, WINDOW)
-    assert migrated.schema_version() == SCHEMA_VERSION == 2
+    assert migrated.schema_version() == SCHEMA_VERSION == 3
     assert migrated.sync_state() == SyncState("evt_x", T0 + 30, T0 + 31, T0 - 90 * 86_400)
     migrated.save([make_intent(1)], events=[StoredEvent("evt_a", "charge.succeeded", T0, "pi_00001")])
     events = migrated.intent_events("pi_00001")
     assert [e.id for e in events] == ["evt_z", "evt_y", "evt_a", "evt_x"]
     # Version 1's order became the sequence; new events follow.
     assert [e.sequence // SEQUENCE_STEP for e in events] == [1, 2, 4, 3]
+    assert migrated.get_intent("pi_00001") == make_intent(1)
     migrated.close()
     assert IntentStore(path, WINDOW).count() == 1  # reopening a migrated file runs no step again
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # an old world-readable file is made private too
 
 
-def test_newer_schema_refused(tmp_path: Path) -> None:
-    path = tmp_path / "alma.sqlite3"
-    IntentStore(path, WINDOW).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+def test_newer_schema_refused(database: str) -> None:
+    IntentStore(database, WINDOW).close()
+    execute(database, f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="schema version"):
-        IntentStore(path, WINDOW)
+        IntentStore(database, WINDOW)
 
 
-def test_a_missing_typed_column_is_added_and_backfilled(tmp_path: Path) -> None:
-    path = tmp_path / "alma.sqlite3"
-    store = IntentStore(path, WINDOW)
+def test_a_missing_typed_column_is_added_and_backfilled(database: str) -> None:
+    store = IntentStore(database, WINDOW)
     store.upsert_intents([make_intent(1, status="requires_action", sent_to_alma_at=T0 + 10)])
     store.close()
-    with sqlite3.connect(path) as conn:  # a database written before `expires_at` existed
-        conn.execute("ALTER TABLE intents DROP COLUMN expires_at")
-    reopened = IntentStore(path, WINDOW)
+    execute(database, "ALTER TABLE intents DROP COLUMN expires_at")  # written before `expires_at` existed
+    reopened = IntentStore(database, WINDOW)
     assert reopened.intents_frame()["expires_at"].tolist() == [T0 + 10 + WINDOW]
+    reopened.close()
 
 
-def test_another_auth_window_recomputes_the_derived_columns(tmp_path: Path) -> None:
-    path = tmp_path / "alma.sqlite3"
-    store = IntentStore(path, WINDOW)
+def test_another_auth_window_recomputes_the_derived_columns(database: str) -> None:
+    store = IntentStore(database, WINDOW)
     store.upsert_intents([make_intent(1, status="requires_action", sent_to_alma_at=T0 + 10)])
     store.close()
-    assert IntentStore(path, 600).intents_frame()["expires_at"].tolist() == [T0 + 10 + 600]
+    reopened = IntentStore(database, 600)
+    assert reopened.intents_frame()["expires_at"].tolist() == [T0 + 10 + 600]
+    reopened.close()
 
 
 def test_readers_run_while_a_writer_writes(store: IntentStore) -> None:
@@ -255,3 +302,174 @@ def test_readers_run_while_a_writer_writes(store: IntentStore) -> None:
     assert not errors
     assert all(count % 100 == 0 and 100 <= count <= 1_100 for count in counts)  # whole pages, never half
     assert store.count() == 1_100
+
+
+# -- where the store lives (ALMA_OPS_DB) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "dialect", "file"),
+    [
+        (".data/alma_ops.sqlite3", "sqlite", Path(".data/alma_ops.sqlite3")),
+        ("sqlite:///relative/x.db", "sqlite", Path("relative/x.db")),
+        ("sqlite:////abs/x.db", "sqlite", Path("/abs/x.db")),
+        ("postgresql://u:pw@db.example:5432/alma", "postgresql", None),
+        ("postgresql+psycopg://u@127.0.0.1/alma", "postgresql", None),
+    ],
+)
+def test_a_path_or_a_url(value: str, dialect: str, file: Path | None) -> None:
+    location = parse_location(value)
+    assert (location.dialect, location.sqlite_path) == (dialect, file)
+    if dialect == "postgresql":
+        assert location.url.drivername == "postgresql+psycopg"  # postgresql:// means psycopg 3
+        assert "pw" not in str(location)  # shown without its password
+
+
+@pytest.mark.parametrize(
+    "value", ["mysql://u@h/db", "postgresql+psycopg2://u@h/db", "sqlite://", "sqlite:///:memory:", "postgresql://h"]
+)
+def test_an_unusable_url_is_refused_naming_the_variable(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreConfigError, match="ALMA_OPS_DB"):
+        IntentStore(value, WINDOW)
+    assert list(tmp_path.iterdir()) == []  # nothing created anywhere
+
+
+def test_a_server_that_does_not_answer_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"postgresql://alma:hunter2@127.0.0.1:{free_port()}/alma"
+    with pytest.raises(StoreError) as raised:
+        IntentStore(url, WINDOW)
+    message = str(raised.value)
+    assert (
+        message.startswith("ALMA_OPS_DB: cannot open postgresql+psycopg://alma:***@127.0.0.1:") and "\n" not in message
+    )
+    assert "hunter2" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_store_files_are_private(tmp_path: Path) -> None:
+    store = IntentStore(tmp_path / "new" / "alma.sqlite3", WINDOW)
+    store.upsert_intents([make_intent(1)])
+    files = sorted(p.name for p in (tmp_path / "new").iterdir())
+    assert files == ["alma.sqlite3", "alma.sqlite3-shm", "alma.sqlite3-wal"]  # WAL mode
+    for path in (tmp_path / "new").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+    store.close()
+
+
+# -- state only moves forward ------------------------------------------------------------------------------
+
+
+def test_an_older_version_never_replaces_a_newer_one(store: IntentStore) -> None:
+    newer = StoredIntent(make_intent(1, status="canceled", updated_at=T0 + 50), event_sequence=7 * SEQUENCE_STEP)
+    assert store.save([newer]) == 1
+    older_second = StoredIntent(make_intent(1, status="requires_action", updated_at=T0 + 40), 9 * SEQUENCE_STEP)
+    same_second_earlier = StoredIntent(make_intent(1, status="requires_action", updated_at=T0 + 50), SEQUENCE_STEP)
+    listed_before = StoredIntent(make_intent(1, status="requires_action", updated_at=T0 + 50))
+    for stale in (older_second, same_second_earlier, listed_before):
+        assert store.save([stale]) == 0
+        assert store.get_intent("pi_00001") == newer.intent
+    same_second_later = StoredIntent(make_intent(1, status="succeeded", updated_at=T0 + 50), 8 * SEQUENCE_STEP)
+    assert store.save([same_second_later]) == 1
+    assert store.get_stored(["pi_00001"])["pi_00001"] == same_second_later
+    assert store.upsert_intents([listed_before]) == 1  # planting a state on purpose (tests, tools) is forced
+    assert store.get_intent("pi_00001") == listed_before.intent
+
+
+def test_the_cursor_never_moves_backwards(store: IntentStore) -> None:
+    store.save(state=SyncState("evt_new", T0 + 100, T0 + 101, T0 - 90 * 86_400))
+    store.save(state=SyncState("evt_old", T0 + 10, T0 + 200, T0 - 90 * 86_400))  # a stale writer's cursor
+    assert store.sync_state() == SyncState("evt_new", T0 + 100, T0 + 200, T0 - 90 * 86_400)
+
+
+def test_the_store_version_moves_with_every_change(store: IntentStore) -> None:
+    assert store.version() == 0
+    store.upsert_intents([make_intent(1)])
+    first = store.version()
+    store.upsert_intents([make_intent(1)])  # nothing new
+    assert store.version() == first
+    store.save(events=[StoredEvent("evt_1", "payment_intent.created", T0, "pi_00001")])
+    assert store.version() > first
+
+
+# -- quarantine --------------------------------------------------------------------------------------------
+
+
+def test_a_row_that_cannot_be_written_is_quarantined_and_the_rest_land(store: IntentStore) -> None:
+    huge = make_intent(1, amount=10**30)  # beyond any 64-bit column (Stripe caps amounts at 8 digits)
+    assert store.save([huge, make_intent(2), make_intent(3)]) == 2
+    assert sorted(i.id for i in store.all_intents()) == ["pi_00002", "pi_00003"]
+    [held] = store.quarantined()
+    assert (held.intent_id, held.attempts) == ("pi_00001", 1)
+    assert "amount" in held.reason and "64-bit" in held.reason
+    store.save([huge])  # seen again: counted, not duplicated
+    assert store.quarantine_count() == 1 and store.quarantined()[0].attempts == 2
+    assert store.save([make_intent(1)]) == 1  # a writable version heals it
+    assert store.quarantine_count() == 0 and store.count() == 3
+
+
+def test_a_row_the_database_refuses_is_quarantined(store: IntentStore) -> None:
+    """Beyond the range check: whatever the database itself refuses (here text PostgreSQL cannot store, a NUL
+    character; SQLite takes it) never aborts the batch."""
+    odd = make_intent(1, description="nul \x00 inside")
+    assert store.save([odd, make_intent(2)]) == (2 if store.dialect == "sqlite" else 1)
+    assert store.get_intent("pi_00002") is not None
+    assert store.quarantine_count() == (0 if store.dialect == "sqlite" else 1)
+
+
+# -- the one writer ----------------------------------------------------------------------------------------
+
+
+class SteppedClock:
+    def __init__(self, now: int) -> None:
+        self.now_value = now
+
+    def now(self) -> int:
+        return self.now_value
+
+
+def test_one_writer_at_a_time_across_store_objects(database: str) -> None:
+    first, second = IntentStore(database, WINDOW), IntentStore(database, WINDOW, role="worker")
+    try:
+        assert first.acquire_writer()
+        assert not second.acquire_writer()
+        assert second.current_writer() == first.writer_identity
+        first.release_writer()
+        assert first.current_writer() is None
+        assert second.acquire_writer()
+        assert not first.acquire_writer()
+        assert first.writer_status().writer == second.writer_identity
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_sqlite_lease_that_ran_out_is_taken_over(tmp_path: Path) -> None:
+    clock = SteppedClock(T0)
+    hung = IntentStore(tmp_path / "alma.sqlite3", WINDOW, clock=clock)
+    other = IntentStore(tmp_path / "alma.sqlite3", WINDOW, clock=clock)
+    assert hung.acquire_writer() and not other.acquire_writer()
+    clock.now_value += 301  # the hung writer stopped renewing its lease
+    assert other.acquire_writer()
+    with pytest.raises(RuntimeError, match="took the store over"):
+        hung.save([make_intent(1)])  # a writer that lost its lease writes nothing
+    assert other.count() == 0
+    hung.close()
+    other.close()
+
+
+def test_writer_status_for_the_sidebar(store: IntentStore) -> None:
+    assert store.writer_status().last_success_at is None
+    store.record_attempt(T0)
+    store.record_attempt(T0, error="GatewayUnavailable: down")
+    status = store.writer_status()
+    assert (status.last_attempt_at, status.last_error, status.last_error_at) == (T0, "GatewayUnavailable: down", T0)
+    assert status.last_role == "embedded" and status.last_writer == store.writer_identity
+    store.record_attempt(T0 + 60)
+    store.record_attempt(T0 + 60, success=True)
+    status = store.writer_status()
+    assert (status.last_success_at, status.last_error, status.last_attempt_at) == (T0 + 60, None, T0 + 60)

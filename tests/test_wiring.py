@@ -14,7 +14,7 @@ from tests.test_sync import create
 
 
 def test_local_mode_attached_reads_the_sandbox_and_its_clock(sandbox: SandboxServer, tmp_path: Path) -> None:
-    settings = Settings(db_path=tmp_path / "store" / "alma.sqlite3", sandbox_url=sandbox.base_url)
+    settings = Settings(db=str(tmp_path / "store" / "alma.sqlite3"), sandbox_url=sandbox.base_url)
     services = build_services(settings, may_start_sandbox=False)
     try:
         created = create(services.gateway, "wired")
@@ -29,14 +29,14 @@ def test_local_mode_attached_reads_the_sandbox_and_its_clock(sandbox: SandboxSer
 
 
 def test_a_worker_in_local_mode_never_starts_a_sandbox_of_its_own(tmp_path: Path) -> None:
-    settings = Settings(db_path=tmp_path / "store" / "alma.sqlite3")
+    settings = Settings(db=str(tmp_path / "store" / "alma.sqlite3"))
     with pytest.raises(SettingsError, match="ALMA_OPS_SANDBOX_URL"):
         build_services(settings, may_start_sandbox=False)
     assert not settings.db_path.parent.exists()  # refused before anything was made
 
 
 def test_stripe_modes_use_the_key_the_api_base_and_system_time(sandbox: SandboxServer, tmp_path: Path) -> None:
-    settings = Settings(secret_key=TEST_KEY, api_base=sandbox.base_url, db_path=tmp_path / "alma.sqlite3")
+    settings = Settings(secret_key=TEST_KEY, api_base=sandbox.base_url, db=str(tmp_path / "alma.sqlite3"))
     services = build_services(settings, may_start_sandbox=True)
     try:
         assert services.sandbox is None and isinstance(services.clock, SystemClock)

@@ -1,0 +1,190 @@
+"""The store's tables (SQLAlchemy Core, the same for SQLite and PostgreSQL) and their versioned migrations.
+
+A new database is created at the current version in one step. An existing one runs the steps from its version
+on; a step is appended, never edited once shipped. Versions 1 and 2 were only ever SQLite files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from dashboard.intent_frame import COLUMNS
+
+# Event sequences advance in steps, leaving room to slot an event that Stripe listed late before the stored
+# events it precedes (about 20 such arrivals between two neighbours).
+SEQUENCE_STEP = 1 << 20
+
+_TYPES: dict[str, type[sa.types.TypeEngine]] = {
+    "string": sa.Text,
+    "int64": sa.BigInteger,
+    "Int64": sa.BigInteger,
+    "bool": sa.Boolean,
+}
+
+metadata = sa.MetaData()
+
+
+def typed_column(name: str) -> sa.Column:
+    return sa.Column(name, _TYPES[COLUMNS[name]](), primary_key=name == "id")
+
+
+intents = sa.Table(
+    "intents",
+    metadata,
+    *(typed_column(name) for name in COLUMNS),
+    sa.Column("state_json", sa.Text, nullable=False),
+    sa.Column("raw_json", sa.Text, nullable=False),
+    # The stream position of the event that gave this state (None: a listing gave it). With updated_at it is
+    # the row's version: only a newer version replaces it.
+    sa.Column("event_sequence", sa.BigInteger),
+    # The listing run that last saw this intent: a relist removes what Stripe no longer lists.
+    sa.Column("listed_run", sa.Text),
+    sa.Index("intents_created", "created"),
+    sa.Index("intents_status", "status"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),
+    sa.Column("intent_id", sa.Text),
+    sa.Column("sequence", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("events_intent", "intent_id", "created", "sequence"),
+    sa.Index("events_sequence", "sequence"),
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("singleton", sa.Integer, sa.CheckConstraint("singleton = 1"), primary_key=True, autoincrement=False),
+    sa.Column("cursor_event_id", sa.Text),
+    sa.Column("cursor_created", sa.BigInteger, nullable=False),
+    sa.Column("last_synced_at", sa.BigInteger, nullable=False),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
+
+# A listing of the lookback window in progress (first sync, relist, reconcile), saved with every page.
+listing = sa.Table(
+    "listing",
+    metadata,
+    sa.Column("singleton", sa.Integer, sa.CheckConstraint("singleton = 1"), primary_key=True, autoincrement=False),
+    sa.Column("run", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),  # on the sync's clock; the newest possible intent
+    sa.Column("cursor_event_id", sa.Text),  # taken before the first page
+    sa.Column("cursor_created", sa.BigInteger, nullable=False),
+    sa.Column("starting_after", sa.Text),  # the last intent of the last saved page
+    sa.Column("oldest_created", sa.BigInteger),  # how far back in time the saved pages reach
+    sa.Column("listed", sa.BigInteger, nullable=False),
+    sa.Column("pages", sa.BigInteger, nullable=False),
+    sa.Column("changed", sa.BigInteger, nullable=False),  # rows inserted or healed so far
+)
+
+# The one writer: who holds the lock (SQLite: this row and its lease ARE the lock; PostgreSQL: an advisory
+# lock, and this row says who holds it).
+writer = sa.Table(
+    "writer",
+    metadata,
+    sa.Column("singleton", sa.Integer, sa.CheckConstraint("singleton = 1"), primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_until", sa.BigInteger, nullable=False),
+)
+
+# What the sidebar tells about syncing: times on the sync's clock.
+sync_status = sa.Table(
+    "sync_status",
+    metadata,
+    sa.Column("singleton", sa.Integer, sa.CheckConstraint("singleton = 1"), primary_key=True, autoincrement=False),
+    sa.Column("writer", sa.Text),
+    sa.Column("role", sa.Text),
+    sa.Column("last_attempt_at", sa.BigInteger),
+    sa.Column("last_success_at", sa.BigInteger),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", sa.BigInteger),
+    sa.Column("cursor_lost_at", sa.BigInteger),
+    sa.Column("last_reconcile_at", sa.BigInteger),
+    sa.Column("last_reconcile_fixed", sa.BigInteger),
+)
+
+# Intents that could not be written (say, an amount beyond a 64-bit column); newer ones still land.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("intent_id", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created", sa.Text),  # as Stripe gave it: it may be the value that did not fit
+    sa.Column("first_seen_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.BigInteger, nullable=False),
+)
+
+# Bumped by every write that changed what pages show: a dashboard compares one number, not the rows.
+store_version = sa.Table(
+    "store_version",
+    metadata,
+    sa.Column("singleton", sa.Integer, sa.CheckConstraint("singleton = 1"), primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+
+def _v1_to_v2(conn: sa.Connection) -> None:
+    """Events get an explicit stream position. Version 1 read same-second events in rowid order, which is no
+    contract (VACUUM may renumber rowids), so that order becomes their sequence. (SQLite only.)"""
+    conn.exec_driver_sql("ALTER TABLE events ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0")
+    conn.execute(sa.text("UPDATE events SET sequence = rowid * :step"), {"step": SEQUENCE_STEP})
+    conn.exec_driver_sql("DROP INDEX events_intent")
+    conn.exec_driver_sql("CREATE INDEX events_intent ON events (intent_id, created, sequence)")
+    conn.exec_driver_sql("CREATE INDEX events_sequence ON events (sequence)")
+
+
+def _v2_to_v3(conn: sa.Connection) -> None:
+    """SQLAlchemy schema: intents get their version and listing run; the listing, writer, sync status,
+    quarantine and store version tables are new."""
+    conn.exec_driver_sql("ALTER TABLE intents ADD COLUMN event_sequence BIGINT")
+    conn.exec_driver_sql("ALTER TABLE intents ADD COLUMN listed_run TEXT")
+    metadata.create_all(conn, checkfirst=True)
+
+
+# Key v migrates a database from version v to v + 1. Append only; never edit a shipped step.
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+SCHEMA_VERSION = 3
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def migrate(conn: sa.Connection, where: str) -> None:
+    """Create or upgrade the schema in the caller's transaction (which holds the dialect's migration lock)."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("schema_version"):
+        metadata.create_all(conn)
+        conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        return
+    version = conn.execute(sa.select(schema_version.c.version)).scalar_one_or_none() or 0
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(f"{where} has schema version {version}; this code knows {SCHEMA_VERSION}.")
+    if version == 0:
+        metadata.create_all(conn, checkfirst=True)
+    for step in range(max(version, 1), SCHEMA_VERSION):
+        MIGRATIONS[step](conn)
+    conn.execute(schema_version.delete())
+    conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
