@@ -253,11 +253,12 @@ class StripeGateway:
         return self._call(method, path, idempotency_key=idempotency_key, **params)
 
     def _pages(
-        self, path: str, params: dict[str, Any], *, newer_than: str | None = None
+        self, path: str, params: dict[str, Any], *, newer_than: str | None = None, older_than: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a list endpoint, each newest first. Pages go back in time with `starting_after`, or,
-        from `newer_than`, forward with `ending_before` (then the pages come oldest page first)."""
-        cursor = newer_than
+        """Every page of a list endpoint, each newest first. Pages go back in time with `starting_after` (from
+        `older_than` when given), or, from `newer_than`, forward with `ending_before` (then the pages come
+        oldest page first)."""
+        cursor = newer_than or older_than
         while True:
             direction = "ending_before" if newer_than else "starting_after"
             page = self._call("get", path, limit=PAGE_SIZE, **params, **({direction: cursor} if cursor else {}))
@@ -270,14 +271,18 @@ class StripeGateway:
 
     # -- reads ----------------------------------------------------------------------------------------------
 
-    def list_intents(self, created_gte: int, created_lt: int | None = None) -> Iterator[list[AlmaIntent]]:
-        """All intents created in the window, one list per page of 100, newest first. Every intent is
-        yielded (lists cannot filter by method); the caller keeps the Alma ones."""
+    def list_intents(
+        self, created_gte: int, created_lt: int | None = None, *, starting_after: str | None = None
+    ) -> Iterator[list[AlmaIntent]]:
+        """All intents created in the window, one list per page of 100, newest first; from `starting_after`
+        (the last intent of a page already read) to resume a listing. Every intent is yielded (lists cannot
+        filter by method); the caller keeps the Alma ones."""
         created: dict[str, int] = {"gte": created_gte}
         if created_lt is not None:
             created["lt"] = created_lt
         expand = [f"data.{field}" for field in INTENT_EXPAND]
-        for page in self._pages("/v1/payment_intents", {"created": created, "expand": expand}):
+        params = {"created": created, "expand": expand}
+        for page in self._pages("/v1/payment_intents", params, older_than=starting_after):
             yield [AlmaIntent.from_stripe(payload) for payload in page]
 
     def list_events(self, created_gte: int, *, types: Sequence[str] = EVENT_TYPES) -> list[StripeEvent]:

@@ -1,18 +1,25 @@
 """Keeps the local store equal to Stripe with as few requests as possible.
 
-First sync: note the newest event (the cursor) BEFORE listing, then list the lookback window page by page into
-the store. Refresh: ask /v1/events for what came after the cursor event, plus one page of the few seconds before
-it (an event may become listable late), skip events already applied, apply the rest oldest first; an event
-never overwrites a newer state of its intent. Stripe keeps events 30 days: an older cursor means a windowed
-re-list instead.
+One writer: every sync first takes the store's writer lock; a second writer (another worker, a dashboard in
+embedded mode) finds it held, says so and skips that round.
 
-`python -m dashboard.sync --once | --every SECONDS` runs the same sync outside Streamlit.
+First sync: note the newest event (the cursor) BEFORE listing, then list the lookback window page by page into
+the store, saving the listing's place with every page: a killed or failed listing resumes where it stopped.
+Refresh: ask /v1/events for what came after the cursor event, plus one page of the few seconds before it (an
+event may become listable late), skip events already applied, apply the rest in Stripe's order; state only
+moves forward (an intent's version is its last event's time and stream position). Stripe keeps events 30 days:
+an older cursor means a windowed relist; a cursor event that no longer exists (an account or sandbox reset)
+too, noted for the sidebar. A reconcile relists the window and heals what differs.
+
+`python -m dashboard.sync --once | --every SECONDS | --reconcile` runs the same sync outside Streamlit.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -25,8 +32,10 @@ from dashboard.clock import Clock
 from dashboard.domain import EXPIRED_CODE, AlmaIntent, auth_window_end, is_alma
 from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, NotFoundError, StripeEvent, StripeGateway
 from dashboard.settings import SettingsError, load_settings
-from dashboard.store import IntentStore, StoredEvent, SyncState
+from dashboard.store import IntentStore, ListingProgress, StoredEvent, StoredIntent, StoreError, SyncState
 from dashboard.wiring import Services, build_services
+
+log = logging.getLogger(__name__)
 
 DAY_SECONDS = 86_400
 # Events can become listable a moment after their `created` second; re-asking a few seconds is cheap.
@@ -37,7 +46,13 @@ RETENTION_SAFETY_SECONDS = 3600
 # Our clock and Stripe's may disagree a little; an idle cursor is only moved up to this far behind our now.
 CLOCK_SKEW_ALLOWANCE_SECONDS = 300
 
-SyncKind = Literal["full", "refresh", "relist"]
+# A worker relists its window this often to heal any drift (python -m dashboard.sync --every).
+RECONCILE_EVERY_SECONDS = DAY_SECONDS
+
+ListingKind = Literal["full", "relist", "reconcile"]
+SyncKind = Literal["full", "refresh", "relist", "reconcile", "skipped"]
+# (intents listed so far, total): the total is given only once known (at the end); a listing cannot know it
+# before, and store.listing_progress() says honestly how far back in time it has got.
 Progress = Callable[[int, int | None], None]
 
 
@@ -50,6 +65,23 @@ class SyncResult:
     # The sync's date on the injected clock, read once as it starts (the store is at least that fresh); the
     # same value becomes store.last_synced_at().
     finished_at: int
+    removed: int = 0  # a listing's intents that Stripe no longer has
+    note: str | None = None  # why a sync was skipped, or that the cursor was lost
+
+    def summary(self) -> str:
+        if self.kind == "skipped":
+            return f"skipped: {self.note}"
+        text = (
+            f"{self.kind}: {self.intents_written} intents written, {self.events_applied} events, {self.requests}"
+            " requests"
+        )
+        if self.kind in ("relist", "reconcile"):
+            text += f", {self.intents_written + self.removed} rows healed ({self.removed} removed)"
+        return text + (f" ({self.note})" if self.note else "")
+
+
+class CursorLost(Exception):
+    """The cursor event no longer exists at Stripe (events are kept 30 days; an account or sandbox reset)."""
 
 
 def carry_over(previous: AlmaIntent, current: AlmaIntent) -> AlmaIntent:
@@ -82,31 +114,54 @@ def _with_inferred_method(intent: AlmaIntent) -> AlmaIntent:
     return intent
 
 
-def state_after_event(previous: AlmaIntent | None, event: StripeEvent) -> AlmaIntent | None:
-    """The intent's state once `event` is applied; None when the event says nothing new (it is older than
-    the state we hold, or it is a charge of an intent we do not know)."""
-    if previous is not None and previous.updated_at is not None and event.created < previous.updated_at:
-        if event.type == REQUIRES_ACTION_EVENT and event.created > (previous.sent_to_alma_at or 0):
-            return replace(previous, sent_to_alma_at=event.created)  # late, but still says when it was sent
-        return None
+def state_after_event(
+    previous: StoredIntent | None, event: StripeEvent, sequence: int
+) -> tuple[AlmaIntent, int | None] | None:
+    """The intent's state and version once `event` (at stream position `sequence`) is applied; None when
+    the event says nothing new (a charge of an intent we do not know, or an older event that adds no late
+    fact). An event older than the state held only adds what cannot go stale: when the customer was sent
+    to Alma, and the details of the same charge. So the same events in any order give the same state."""
+    if previous is not None and (event.created, sequence) <= _version(previous):
+        late = _late_facts(previous.intent, event)
+        return (late, previous.event_sequence) if late != previous.intent else None
+    before = previous.intent if previous is not None else None
     if event.type.startswith("payment_intent."):
         current = AlmaIntent.from_stripe(event.object)
-        if previous is not None:
-            current = carry_over(previous, current)
+        if before is not None:
+            current = carry_over(before, current)
         if event.type == REQUIRES_ACTION_EVENT:
             current = replace(current, sent_to_alma_at=event.created)
-    elif previous is not None:
-        current = previous.with_charge(event.object)
+    elif before is not None:
+        current = before.with_charge(event.object)
     else:
         return None
-    return replace(_with_inferred_method(current), updated_at=event.created)
+    return replace(_with_inferred_method(current), updated_at=event.created), sequence
 
 
-def listed_state(listed: AlmaIntent, stored: AlmaIntent | None, auth_window_seconds: int) -> AlmaIntent:
+def _version(stored: StoredIntent) -> tuple[int, int]:
+    updated_at = stored.intent.updated_at
+    return (-1 if updated_at is None else updated_at, -1 if stored.event_sequence is None else stored.event_sequence)
+
+
+def _late_facts(intent: AlmaIntent, event: StripeEvent) -> AlmaIntent:
+    if event.type == REQUIRES_ACTION_EVENT and event.created > (intent.sent_to_alma_at or 0):
+        return replace(intent, sent_to_alma_at=event.created)  # late, but still says when it was sent
+    if event.type.startswith("charge.") and event.object_id == intent.latest_charge_id and intent.authorized_at is None:
+        return _with_inferred_method(intent.with_charge(event.object))
+    return intent
+
+
+def listed_state(
+    listed: AlmaIntent, stored: StoredIntent | None, auth_window_seconds: int, listed_at: int
+) -> StoredIntent:
     """A listed intent, keeping what the store learned from events. Its updated_at is the latest change
     time the listing itself shows, never earlier than the stored one: events older than that are stale.
-    An expired attempt ended exactly one window after the customer was sent to Alma."""
-    current = carry_over(stored, listed) if stored is not None else listed
+    An expired attempt ended exactly one window after the customer was sent to Alma. A stored state from an
+    event newer than the listing (listed_at: when this listing started) is kept as it is."""
+    previous = stored.intent if stored is not None else None
+    if previous is not None and previous.updated_at is not None and previous.updated_at > listed_at:
+        return stored  # type: ignore[return-value]
+    current = carry_over(previous, listed) if previous is not None else listed
     expired = current.last_error is not None and current.last_error.code == EXPIRED_CODE
     expired_at = auth_window_end(current.sent_to_alma_at, auth_window_seconds) if expired else None
     known_times = (
@@ -115,17 +170,12 @@ def listed_state(listed: AlmaIntent, stored: AlmaIntent | None, auth_window_seco
         listed.canceled_at,
         current.sent_to_alma_at,
         expired_at,
-        stored.updated_at if stored else None,
+        previous.updated_at if previous else None,
     )
-    return replace(current, updated_at=max(t for t in known_times if t is not None))
-
-
-def _estimated_total(listed: int, oldest_created: int, now: int, window_start: int) -> int | None:
-    """Extrapolate from the share of the window the newest-first listing has covered so far."""
-    covered = now - oldest_created
-    if listed == 0 or covered <= 0:
-        return None
-    return max(listed, round(listed * (now - window_start) / covered))
+    updated_at = max(t for t in known_times if t is not None)
+    # Same time as the stored version: keep its stream position, so the listing is not taken as older.
+    sequence = stored.event_sequence if stored is not None and previous.updated_at == updated_at else None  # type: ignore[union-attr]
+    return StoredIntent(replace(current, updated_at=updated_at), sequence)
 
 
 class AlmaSync:
@@ -136,62 +186,152 @@ class AlmaSync:
         clock: Clock,
         *,
         lookback_days: int = 90,
+        reconcile_every_seconds: int | None = None,
     ) -> None:
         self.gateway = gateway
         self.store = store
         self.clock = clock
         self.lookback_days = lookback_days
+        self.reconcile_every_seconds = reconcile_every_seconds  # None: only on request (--reconcile)
         self._lock = threading.Lock()  # one sync at a time per process, whoever asks
 
     @classmethod
-    def for_services(cls, services: Services) -> AlmaSync:
-        return cls(services.gateway, services.store, services.clock, lookback_days=services.settings.lookback_days)
+    def for_services(cls, services: Services, *, reconcile_every_seconds: int | None = None) -> AlmaSync:
+        return cls(
+            services.gateway,
+            services.store,
+            services.clock,
+            lookback_days=services.settings.lookback_days,
+            reconcile_every_seconds=reconcile_every_seconds,
+        )
 
     def sync_once(self, progress: Progress | None = None) -> SyncResult:
-        """First sync when the store has no cursor, else a refresh."""
-        with self._lock:
-            return self._refresh_or_list(progress)
+        """Go on with an interrupted listing, else a first sync when the store has no cursor, else a refresh
+        (or a relist when the cursor is too old or gone, or a reconcile when one is due)."""
+        return self._as_the_writer(lambda now: self._refresh_or_list(progress, now))
 
-    def _refresh_or_list(self, progress: Progress | None) -> SyncResult:
-        # One reading of the injected clock (the sandbox's in local mode) dates the whole sync, so the sidebar's
-        # "last sync" agrees with the pages' "now".
-        now = self.clock.now()
+    def reconcile(self, progress: Progress | None = None) -> SyncResult:
+        """Relist the lookback window and heal every row that differs (a first sync when the store is empty)."""
+        return self._as_the_writer(lambda now: self._list_window(self._listing_kind("reconcile"), progress, now))
+
+    def _as_the_writer(self, run: Callable[[int], SyncResult]) -> SyncResult:
+        """Run a sync holding the store's writer lock, recording the attempt and its outcome for the sidebar;
+        skipped when another writer holds the lock. A failure keeps what was saved and is raised."""
+        with self._lock:
+            # One reading of the injected clock (the sandbox's in local mode) dates the whole sync, so the
+            # sidebar's "last sync" agrees with the pages' "now".
+            now = self.clock.now()
+            if not self.store.acquire_writer():
+                holder = self.store.current_writer() or "another writer"
+                log.info("sync skipped: %s holds the store's writer lock", holder)
+                return SyncResult("skipped", 0, 0, 0, now, note=f"{holder} is syncing this store")
+            try:
+                self.store.record_attempt(now)
+                result = run(now)
+                self.store.record_attempt(now, success=True)
+                return result
+            except Exception as error:
+                self.store.record_attempt(now, error=f"{type(error).__name__}: {error}")
+                raise
+            finally:
+                self.store.release_writer()
+
+    def _listing_kind(self, wanted: ListingKind) -> ListingKind:
+        return wanted if self.store.sync_state() is not None else "full"
+
+    def _refresh_or_list(self, progress: Progress | None, now: int) -> SyncResult:
+        if (pending := self.store.listing_progress()) is not None:
+            return self._list_window(pending.kind, progress, now, pending)  # type: ignore[arg-type]
         state = self.store.sync_state()
         if state is None:
             return self._list_window("full", progress, now)
         if now - state.cursor_created > EVENT_RETENTION_SECONDS - RETENTION_SAFETY_SECONDS:
             return self._list_window("relist", progress, now)
-        return self._refresh(state, now)
+        if self._reconcile_due(now):
+            return self._list_window("reconcile", progress, now)
+        try:
+            return self._refresh(state, now)
+        except CursorLost:
+            log.warning(
+                "the cursor event %s no longer exists at Stripe (events are kept 30 days; an account or sandbox"
+                " reset): relisting the last %d days",
+                state.cursor_event_id,
+                self.lookback_days,
+            )
+            self.store.record_cursor_lost(now)
+            return replace(self._list_window("relist", progress, now), note="cursor event lost: window relisted")
+
+    def _reconcile_due(self, now: int) -> bool:
+        if self.reconcile_every_seconds is None:
+            return False
+        last = self.store.writer_status().last_reconcile_at
+        return last is None or now - last >= self.reconcile_every_seconds
 
     def _result(self, kind: SyncKind, written: int, applied: int, requests_before: int, synced_at: int) -> SyncResult:
         return SyncResult(kind, written, applied, self.gateway.requests_made - requests_before, synced_at)
 
-    # -- listing (first sync, re-list) ----------------------------------------------------------------------
+    # -- listing (first sync, relist, reconcile) -------------------------------------------------------------
 
-    def _list_window(self, kind: SyncKind, progress: Progress | None, now: int) -> SyncResult:
-        requests_before = self.gateway.requests_made
-        window_start = now - self.lookback_days * DAY_SECONDS
-        # The cursor is taken before listing: whatever happens during the listing is in the events after it.
+    def _start_listing(self, kind: ListingKind, now: int) -> ListingProgress:
+        """Take the cursor BEFORE listing (whatever happens meanwhile is in the events after it) and save the
+        listing's start, so a killed listing resumes with the same cursor and window."""
         recent = self.gateway.recent_events()
         latest = recent[-1] if recent else None
         cursor_id, cursor_created = _young_cursor(latest.id if latest else None, latest.created if latest else 0, now)
+        started = ListingProgress(
+            run=secrets.token_hex(8),
+            kind=kind,
+            window_start=now - self.lookback_days * DAY_SECONDS,
+            started_at=now,
+            cursor_event_id=cursor_id,
+            cursor_created=cursor_created,
+            starting_after=None,
+            oldest_created=None,
+            listed=0,
+            pages=0,
+            changed=0,
+        )
         # The listing will show what these did; marking them seen keeps the first refresh from redoing them.
         reflected = [event for event in recent if event.created >= cursor_created - EVENT_OVERLAP_SECONDS]
-        listed = written = 0
-        oldest_created = now
+        self.store.save(events=_stored_events(reflected), progress=started)
+        return started
+
+    def _list_window(
+        self, kind: ListingKind, progress: Progress | None, now: int, resume: ListingProgress | None = None
+    ) -> SyncResult:
+        requests_before = self.gateway.requests_made
+        if resume is None:
+            place = self._start_listing(kind, now)
+        else:
+            place = resume
+            log.info("resuming the %s listing after %d pages (%d intents)", kind, place.pages, place.listed)
         window = self.store.auth_window_seconds
-        for page in self.gateway.list_intents(window_start):
-            listed += len(page)
-            oldest_created = min([oldest_created, *(intent.created for intent in page)])
+        written = 0
+        for page in self.gateway.list_intents(place.window_start, starting_after=place.starting_after):
             alma = [intent for intent in page if is_alma(intent)]
-            stored = self.store.get_intents(intent.id for intent in alma)
-            written += self.store.save([listed_state(i, stored.get(i.id), window) for i in alma])
+            stored = self.store.get_stored(intent.id for intent in alma)
+            states = [listed_state(i, stored.get(i.id), window, place.started_at) for i in alma]
+            oldest = min(intent.created for intent in page)
+            place = replace(
+                place,
+                starting_after=page[-1].id,
+                oldest_created=oldest if place.oldest_created is None else min(place.oldest_created, oldest),
+                listed=place.listed + len(page),
+                pages=place.pages + 1,
+            )
+            saved = self.store.save(states, progress=place)
+            written += saved
+            place = replace(place, changed=place.changed + saved)
             if progress:
-                progress(listed, _estimated_total(listed, oldest_created, now, window_start))
-        self.store.save(events=_stored_events(reflected), state=SyncState(cursor_id, cursor_created, now, window_start))
+                progress(place.listed, None)
+        state = SyncState(place.cursor_event_id, place.cursor_created, now, place.window_start)
+        removed = self.store.finish_listing(place, state)
+        if removed:
+            log.warning("%d stored intents are no longer listed by Stripe: removed", removed)
+        self.store.record_reconcile(now, 0 if kind == "full" else written + removed)
         if progress:
-            progress(listed, listed)
-        return self._result(kind, written, 0, requests_before, now)
+            progress(place.listed, place.listed)
+        return replace(self._result(kind, written, 0, requests_before, now), removed=removed)
 
     # -- refresh from events ---------------------------------------------------------------------------------
 
@@ -208,33 +348,33 @@ class AlmaSync:
     def _events_since(self, state: SyncState) -> tuple[list[StripeEvent], StripeEvent | None]:
         """The events to apply (oldest first) and the newest new one, the next cursor."""
         since = state.cursor_created - EVENT_OVERLAP_SECONDS
-        if state.cursor_event_id is not None:
-            try:
-                fresh = self.gateway.events_after(state.cursor_event_id)
-            except NotFoundError:  # the cursor event is gone: read by time instead
-                pass
-            else:
-                # Exactly what came after the cursor, plus one page of overlap for any event that became
-                # listable a moment late just before it: a burst long past costs nothing more.
-                overlap = self.gateway.recent_events(created_gte=since, created_lte=state.cursor_created)
-                return overlap + fresh, (fresh[-1] if fresh else None)
-        events = self.gateway.list_events(since)
-        return events, (events[-1] if events and events[-1].created >= state.cursor_created else None)
+        if state.cursor_event_id is None:  # an idle stretch: the cursor is a time
+            events = self.gateway.list_events(since)
+            return events, (events[-1] if events and events[-1].created >= state.cursor_created else None)
+        try:
+            fresh = self.gateway.events_after(state.cursor_event_id)
+        except NotFoundError:
+            raise CursorLost(state.cursor_event_id) from None
+        # Exactly what came after the cursor, plus one page of overlap for any event that became listable a
+        # moment late just before it: a burst long past costs nothing more.
+        overlap = self.gateway.recent_events(created_gte=since, created_lte=state.cursor_created)
+        return overlap + fresh, (fresh[-1] if fresh else None)
 
     def apply_events(self, events: Sequence[StripeEvent], *, state: SyncState | None = None) -> tuple[int, int]:
-        """Apply the events not seen before, oldest first (same second: the given order, which is Stripe's
-        when they come from the gateway), in one transaction with the new sync state. Returns (intents
-        written, events applied)."""
+        """Apply the events not seen before in Stripe's order (time, then the listing's order within a
+        second), in one transaction with the new sync state. Returns (intents written, events applied)."""
         unique: dict[str, StripeEvent] = {}
         for event in events:
             unique.setdefault(event.id, event)
         listing = sorted(unique.values(), key=lambda event: event.created)  # stable: keeps same-second order
+        # Each event's stream position, as the store keeps it: a late-listed one slots among stored ones.
+        sequence = {e.id: e.sequence for e in self.store.place_events(_stored_events(listing))}
         known = self.store.known_event_ids(unique)
-        ordered = [event for event in listing if event.id not in known]
+        ordered = sorted((e for e in listing if e.id not in known), key=lambda e: (e.created, sequence[e.id]))
         intent_ids = {event.intent_id for event in ordered if event.intent_id}
         # Non-Alma intents stay in memory for this batch: a later event may reveal Alma (multi-method intents).
-        stored = self.store.get_intents(intent_ids)
-        states: dict[str, AlmaIntent] = dict(stored)
+        stored = self.store.get_stored(intent_ids)
+        states: dict[str, StoredIntent] = dict(stored)
         changed: set[str] = set()
         for event in ordered:
             if event.intent_id is None:
@@ -244,16 +384,19 @@ class AlmaSync:
                 # A charge of an intent never stored (created before the window, or a multi-method intent
                 # whose choice of Alma this reveals): fetch that intent once.
                 fetched = self.gateway.retrieve_intent(event.intent_id)
-                after: AlmaIntent | None = replace(fetched, updated_at=event.created)
+                after: tuple[AlmaIntent, int | None] | None = (
+                    replace(fetched, updated_at=event.created),
+                    sequence[event.id],
+                )
             else:
-                after = state_after_event(previous, event)
+                after = state_after_event(previous, event, sequence[event.id])
             if after is not None:
-                states[event.intent_id] = after
+                states[event.intent_id] = StoredIntent(*after)
                 changed.add(event.intent_id)
         updated = [
             states[i]
             for i in changed
-            if is_alma(states[i]) and (i not in stored or _facts(states[i]) != _facts(stored[i]))
+            if is_alma(states[i].intent) and (i not in stored or _facts(states[i].intent) != _facts(stored[i].intent))
         ]
         # Known events go along so the new ones are stored in their place among them (store.save).
         written = self.store.save(updated, events=_stored_events(listing), state=state)
@@ -286,7 +429,7 @@ def _stored_events(events: Iterable[StripeEvent]) -> list[StoredEvent]:
 
 def _print_progress(done: int, total: int | None) -> None:
     if done % 1_000 == 0 or done == total:  # every ten pages is plenty for a log
-        print(f"  listed {done:,} of ~{total if total is not None else '?'} intents", flush=True)
+        print(f"  listed {done:,} intents" + (" (all)" if done == total else " so far"), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,31 +437,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--once", action="store_true", help="one sync, then exit")
     when.add_argument("--every", type=int, metavar="SECONDS", help="sync forever, pausing SECONDS between runs")
+    when.add_argument("--reconcile", action="store_true", help="relist the lookback window, heal what differs")
     args = parser.parse_args(argv)
     if args.every is not None and args.every < 1:
         parser.error("--every takes a whole number of seconds, at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("stripe").setLevel(logging.WARNING)
     try:
-        services = build_services(load_settings(os.environ), may_start_sandbox=False)
-    except SettingsError as error:
+        services = build_services(load_settings(os.environ), may_start_sandbox=False, writer_role="worker")
+    except (SettingsError, StoreError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a supervisor's stop is a normal end, not a crash
-    sync = AlmaSync.for_services(services)
-    print(f"Alma Ops sync: {services.settings!r}, store {services.settings.db_path}", flush=True)
+    sync = AlmaSync.for_services(services, reconcile_every_seconds=RECONCILE_EVERY_SECONDS if args.every else None)
+    settings, store = services.settings, services.store
+    print(f"Alma Ops sync: {settings!r}, store {settings.db_location}, writer {store.writer_identity}", flush=True)
     try:
         while True:
             try:
-                result = sync.sync_once(_print_progress)
-                print(
-                    f"{result.kind}: {result.intents_written} intents written, {result.events_applied} events,"
-                    f" {result.requests} requests",
-                    flush=True,
-                )
+                result = sync.reconcile(_print_progress) if args.reconcile else sync.sync_once(_print_progress)
+                print(result.summary(), flush=True)
             except (GatewayError, OSError) as error:  # OSError: the sandbox clock did not answer
-                print(f"sync failed: {error}", file=sys.stderr, flush=True)
-                if args.once:
+                print(f"sync failed (what was saved is kept): {error}", file=sys.stderr, flush=True)
+                if args.every is None:
                     return 1
-            if args.once:
+            if args.every is None:
                 return 0
             time.sleep(args.every)
     except KeyboardInterrupt:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 import os
 import queue
+import random
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 import stripe
 
 from dashboard.domain import AlmaIntent, is_alma
@@ -29,7 +32,7 @@ from dashboard.gateway import (
 from dashboard.local_sandbox import LocalSandbox
 from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
 from dashboard.store import IntentStore
-from dashboard.sync import AlmaSync, SyncResult
+from dashboard.sync import AlmaSync, SyncResult, listed_state
 from tests.conftest import ROOT, TEST_KEY, answer_alma_page
 
 WINDOW = AUTH_WINDOW_SECONDS
@@ -42,8 +45,9 @@ def gateway(sandbox: LocalSandbox) -> StripeGateway:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[IntentStore]:
-    opened = IntentStore(tmp_path / "alma.sqlite3", WINDOW)
+def store(database: str) -> Iterator[IntentStore]:
+    """Every test that takes `store` runs on SQLite and on PostgreSQL."""
+    opened = IntentStore(database, WINDOW)
     yield opened
     opened.close()
 
@@ -371,17 +375,21 @@ def sync_until_done(syncer: AlmaSync, attempts: int = 5) -> SyncResult:
 
 
 class TestResilience:
-    def test_a_vanished_cursor_event_falls_back_to_reading_by_time(
+    def test_a_vanished_cursor_event_relists_the_window(
         self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
     ) -> None:
         create(gateway, "before")
         syncer.sync_once()
+        assert store.writer_status().cursor_lost_at is None
         sandbox.reset()  # e.g. a local sandbox restarted without its state file: the cursor event is gone
         sandbox.advance(5 * DAY)
         newcomer = create(gateway, "after")
         result = syncer.sync_once()
-        assert result.kind == "refresh" and result.intents_written == 1
-        assert store.get_intent(newcomer.id) is not None
+        assert (result.kind, result.intents_written, result.removed) == ("relist", 1, 1)
+        assert result.note == "cursor event lost: window relisted"
+        assert [i.id for i in store.all_intents()] == [newcomer.id]  # the intent Stripe no longer has is gone
+        assert store.writer_status().cursor_lost_at == result.finished_at  # for the sidebar's note
+        assert syncer.sync_once().kind == "refresh"  # the relist took a fresh cursor
 
     def test_full_sync_with_injected_faults_loses_and_doubles_nothing(
         self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
@@ -411,9 +419,17 @@ class TestResilience:
         answer_alma_page(intent.redirect_url, "authorize")
         syncer.sync_once()
 
-        def database_bytes() -> bytes:  # the main file and, while open, its WAL
-            files = [p for p in store.path.parent.iterdir() if p.name.startswith(store.path.name)]
-            return b"".join(p.read_bytes() for p in files)
+        def database_bytes() -> bytes:
+            if store.dialect == "sqlite":  # the main file and, while open, its WAL
+                files = [p for p in store.path.parent.iterdir() if p.name.startswith(store.path.name)]
+                return b"".join(p.read_bytes() for p in files)
+            engine = sa.create_engine(store.location.url)  # every row of every table, as text
+            with engine.connect() as conn:
+                tables = sa.inspect(conn).get_table_names()
+                rows = [conn.exec_driver_sql(f"SELECT CAST(t AS text) FROM {table} t").scalars() for table in tables]
+                data = "\n".join(text for table_rows in rows for text in table_rows).encode()
+            engine.dispose()
+            return data
 
         while_open = database_bytes()
         store.close()
@@ -504,3 +520,304 @@ def test_command_line_local_mode_needs_a_running_sandbox(tmp_path: Path) -> None
 def test_command_line_refuses_a_bad_key(tmp_path: Path) -> None:
     done, _ = run_sync_command(tmp_path, "--once", STRIPE_SECRET_KEY="pk_test_publishable")
     assert done.returncode == 2 and "STRIPE_SECRET_KEY" in done.stderr
+
+
+# -- one writer, resumable listings, forward-only state, lost cursor, reconcile, quarantine ---------------
+
+
+def listing_requests(sandbox: LocalSandbox) -> int:
+    """GET /v1/payment_intents requests served: the pages of listings."""
+    return sandbox.stats().get("GET /v1/payment_intents", 0)
+
+
+def sync_env(sandbox: LocalSandbox, database: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "ALMA_OPS_"))}
+    env.update(ALMA_OPS_DB=database, ALMA_OPS_SANDBOX_URL=sandbox.base_url)
+    return env
+
+
+def start_sync_command(sandbox: LocalSandbox, database: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dashboard.sync", *args],
+        cwd=ROOT,
+        env=sync_env(sandbox, database),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def result_line(stdout: str) -> str:
+    [line] = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIXES)]
+    return line
+
+
+RESULT_PREFIXES = ("full:", "refresh:", "relist:", "reconcile:", "skipped:")
+
+
+class TestOneWriter:
+    def test_a_second_writer_skips_while_the_first_syncs(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, database: str
+    ) -> None:
+        sandbox.reset(seed_demo=250)
+        other_store = IntentStore(database, WINDOW, role="worker")
+        other = AlmaSync(StripeGateway(Settings(), api_base=sandbox.base_url), other_store, sandbox)
+        meanwhile: list[tuple[SyncResult, int]] = []
+
+        def after_a_page(done: int, total: int | None) -> None:
+            if not meanwhile:  # the first writer is mid-listing: the other one tries now
+                meanwhile.append(requests_during(sandbox, other.sync_once))
+
+        first = syncer.sync_once(after_a_page)
+        [(skipped, requests)] = meanwhile
+        assert (skipped.kind, skipped.requests, requests) == ("skipped", 0, 0)
+        assert skipped.note == f"{store.writer_identity} is syncing this store"
+        assert first.kind == "full" and store.count() == 250
+        assert other.sync_once().kind == "refresh"  # released once the first is done
+        status = store.writer_status()
+        assert (status.writer, status.last_role, status.last_writer) == (None, "worker", other_store.writer_identity)
+        assert status.last_success_at is not None and status.last_error is None
+        other_store.close()
+
+    def test_two_sync_commands_at_once_make_one_first_sync(
+        self, sandbox: LocalSandbox, gateway: StripeGateway, database: str
+    ) -> None:
+        sandbox.reset(seed_demo=1_000)
+        before = listing_requests(sandbox)
+        commands = [start_sync_command(sandbox, database, "--once") for _ in range(2)]
+        outputs = [command.communicate(timeout=180) for command in commands]
+        assert [command.returncode for command in commands] == [0, 0], outputs
+        lines = sorted(result_line(stdout) for stdout, _ in outputs)
+        assert lines[0].startswith("full: 1000 intents written"), lines
+        # The second found the lock held (skipped), or, had it started after the first ended, refreshed.
+        assert lines[1].startswith(("skipped: worker@", "refresh: 0 intents written")), lines
+        assert listing_requests(sandbox) - before == 10  # one first sync's worth of pages
+        store = IntentStore(database, WINDOW)
+        assert store.count() == 1_000
+        assert_store_equals_sandbox(store, gateway)
+        store.close()
+
+
+class TestResumableListing:
+    def test_a_killed_first_sync_resumes_where_it_stopped(
+        self, sandbox: LocalSandbox, gateway: StripeGateway, database: str
+    ) -> None:
+        sandbox.reset(seed_demo=3_000)
+        reader = IntentStore(database, WINDOW)
+        before = listing_requests(sandbox)
+        command = start_sync_command(sandbox, database, "--once")
+        while (saved := reader.listing_progress()) is None or saved.pages < 3:
+            assert command.poll() is None, "the first sync ended before it could be killed"
+            time.sleep(0.005)
+        command.kill()  # SIGKILL: no cleanup, the writer lock is left behind
+        command.communicate(timeout=30)
+        saved = reader.listing_progress()
+        assert saved is not None and 3 <= saved.pages < 30
+        assert reader.count() == saved.listed == saved.pages * 100  # every saved page, nothing half-written
+        assert 0 < saved.covered_fraction < 1
+        killed_after = listing_requests(sandbox) - before
+
+        done = subprocess.run(
+            [sys.executable, "-m", "dashboard.sync", "--once"],
+            cwd=ROOT,
+            env=sync_env(sandbox, database),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"resuming the full listing after {saved.pages} pages" in done.stdout
+        assert result_line(done.stdout).startswith(f"full: {3_000 - saved.listed} intents written")
+        assert killed_after + (listing_requests(sandbox) - before - killed_after) <= 30 + 1  # one page repeated at most
+        assert reader.listing_progress() is None and reader.count() == 3_000
+        assert_store_equals_sandbox(reader, gateway)
+        reader.close()
+
+    def test_a_call_that_fails_after_retries_ends_the_attempt_keeping_what_was_saved(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        sandbox.reset(seed_demo=500)
+        progress: list[tuple[int, int | None]] = []
+
+        def break_after_two_pages(done: int, total: int | None) -> None:
+            progress.append((done, total))
+            if done == 200:
+                sandbox.faults(1.0, kinds="500")  # every later request fails, retries included
+
+        with pytest.raises(GatewayUnavailable):
+            syncer.sync_once(break_after_two_pages)
+        sandbox.faults(0)
+        assert progress == [(100, None), (200, None)]  # no guessed total while listing
+        saved = store.listing_progress()
+        assert saved is not None and (saved.pages, saved.listed, store.count()) == (2, 200, 200)
+        status = store.writer_status()
+        assert status.last_error is not None and status.last_error.startswith("GatewayUnavailable")
+        assert status.last_success_at is None and status.writer is None  # the lock was released
+
+        before = listing_requests(sandbox)
+        result = syncer.sync_once()
+        assert (result.kind, result.intents_written) == ("full", 300)
+        assert listing_requests(sandbox) - before == 3  # pages 3 to 5 only
+        assert store.count() == 500 and store.listing_progress() is None
+        assert store.writer_status().last_error is None
+        assert_store_equals_sandbox(store, gateway)
+
+
+class TestForwardOnly:
+    def test_the_same_events_in_any_order_or_twice_give_the_same_store(
+        self, sandbox: LocalSandbox, gateway: StripeGateway, store: IntentStore, tmp_path: Path
+    ) -> None:
+        start = sandbox.now()
+        paid, held, declined = (
+            create(gateway, "paid"),
+            create(gateway, "held", capture_method="manual"),
+            create(gateway, "declined"),
+        )
+        sandbox.advance(20)
+        answer_alma_page(paid.redirect_url, "authorize", installments=4)
+        answer_alma_page(held.redirect_url, "authorize", installments=2)
+        sandbox.advance(20)
+        answer_alma_page(declined.redirect_url, "fail")
+        gateway.capture_intent(held.id, 7_000, submission_idempotency_key("capture", held.id))
+        events = gateway.list_events(start)
+        assert len(events) >= 12
+
+        reference_store = IntentStore(tmp_path / "in_order.sqlite3", WINDOW)
+        AlmaSync(gateway, reference_store, sandbox).apply_events(events)
+        reference = {intent.id: intent for intent in reference_store.all_intents()}
+        assert reference[paid.id].installments == 4 and reference[held.id].amount_received == 7_000
+        assert reference[declined.id].status == "requires_payment_method"
+
+        syncer = AlmaSync(gateway, store, sandbox)
+        shuffled = list(events)
+        random.Random(7).shuffle(shuffled)
+        for event in shuffled:  # one at a time, in a random order
+            syncer.apply_events([event])
+        syncer.apply_events(list(reversed(events)))  # all again, newest first
+        assert {intent.id: intent for intent in store.all_intents()} == reference
+        assert store.intents_frame().equals(reference_store.intents_frame())
+        reference_store.close()
+
+    def test_a_listing_never_overwrites_a_newer_applied_event(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        intent = create(gateway, "raced")
+        syncer.sync_once()
+        stale_listing = next(i for page in gateway.list_intents(0) for i in page if i.id == intent.id)
+        listed_at = sandbox.now()
+        sandbox.advance(30)
+        gateway.cancel_intent(intent.id, submission_idempotency_key("cancel", intent.id))
+        syncer.sync_once()  # the cancel event is applied
+        canceled = store.get_stored([intent.id])[intent.id]
+        assert canceled.intent.status == "canceled"
+        # A page listed before the cancel but saved after it (what two writers used to do):
+        late = listed_state(stale_listing, canceled, WINDOW, listed_at)
+        assert store.save([late]) == 0
+        assert store.get_intent(intent.id) == canceled.intent
+
+    def test_the_cursor_never_moves_backwards(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        create(gateway, "one")
+        syncer.sync_once()
+        create(gateway, "two")
+        syncer.sync_once()
+        state = store.sync_state()
+        assert state is not None and state.cursor_event_id is not None
+        older = replace(state, cursor_event_id="evt_older", cursor_created=state.cursor_created - 2_398)
+        syncer.apply_events([], state=older)  # a stale writer's cursor
+        assert store.sync_state().cursor_event_id == state.cursor_event_id  # type: ignore[union-attr]
+
+
+class TestReconcile:
+    def test_a_reconcile_heals_planted_differences(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        sandbox.reset(seed_demo=120)
+        syncer.sync_once()
+        changed, dropped = store.all_intents()[:2]
+        store.upsert_intents([replace(changed, status="canceled", amount=1)])  # drift
+        stranger = replace(changed, id="pi_not_at_stripe", raw={})
+        store.upsert_intents([stranger])  # a row Stripe does not have
+        execute_sql(store, f"DELETE FROM intents WHERE id = '{dropped.id}'")  # a row lost
+        result, requests = requests_during(sandbox, syncer.reconcile)
+        assert (result.kind, result.intents_written, result.removed) == ("reconcile", 2, 1)
+        assert "3 rows healed (1 removed)" in result.summary()
+        assert requests == math.ceil(120 / 100) + 1
+        assert store.writer_status().last_reconcile_fixed == 3
+        assert_store_equals_sandbox(store, gateway)
+        assert syncer.sync_once().kind == "refresh"
+        clean, _ = requests_during(sandbox, syncer.reconcile)
+        assert (clean.intents_written, clean.removed) == (0, 0)
+
+    def test_a_worker_reconciles_once_a_day(
+        self, sandbox: LocalSandbox, gateway: StripeGateway, store: IntentStore
+    ) -> None:
+        worker = AlmaSync(gateway, store, sandbox, reconcile_every_seconds=DAY)
+        assert worker.sync_once().kind == "full"
+        assert worker.sync_once().kind == "refresh"
+        sandbox.advance(DAY)
+        assert worker.sync_once().kind == "reconcile"
+        assert worker.sync_once().kind == "refresh"
+
+    def test_command_line_reconcile(self, sandbox: LocalSandbox, database: str) -> None:
+        sandbox.reset(seed_demo=30)
+        first = subprocess.run(
+            [sys.executable, "-m", "dashboard.sync", "--reconcile"],
+            cwd=ROOT,
+            env=sync_env(sandbox, database),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert first.returncode == 0, first.stderr
+        assert result_line(first.stdout).startswith("full: 30 intents written")  # an empty store: a first sync
+        store = IntentStore(database, WINDOW)
+        execute_sql(
+            store,
+            "UPDATE intents SET status = 'canceled', state_json = replace(state_json, "
+            '\'"status":"succeeded"\', \'"status":"canceled"\')',
+        )
+        again = subprocess.run(
+            [sys.executable, "-m", "dashboard.sync", "--reconcile"],
+            cwd=ROOT,
+            env=sync_env(sandbox, database),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        healed = sum(1 for intent in store.all_intents() if intent.status == "succeeded")
+        assert result_line(again.stdout).startswith(f"reconcile: {healed} intents written"), again.stdout
+        assert f"{healed} rows healed (0 removed)" in again.stdout and healed > 0
+        store.close()
+
+
+def execute_sql(store: IntentStore, statement: str) -> None:
+    """Damage behind the store's back."""
+    engine = sa.create_engine(store.location.url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+class TestQuarantine:
+    def test_an_intent_that_cannot_be_stored_is_quarantined_and_newer_ones_land(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        start = sandbox.now()
+        sandbox.advance(1)
+        good = create(gateway, "good")
+        events = gateway.list_events(start)
+        created = events[0]
+        # What the sandbox once accepted: an amount no 64-bit column holds (Stripe caps it at 8 digits).
+        huge = replace(
+            created, id="evt_huge", object_id="pi_huge", object={**created.object, "id": "pi_huge", "amount": 10**30}
+        )
+        written, applied = syncer.apply_events([replace(huge, created=start), *events])
+        assert (written, applied) == (1, len(events) + 1)
+        assert store.get_intent(good.id) is not None and store.get_intent("pi_huge") is None
+        [held] = store.quarantined()
+        assert held.intent_id == "pi_huge" and "amount" in held.reason
+        later = create(gateway, "later")
+        assert syncer.sync_once().kind == "full"
+        assert store.get_intent(later.id) is not None  # the sync goes on

@@ -303,7 +303,8 @@ class IntentStore:
 
     def writer_status(self) -> WriterStatus:
         with self._read() as conn:
-            row = conn.execute(sa.select(sync_status)).mappings().first() or {}
+            found = conn.execute(sa.select(sync_status)).mappings().first()
+            row: dict[str, Any] = dict(found) if found is not None else {}
             holder = self._writer.holder(conn, self._clock.now())
         return WriterStatus(
             writer=holder,
@@ -325,7 +326,7 @@ class IntentStore:
         columns = (intents.c.id, intents.c.state_json, intents.c.raw_json, intents.c.updated_at)
         for chunk in _chunks(sorted(set(ids))):
             rows = conn.execute(sa.select(*columns, intents.c.event_sequence).where(intents.c.id.in_(chunk)))
-            found.update({row[0]: tuple(row[1:]) for row in rows})  # type: ignore[misc]
+            found.update({row[0]: (row[1], row[2], row[3], row[4]) for row in rows})
         return found
 
     def _upsert(

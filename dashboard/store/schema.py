@@ -7,6 +7,7 @@ on; a step is appended, never edited once shipped. Versions 1 and 2 were only ev
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -16,7 +17,7 @@ from dashboard.intent_frame import COLUMNS
 # events it precedes (about 20 such arrivals between two neighbours).
 SEQUENCE_STEP = 1 << 20
 
-_TYPES: dict[str, type[sa.types.TypeEngine]] = {
+_TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
     "string": sa.Text,
     "int64": sa.BigInteger,
     "Int64": sa.BigInteger,
@@ -26,7 +27,7 @@ _TYPES: dict[str, type[sa.types.TypeEngine]] = {
 metadata = sa.MetaData()
 
 
-def typed_column(name: str) -> sa.Column:
+def typed_column(name: str) -> sa.Column[Any]:
     return sa.Column(name, _TYPES[COLUMNS[name]](), primary_key=name == "id")
 
 
