@@ -40,7 +40,7 @@ class CountingSubmissions:
 @pytest.fixture
 def services(sandbox: SandboxServer, tmp_path: Path) -> Iterator[Services]:
     built = build_services(
-        Settings(db_path=tmp_path / "alma.sqlite3", sandbox_url=sandbox.base_url), may_start_sandbox=False
+        Settings(db=str(tmp_path / "alma.sqlite3"), sandbox_url=sandbox.base_url), may_start_sandbox=False
     )
     yield built
     built.close()
@@ -113,7 +113,7 @@ def test_a_viewer_is_refused_before_any_request(services: Services, sandbox: San
 
 
 def test_a_live_key_refuses_every_write_for_every_role(sandbox: SandboxServer, tmp_path: Path) -> None:
-    live = Settings(secret_key="sk_live_fake_for_tests_9876", api_base=sandbox.base_url, db_path=tmp_path / "a.db")
+    live = Settings(secret_key="sk_live_fake_for_tests_9876", api_base=sandbox.base_url, db=str(tmp_path / "a.db"))
     services = build_services(live, may_start_sandbox=False)
     try:
         with pytest.raises(ActionRefused):
