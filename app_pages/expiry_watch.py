@@ -74,7 +74,7 @@ def watch() -> None:
         if failures.empty:
             st.caption(f"{nothing} in the last {lookback}.")
         else:
-            ui_widgets.failures_table(failures, ("updated_at", "id", "status", "amount", "waited", "reason"), settings)
+            ui_widgets.failures_table(failures, ("updated_at", "id", "outcome", "amount", "waited", "reason"), settings)
 
 
 watch()

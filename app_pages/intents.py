@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import analytics, ui, ui_access, ui_widgets
 from dashboard.access import Permission
-from dashboard.domain import CAPTURE_METHODS, STATUSES, AlmaIntent, capture_deadline, expires_at, failure_kind
+from dashboard.domain import CAPTURE_METHODS, OUTCOMES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import amount_range_problem, parse_amount
 from dashboard.intent_frame import metadata_text
 from dashboard.money import STRIPE_MAX_AMOUNT_CENTS, format_eur
@@ -47,7 +47,7 @@ def select_row() -> None:
 
 top = st.columns([2, 3])
 with top[0]:
-    statuses = st.multiselect("Status", STATUSES, key="intents_status", placeholder="Any status")
+    statuses = st.multiselect("Status", OUTCOMES, key="intents_status", placeholder="Any status")
 with top[1]:
     period_of = ui_widgets.period_picker("intents", "90 d", app)
 bottom = st.columns([1, 1, 3])
@@ -64,7 +64,7 @@ with bottom[2]:
 now = ui.now(app)
 filtered = analytics.filter_intents(
     ui.intents_frame(),
-    statuses=statuses,
+    outcomes_in=statuses,
     period=period_of(now) if period_of else None,
     min_cents=min_cents,
     max_cents=max_cents,
@@ -90,8 +90,7 @@ st.dataframe(
         c
         for c in (
             "id",
-            "status",
-            "failure_kind",
+            "outcome",
             "amount_eur",
             "amount_received_eur",
             "created_at",
@@ -107,17 +106,17 @@ st.dataframe(
     ],
     column_config={
         "id": st.column_config.TextColumn("Intent", pinned=True),
-        "status": "Status",
+        "outcome": st.column_config.TextColumn(
+            "Status",
+            help="The API status in words; Expired and Declined are requires_payment_method after a failed attempt",
+        ),
         # Exact Decimal EUR: formatted as euros and sorted as numbers (text would put €99 after €1,000).
         "amount_eur": st.column_config.NumberColumn("Amount", format="euro", width=NARROW_COLUMN_PX),
         "amount_received_eur": st.column_config.NumberColumn("Received", format="euro", width=NARROW_COLUMN_PX),
-        "created_at": st.column_config.DatetimeColumn(
-            "Created", format="YYYY-MM-DD HH:mm:ss", help=f"Local time ({settings.timezone})"
-        ),
+        "created_at": ui_widgets.time_column("Created", settings, seconds=True),
         "expires_in": st.column_config.TextColumn("Expires in", help="Time left on Alma's page"),
         "installments": st.column_config.NumberColumn("Installments", format="%d"),
         "capture_method": "Capture",
-        "failure_kind": st.column_config.TextColumn("Failure", width=NARROW_COLUMN_PX),
         "reason": st.column_config.TextColumn("Reason", width="medium"),
         "description": "Description",
         "metadata": "Metadata",
@@ -200,7 +199,7 @@ def show_detail(intent: AlmaIntent) -> None:
             "Metadata": as_text(metadata_text(intent)),
         },
     }
-    st.markdown(f"**Status:** {ui_widgets.status_badge(intent.status)}" + (f" ({kind})" if kind else ""))
+    st.markdown(f"**Status:** {ui_widgets.status_badge(intent.status, kind)}")
     for column, (title, facts) in zip(st.columns(len(sections)), sections.items(), strict=True):
         column.markdown(f"##### {title}")
         column.markdown(fact_lines(facts))

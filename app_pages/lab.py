@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import actions, ui, ui_access, ui_widgets
 from dashboard.actions import IntentForm
-from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent
+from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent, failure_kind
 from dashboard.form_input import DESCRIPTION_MAX, MetadataError, parse_amount, parse_description
 from dashboard.gateway import CreatedIntent, GatewayError
 from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, lab_metadata, recent_test_intents
@@ -175,8 +175,8 @@ if created is not None:
     with st.container(border=True):
         # The store's copy once synced: the customer may have approved or failed it since.
         intent = app.store.get_intent(created.intent.id) or created.intent
-        status = ui_widgets.status_badge(intent.status)
-        st.success(f"Created {literal(intent.id)} for {format_eur(intent.amount)} — status {status}.")
+        badge = ui_widgets.status_badge(intent.status, failure_kind(intent, settings.auth_window_seconds))
+        st.success(f"Created {literal(intent.id)} for {format_eur(intent.amount)} — status {badge}.")
         cols = st.columns(3, vertical_alignment="center")
         if (approve_page := web_link(created.redirect_url)) and intent.status == "requires_action":
             cols[0].link_button("Open approve/decline page", approve_page, type="primary")
@@ -201,7 +201,9 @@ if recent.empty:
 for row in recent.itertuples(index=False):
     with st.container(border=True):
         info, controls = st.columns([5, 4])
-        info.markdown(f"{literal(row.id)} · {ui_widgets.status_badge(row.status)} · {format_eur(row.amount)}")
+        info.markdown(
+            f"{literal(row.id)} · {ui_widgets.status_badge(row.status, row.failure_kind)} · {format_eur(row.amount)}"
+        )
         capture_method = known_or_literal(row.capture_method, CAPTURE_METHODS)
         info.caption(
             f"Created {ui_widgets.local_datetime(row.created, settings)} · {capture_method} capture"

@@ -52,9 +52,9 @@ def data_block() -> None:
         st.subheader("Intents by status")
         st.altair_chart(charts.status_bar_chart(analytics.status_counts(frame)), width="stretch")
     with right:
-        heading, control = st.columns([3, 2], vertical_alignment="bottom")
-        heading.subheader("Per day")
-        measure = control.segmented_control(
+        st.subheader("Per day")
+        # Left-aligned under the heading: Streamlit's chart toolbar sits on the chart's right edge.
+        measure = st.segmented_control(
             "Daily chart",
             list(MEASURES),
             format_func=MEASURES.get,
@@ -63,8 +63,13 @@ def data_block() -> None:
             key="overview_measure",
             label_visibility="collapsed",
         )
-        daily = analytics.daily_by_status(frame, tz=settings.timezone)
-        st.altair_chart(charts.daily_status_chart(daily, measure), width="stretch")
+        if measure == "amount":
+            money = analytics.daily_money(frame, tz=settings.timezone)
+            st.altair_chart(charts.daily_money_chart(money), width="stretch")
+            st.caption("Money received on intents created that day; below the line, what expired or was declined.")
+        else:
+            daily = analytics.daily_by_status(frame, tz=settings.timezone)
+            st.altair_chart(charts.daily_status_chart(daily), width="stretch")
 
     durations = analytics.time_to_authorise(frame)
     if not durations.empty:
@@ -77,7 +82,7 @@ def data_block() -> None:
     if failures.empty:
         st.caption("No expired or declined intents in this period.")
         return
-    ui_widgets.failures_table(failures, ("updated_at", "id", "amount", "failure_kind", "reason"), settings)
+    ui_widgets.failures_table(failures, ("updated_at", "id", "amount", "outcome", "reason"), settings)
 
 
 data_block()

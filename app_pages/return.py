@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import ui, ui_access, ui_widgets
 from dashboard.access import Permission
+from dashboard.domain import failure_kind
 from dashboard.money import format_eur
 from dashboard.plain_text import literal
 from dashboard.return_link import ReturnCheck, check_return, redirect_status
@@ -54,9 +55,8 @@ else:
     show, message = OUTCOMES.get(check.intent.status, UNKNOWN_OUTCOME)
     show(message)
     intent = check.intent
-    st.markdown(
-        f"Payment {literal(intent.id)} · {format_eur(intent.amount)} · {ui_widgets.status_badge(intent.status)}"
-    )
+    badge = ui_widgets.status_badge(intent.status, failure_kind(intent, app.settings.auth_window_seconds))
+    st.markdown(f"Payment {literal(intent.id)} · {format_eur(intent.amount)} · {badge}")
     if reported := st.session_state.get("return_redirect_status"):
         st.caption(
             f"The redirect said: {literal(reported)} (the status above is the payment's own, checked with Stripe)."

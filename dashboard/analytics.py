@@ -11,15 +11,17 @@ tz-aware local timestamps):
 
 - `PERIOD_CHOICES`, `Period(start, end)` (half-open [start, end)),
   `period_bounds(choice, now, custom=None, tz=DEFAULT_TZ) -> Period`
-- `filter_intents(frame, *, statuses=None, period=None, min_cents=None, max_cents=None, text=None)`
+- `filter_intents(frame, *, statuses=None, outcomes_in=None, period=None, min_cents=None, max_cents=None, text=None)`
 - `Kpis`, `kpis(frame) -> Kpis`, `sent_to_alma_mask(frame) -> Series[bool]`
-- `status_counts(frame) -> [status, count, amount_cents]`
-- `daily_by_status(frame, tz=DEFAULT_TZ) -> [day, status, count, amount_cents]`
+- `outcomes(frame) -> Series` (domain.outcome per row: "Succeeded", "Expired"…; what every chart, table and
+  CSV shows for a status), `status_counts(frame) -> [outcome, count, amount_cents]`
+- `daily_by_status(frame, tz=DEFAULT_TZ) -> [day, outcome, count, amount_cents]`,
+  `daily_money(frame, tz=DEFAULT_TZ) -> [day, outcome, amount_cents]` (received; lost to expiry, declines)
 - `recent_failures(frame, limit=10)`, `recently_expired(frame, now, within_seconds)`,
   `recent_declines(frame, now, within_seconds)`
 - `awaiting_customer(frame, now)` (with `countdown_urgency`), `awaiting_capture(frame, now, due_within_seconds)`
-- `time_to_authorise(frame) -> [id, status, seconds]`,
-  `time_to_authorise_buckets(durations, bucket_seconds=60) -> [bucket_start, bucket_end, status, count]`
+- `time_to_authorise(frame) -> [id, outcome, seconds]`,
+  `time_to_authorise_buckets(durations, bucket_seconds=60) -> [bucket_start, bucket_end, outcome, count]`
 - `intents_table(frame, now, tz=DEFAULT_TZ)`, `csv_export(frame, tz=DEFAULT_TZ) -> bytes`,
   `defuse_formulas(text) -> Series`, `CSV_COLUMNS`, `CSV_TEXT_COLUMNS`, `MONEY_COLUMNS`
 - `to_local(seconds, tz=DEFAULT_TZ) -> Series[datetime64 tz-aware]`
@@ -43,7 +45,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from dashboard.domain import STATUSES
+from dashboard.domain import OUTCOMES, outcome
 from dashboard.money import cents_to_decimal_text
 
 DEFAULT_TZ = "Europe/Paris"
@@ -89,17 +91,21 @@ def filter_intents(
     frame: pd.DataFrame,
     *,
     statuses: Sequence[str] | None = None,
+    outcomes_in: Sequence[str] | None = None,
     period: Period | None = None,
     min_cents: int | None = None,
     max_cents: int | None = None,
     text: str | None = None,
 ) -> pd.DataFrame:
     """Rows matching every given criterion. None (or an empty status list / blank text) means "any",
-    as an empty multiselect does. Amount bounds are inclusive, on `amount`; the period is on `created`.
+    as an empty multiselect does. `statuses` are API statuses, `outcomes_in` domain.outcome labels. Amount
+    bounds are inclusive, on `amount`; the period is on `created`.
     Text is a case-insensitive literal substring of id, description or metadata."""
     keep = pd.Series(True, index=frame.index)
     if statuses:
         keep &= frame["status"].isin(list(statuses))
+    if outcomes_in:
+        keep &= outcomes(frame).isin(list(outcomes_in))
     if period is not None:
         keep &= (frame["created"] >= period.start) & (frame["created"] < period.end)
     if min_cents is not None:
@@ -153,12 +159,19 @@ def kpis(frame: pd.DataFrame) -> Kpis:
     )
 
 
-def _status_key(frame: pd.DataFrame) -> pd.Series:
-    """Status as an ordered categorical, so groupby sorts in domain.STATUSES order."""
-    return frame["status"].astype(pd.CategoricalDtype(list(STATUSES), ordered=True))
+_OUTCOME_DTYPE = pd.CategoricalDtype(list(OUTCOMES), ordered=True)
 
 
-_SUMMARY_DTYPES = {"status": "string", "count": "int64", "amount_cents": "int64"}
+def outcomes(frame: pd.DataFrame) -> pd.Series:
+    """Each row's domain.outcome ("Expired", "Awaiting customer"…) as an ordered categorical, so groupby and
+    sorts follow domain.OUTCOMES. domain.outcome runs once per distinct (status, failure_kind) pair."""
+    pairs = pd.MultiIndex.from_arrays([frame["status"].fillna(""), frame["failure_kind"].fillna("")])
+    codes, distinct = pd.factorize(pairs)
+    labels = np.array([outcome(status, kind or None) for status, kind in distinct], dtype=object)
+    return pd.Series(pd.Categorical(labels[codes], dtype=_OUTCOME_DTYPE), index=frame.index, name="outcome")
+
+
+_SUMMARY_DTYPES = {"outcome": "string", "count": "int64", "amount_cents": "int64"}
 
 
 def _count_and_amount(frame: pd.DataFrame, keys: list[pd.Series]) -> pd.DataFrame:
@@ -167,9 +180,9 @@ def _count_and_amount(frame: pd.DataFrame, keys: list[pd.Series]) -> pd.DataFram
 
 
 def status_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """[status, count, amount_cents] for the statuses present, in domain.STATUSES order.
-    amount_cents sums the intents' `amount` (what was asked, whatever the status)."""
-    return _count_and_amount(frame, [_status_key(frame)])
+    """[outcome, count, amount_cents] for the outcomes present, in domain.OUTCOMES order.
+    amount_cents sums the intents' `amount` (what was asked, whatever the outcome)."""
+    return _count_and_amount(frame, [outcomes(frame)])
 
 
 def to_local(seconds: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
@@ -177,11 +190,37 @@ def to_local(seconds: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
     return pd.to_datetime(seconds, unit="s", utc=True).dt.tz_convert(tz)
 
 
+def _local_days(frame: pd.DataFrame, tz: str) -> pd.Series:
+    return to_local(frame["created"], tz).dt.normalize().rename("day")
+
+
 def daily_by_status(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
-    """[day, status, count, amount_cents] by local calendar day of `created` (day = local midnight,
-    tz-aware, so DST days are 23 or 25 hours long), days ascending, statuses in STATUSES order."""
-    days = to_local(frame["created"], tz).dt.normalize().rename("day")
-    return _count_and_amount(frame, [days, _status_key(frame)])
+    """[day, outcome, count, amount_cents] by local calendar day of `created` (day = local midnight,
+    tz-aware, so DST days are 23 or 25 hours long), days ascending, outcomes in domain.OUTCOMES order."""
+    return _count_and_amount(frame, [_local_days(frame, tz), outcomes(frame)])
+
+
+# The daily money chart: what came in, and apart what was lost (asked of customers who let the window run out
+# or were refused). Canceled and waiting amounts are neither.
+RECEIVED, LOST = "Succeeded", ("Expired", "Declined")
+
+
+def daily_money(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """[day, outcome, amount_cents] per local day of `created`: outcome "Succeeded" sums amount_received of
+    every intent (money in, partial captures included); "Expired" and "Declined" sum the `amount` those
+    intents asked for. Days and outcomes in order; rows with no money are left out."""
+    label = outcomes(frame)
+    lost = label.isin(list(LOST))
+    money = pd.DataFrame(
+        {
+            "day": _local_days(frame, tz),
+            "outcome": label.where(lost, RECEIVED),
+            "amount_cents": frame["amount"].where(lost, frame["amount_received"]),
+        }
+    )
+    money = money[money["amount_cents"] > 0]
+    grouped = money.groupby(["day", "outcome"], observed=True)["amount_cents"].sum().reset_index()
+    return grouped.astype({"outcome": "string", "amount_cents": "int64"})
 
 
 def _reason(frame: pd.DataFrame) -> pd.Series:
@@ -189,12 +228,22 @@ def _reason(frame: pd.DataFrame) -> pd.Series:
     return frame["error_message"].fillna(frame["error_code"])
 
 
-_FAILURE_COLUMNS = ["id", "status", "failure_kind", "reason", "error_code", "amount", "sent_to_alma_at", "updated_at"]
+_FAILURE_COLUMNS = [
+    "id",
+    "status",
+    "outcome",
+    "failure_kind",
+    "reason",
+    "error_code",
+    "amount",
+    "sent_to_alma_at",
+    "updated_at",
+]
 
 
 def _failures(frame: pd.DataFrame, kinds: Sequence[str]) -> pd.DataFrame:
     failed = frame[_flag(frame["failure_kind"].isin(list(kinds)))]
-    failed = failed.assign(reason=_reason(failed))
+    failed = failed.assign(reason=_reason(failed), outcome=outcomes(failed).astype("string"))
     return failed.sort_values(["updated_at", "id"], ascending=False, na_position="last")
 
 
@@ -286,20 +335,24 @@ def awaiting_capture(frame: pd.DataFrame, now: int, due_within_seconds: int) -> 
 
 
 def time_to_authorise(frame: pd.DataFrame) -> pd.DataFrame:
-    """[id, status, seconds] from the Alma redirect to the authorisation, for intents knowing both."""
+    """[id, outcome, seconds] from the Alma redirect to the authorisation, for intents knowing both."""
     known = frame[_flag(frame["authorized_at"].notna() & frame["sent_to_alma_at"].notna())]
     seconds = (known["authorized_at"] - known["sent_to_alma_at"]).clip(lower=0).astype("int64")
-    return pd.DataFrame({"id": known["id"], "status": known["status"], "seconds": seconds}).reset_index(drop=True)
+    return pd.DataFrame(
+        {"id": known["id"], "outcome": outcomes(known).astype("string"), "seconds": seconds}
+    ).reset_index(drop=True)
 
 
 def time_to_authorise_buckets(durations: pd.DataFrame, bucket_seconds: int = 60) -> pd.DataFrame:
-    """Histogram of a time_to_authorise frame: [bucket_start, bucket_end, status, count] in seconds.
+    """Histogram of a time_to_authorise frame: [bucket_start, bucket_end, outcome, count] in seconds.
     Pre-binned here so a chart ships a few dozen rows to the browser, not one per intent."""
     start = (durations["seconds"] // bucket_seconds) * bucket_seconds
-    grouped = durations.groupby([start.rename("bucket_start"), _status_key(durations)], observed=True).size()
+    grouped = durations.groupby(
+        [start.rename("bucket_start"), durations["outcome"].astype(_OUTCOME_DTYPE)], observed=True
+    ).size()
     histogram = grouped.rename("count").reset_index()
     histogram.insert(1, "bucket_end", histogram["bucket_start"] + bucket_seconds)
-    return histogram.astype({"bucket_start": "int64", "bucket_end": "int64", "status": "string", "count": "int64"})
+    return histogram.astype({"bucket_start": "int64", "bucket_end": "int64", "outcome": "string", "count": "int64"})
 
 
 def _per_amount(cents: pd.Series, convert: Callable[[int], object]) -> pd.Series:
@@ -337,6 +390,7 @@ def intents_table(frame: pd.DataFrame, now: int, tz: str = DEFAULT_TZ) -> pd.Dat
         {
             "id": ordered["id"],
             "status": ordered["status"],
+            "outcome": outcomes(ordered).astype("string"),
             **_money_pairs(ordered, _exact_eur),
             "created_at": to_local(ordered["created"], tz),
             "updated_at": to_local(ordered["updated_at"], tz),
@@ -382,6 +436,7 @@ _CSV_TIMES: tuple[str, ...] = (
 CSV_COLUMNS: tuple[str, ...] = (
     "id",
     "status",
+    "outcome",  # domain.outcome: the status in the words the dashboard shows
     *(f"{c}_{unit}" for c in MONEY_COLUMNS for unit in ("eur", "cents")),
     "currency",
     "capture_method",
@@ -424,6 +479,7 @@ def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
         {
             "id": frame["id"],
             "status": frame["status"],
+            "outcome": outcomes(frame).astype("string"),
             **_money_pairs(frame, cents_to_decimal_text),
             "currency": frame["currency"],
             "capture_method": frame["capture_method"],

@@ -209,6 +209,46 @@ def failure_kind(intent: AlmaIntent, auth_window_seconds: int) -> FailureKind | 
     return "declined"
 
 
+# -- outcome: a status and its failure in words ----------------------------------------------------------------
+
+# What every chart, table, badge and CSV says for an intent, in the order stacks and legends list them: money in
+# first, then what still waits, then what was lost. requires_payment_method reads by its failure (Expired,
+# Declined) or, with none, as Not started. A status Stripe may add later reads as Other.
+OUTCOMES: tuple[str, ...] = (
+    "Succeeded",
+    "Awaiting capture",
+    "Processing",
+    "Awaiting customer",
+    "Awaiting confirmation",
+    "Not started",
+    "Expired",
+    "Declined",
+    "Canceled",
+    "Other",
+)
+_OUTCOME_OF_STATUS: dict[str, str] = {
+    "succeeded": "Succeeded",
+    "requires_capture": "Awaiting capture",
+    "processing": "Processing",
+    "requires_action": "Awaiting customer",
+    "requires_confirmation": "Awaiting confirmation",
+    "requires_payment_method": "Not started",
+    "canceled": "Canceled",
+}
+_OUTCOME_OF_FAILURE: dict[str, str] = {"expired": "Expired", "declined": "Declined"}
+
+
+def outcome(status: str, kind: str | None) -> str:
+    """The one label for an API status and its failure kind (failure_kind): "Awaiting customer", "Expired"…"""
+    if status == "requires_payment_method" and kind in _OUTCOME_OF_FAILURE:
+        return _OUTCOME_OF_FAILURE[kind]
+    return _OUTCOME_OF_STATUS.get(status, "Other")
+
+
+def intent_outcome(intent: AlmaIntent, auth_window_seconds: int) -> str:
+    return outcome(intent.status, failure_kind(intent, auth_window_seconds))
+
+
 def capture_deadline(intent: AlmaIntent) -> int | None:
     """Uncaptured manual-capture intents are canceled 7 days after authorisation."""
     if intent.status != "requires_capture":

@@ -16,6 +16,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import analytics
 from dashboard.charts import DUE_SOON_TINT, STATUS_COLOURS, URGENCY_COLOURS
+from dashboard.domain import STATUSES, outcome
 from dashboard.gateway import GatewayError
 from dashboard.money import format_eur
 from dashboard.plain_text import literal, visible
@@ -23,12 +24,14 @@ from dashboard.settings import Settings
 from dashboard.ui import AppServices, now
 
 
-def status_badge(status: str) -> str:
-    """Markdown for a status as a coloured badge (its text stays the plain status). A status Stripe may add
-    later is not put inside the badge's Markdown: it is shown as text."""
-    if status not in STATUS_COLOURS:
-        return literal(status)
-    return f":{STATUS_COLOURS[status].badge}-badge[{status}]"
+def status_badge(status: str, kind: object = None) -> str:
+    """Markdown for a status (and its failure kind) as a coloured badge in words (domain.outcome), the API
+    status after it as code. A status Stripe may add later is not put inside the badge's Markdown. `kind` may be a
+    frame's missing value."""
+    label = outcome(status, None if pd.isna(kind) else str(kind))
+    if status not in STATUSES:
+        return f":{STATUS_COLOURS[label].badge}-badge[{label}] ({literal(status)})"
+    return f":{STATUS_COLOURS[label].badge}-badge[{label}] `{status}`"
 
 
 def plain_cells(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -63,6 +66,15 @@ def duration_text(seconds: int | None) -> str:
     return f"{secs} s"
 
 
+def time_column(label: str, settings: Settings, *, seconds: bool = False) -> Any:
+    """A table's time column, its heading naming the zone its times are in ("Created (Europe/Paris)")."""
+    return st.column_config.DatetimeColumn(
+        f"{label} ({settings.timezone})",
+        format="YYYY-MM-DD HH:mm:ss" if seconds else "YYYY-MM-DD HH:mm",
+        help=f"Local time in {settings.timezone}",
+    )
+
+
 # A relative link resolves next to whichever page shows it, so it survives a server.baseUrlPath.
 INTENT_DETAIL_LINK = "intents?intent="
 INTENT_LINK_COLUMN = st.column_config.LinkColumn(
@@ -72,9 +84,9 @@ INTENT_LINK_COLUMN = st.column_config.LinkColumn(
 )
 
 _FAILURE_COLUMNS: dict[str, Any] = {  # st.column_config objects, or a plain label
-    "updated_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
+    "updated_at": "When",  # named with its zone where drawn (time_column)
     "id": INTENT_LINK_COLUMN,
-    "status": "Status",
+    "outcome": "Status",
     "failure_kind": st.column_config.TextColumn("Kind", width="small"),
     "amount": st.column_config.TextColumn("Amount", width="small"),
     "waited": st.column_config.TextColumn("Waited", help="From the Alma redirect to the end", width="small"),
@@ -96,6 +108,7 @@ def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Set
     if "waited_seconds" in failures:
         shown = shown.assign(waited=failures["waited_seconds"].map(duration_text))
     drawn = {"detail" if column == "id" else column: _FAILURE_COLUMNS[column] for column in columns}
+    drawn["updated_at"] = time_column("When", settings, seconds=True)
     st.dataframe(shown, hide_index=True, placeholder="—", column_order=list(drawn), column_config=drawn)
 
 
@@ -103,8 +116,8 @@ _CAPTURE_COLUMNS = {
     "detail": INTENT_LINK_COLUMN,
     "capturable": st.column_config.TextColumn("Capturable", width="small"),
     "installments": st.column_config.NumberColumn("Installments", width="small"),
-    "authorized_at": st.column_config.DatetimeColumn("Authorised", format="YYYY-MM-DD HH:mm"),
-    "capture_deadline": st.column_config.DatetimeColumn("Capture by", format="YYYY-MM-DD HH:mm"),
+    "authorized_at": "Authorised",  # named with its zone where drawn (time_column)
+    "capture_deadline": "Capture by",
     "left": st.column_config.TextColumn(
         "Time left", width="small", help="Not captured by then, Stripe cancels it and the customer is not charged"
     ),
@@ -125,12 +138,15 @@ def capture_table(held: pd.DataFrame, settings: Settings) -> None:
         capture_deadline=analytics.to_local(held["capture_deadline"], settings.timezone),
         left=left.where(~held["due_soon"], DUE_SOON_MARK + left),
     )
+    drawn = {
+        **_CAPTURE_COLUMNS,
+        "authorized_at": time_column("Authorised", settings),
+        "capture_deadline": time_column("Capture by", settings),
+    }
     tinted = shown.style.apply(
         lambda row: [f"background-color: {DUE_SOON_TINT}" if row["due_soon"] else ""] * len(row), axis=1
     )
-    st.dataframe(
-        tinted, hide_index=True, placeholder="—", column_order=list(_CAPTURE_COLUMNS), column_config=_CAPTURE_COLUMNS
-    )
+    st.dataframe(tinted, hide_index=True, placeholder="—", column_order=list(drawn), column_config=drawn)
 
 
 def countdown_styles() -> None:

@@ -18,9 +18,11 @@ from dashboard.domain import (
     CAPTURE_WINDOW_SECONDS,
     EXPIRED_CODE,
     FAILED_CODE,
+    OUTCOMES,
     STATUSES,
     AlmaIntent,
     LastPaymentError,
+    outcome,
 )
 from dashboard.intent_frame import COLUMNS, frame_from_intents
 from dashboard.settings import AUTH_WINDOW_SECONDS
@@ -316,17 +318,20 @@ def test_cents_sums_stay_exact_integers_beyond_float_precision() -> None:
 # --- status counts and daily buckets ----------------------------------------------------------------
 
 
-def test_status_counts_in_fixed_status_order(mixed: pd.DataFrame) -> None:
+def test_status_counts_in_words_in_fixed_order(mixed: pd.DataFrame) -> None:
+    """requires_payment_method splits by its failure: Expired, Declined, or Not started without one."""
     counts = analytics.status_counts(mixed)
     assert counts.to_dict("records") == [
-        {"status": "requires_payment_method", "count": 5, "amount_cents": 9_000 + 10_000 + 11_000 + 12_500 + 5_700},
-        {"status": "requires_action", "count": 3, "amount_cents": 21_000},
-        {"status": "processing", "count": 1, "amount_cents": 20_000},
-        {"status": "requires_capture", "count": 1, "amount_cents": 80_000},
-        {"status": "canceled", "count": 2, "amount_cents": 11_100},
-        {"status": "succeeded", "count": 3, "amount_cents": 541_999},
+        {"outcome": "Succeeded", "count": 3, "amount_cents": 541_999},
+        {"outcome": "Awaiting capture", "count": 1, "amount_cents": 80_000},
+        {"outcome": "Processing", "count": 1, "amount_cents": 20_000},
+        {"outcome": "Awaiting customer", "count": 3, "amount_cents": 21_000},
+        {"outcome": "Not started", "count": 1, "amount_cents": 5_700},
+        {"outcome": "Expired", "count": 2, "amount_cents": 19_000},
+        {"outcome": "Declined", "count": 2, "amount_cents": 23_500},
+        {"outcome": "Canceled", "count": 2, "amount_cents": 11_100},
     ]
-    assert list(counts.columns) == ["status", "count", "amount_cents"]
+    assert list(counts.columns) == ["outcome", "count", "amount_cents"]
     assert str(counts["amount_cents"].dtype) == "int64"
 
 
@@ -338,11 +343,11 @@ def test_daily_buckets_cut_at_paris_midnight() -> None:
         alma_intent("pi_evening", "canceled", 8_000, paris(2026, 11, 29, 23, 59, 59)),
     )
     daily = analytics.daily_by_status(frame)
-    rows = daily[["day", "status", "count", "amount_cents"]].itertuples(index=False, name=None)
+    rows = daily[["day", "outcome", "count", "amount_cents"]].itertuples(index=False, name=None)
     assert list(rows) == [
-        (pd.Timestamp("2026-11-28", tz=PARIS), "canceled", 1, 5_000),
-        (pd.Timestamp("2026-11-29", tz=PARIS), "canceled", 2, 14_000),
-        (pd.Timestamp("2026-11-29", tz=PARIS), "succeeded", 1, 7_000),
+        (pd.Timestamp("2026-11-28", tz=PARIS), "Canceled", 1, 5_000),
+        (pd.Timestamp("2026-11-29", tz=PARIS), "Succeeded", 1, 7_000),
+        (pd.Timestamp("2026-11-29", tz=PARIS), "Canceled", 2, 14_000),
     ]
     in_utc = analytics.daily_by_status(frame, tz="UTC")
     assert in_utc["day"].dt.strftime("%Y-%m-%d").tolist() == ["2026-11-28", "2026-11-29", "2026-11-29"]
@@ -368,8 +373,49 @@ def test_daily_buckets_follow_dst_days(day: tuple[int, int, int], hours: int) ->
 def test_daily_statuses_follow_the_fixed_order_within_a_day(mixed: pd.DataFrame) -> None:
     one_day = mixed.assign(created=NOW)
     daily = analytics.daily_by_status(one_day)
-    assert daily["status"].tolist() == [s for s in STATUSES if s in set(mixed["status"])]
+    assert daily["outcome"].tolist() == [o for o in OUTCOMES if o in set(analytics.outcomes(mixed))]
     assert daily["count"].sum() == 15
+
+
+def test_daily_money_counts_received_apart_from_lost(mixed: pd.DataFrame) -> None:
+    """Received is amount_received (pi_ok03 was captured 250 of 300 EUR); expired and declined amounts are
+    lost; canceled, waiting and held amounts are neither."""
+    money = analytics.daily_money(mixed.assign(created=NOW))
+    assert money[["outcome", "amount_cents"]].to_dict("records") == [
+        {"outcome": "Succeeded", "amount_cents": 12_000 + 499_999 + 25_000},
+        {"outcome": "Expired", "amount_cents": 9_000 + 10_000},
+        {"outcome": "Declined", "amount_cents": 11_000 + 12_500},
+    ]
+    assert str(money["amount_cents"].dtype) == "int64"
+    assert analytics.daily_money(mixed.iloc[:0]).empty
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "label"),
+    [
+        ("requires_payment_method", "expired", "Expired"),
+        ("requires_payment_method", "declined", "Declined"),
+        ("requires_payment_method", None, "Not started"),
+        ("requires_action", None, "Awaiting customer"),
+        ("requires_capture", None, "Awaiting capture"),
+        ("succeeded", None, "Succeeded"),
+        ("canceled", None, "Canceled"),
+        ("some_new_status", None, "Other"),
+    ],
+)
+def test_outcome_says_a_status_in_words(status: str, kind: str | None, label: str) -> None:
+    assert outcome(status, kind) == label
+    assert label in OUTCOMES
+
+
+def test_every_status_has_its_own_outcome() -> None:
+    labels = [outcome(status, None) for status in STATUSES]
+    assert len(set(labels)) == len(STATUSES) and "Other" not in labels
+
+
+def test_outcome_filter_picks_words(mixed: pd.DataFrame) -> None:
+    picked = analytics.filter_intents(mixed, outcomes_in=["Expired", "Not started"])
+    assert set(picked["id"]) == {"pi_exp01", "pi_exp02", "pi_new01"}
 
 
 # --- failures, expiry and capture lists -------------------------------------------------------------
@@ -464,8 +510,8 @@ def test_time_to_authorise_and_its_buckets(mixed: pd.DataFrame) -> None:
     }
     buckets = analytics.time_to_authorise_buckets(durations, bucket_seconds=60)
     assert buckets.to_dict("records") == [
-        {"bucket_start": 60, "bucket_end": 120, "status": "requires_capture", "count": 1},
-        {"bucket_start": 60, "bucket_end": 120, "status": "succeeded", "count": 3},
+        {"bucket_start": 60, "bucket_end": 120, "outcome": "Succeeded", "count": 3},
+        {"bucket_start": 60, "bucket_end": 120, "outcome": "Awaiting capture", "count": 1},
     ]
 
 

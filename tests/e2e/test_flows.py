@@ -96,7 +96,8 @@ def test_2_fail_shows_the_failure_and_intents_shows_it_declined(page: Page, app_
     alma.get_by_role("link", name="Open this intent's detail").click()
 
     expect(alma.get_by_role("heading", name=f"Intent {intent_id}")).to_be_visible()
-    expect(alma.get_by_text("requires_payment_method (declined)")).to_be_visible()
+    expect(alma.get_by_text("Declined", exact=True).first).to_be_visible()  # the status in words, as a badge
+    expect(alma.get_by_text("requires_payment_method", exact=True)).to_be_visible()  # and the API's name
     expect(alma.get_by_text("payment_intent_payment_attempt_failed")).to_be_visible()
 
     # The same detail from the Intents page: search, see the row declined, then pick it by the picker's label
@@ -107,7 +108,7 @@ def test_2_fail_shows_the_failure_and_intents_shows_it_declined(page: Page, app_
     expect(page.get_by_text("1 intent matches the filters.")).to_be_visible()
     # glide's grid mirrors its cells in the DOM, hidden from the accessibility tree
     row = page.get_by_test_id("stDataFrame").first.locator("[role=row]").filter(has_text=intent_id)
-    expect(row.locator("[role=gridcell]").filter(has_text=re.compile(r"^declined$"))).to_be_attached()
+    expect(row.locator("[role=gridcell]").filter(has_text=re.compile(r"^Declined$"))).to_be_attached()
     picker = page.get_by_role("combobox", name="Intent detail")
     picker.fill(intent_id)
     picker.press("Enter")
@@ -131,7 +132,7 @@ def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_ser
 
     # Only Recently expired can hold an expired intent; glide's grid mirrors its cells in the DOM.
     expired_row = watch.get_by_test_id("stDataFrame").locator("[role=row]").filter(has_text=intent_id)
-    expect(expired_row.locator("[role=gridcell]").nth(2)).to_have_text("requires_payment_method")
+    expect(expired_row.locator("[role=gridcell]").nth(2)).to_have_text("Expired")
     expect(waiting).to_have_count(0)
     # The sandbox clock jumped an hour: the sidebar's last sync follows the page's "as of", not the load time.
     expect(last_sync).not_to_have_text(synced_before)

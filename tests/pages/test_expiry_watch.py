@@ -92,7 +92,7 @@ def test_an_expired_intent_moves_to_recently_expired(app_env: SandboxServer, gat
     assert waiting_ids(at) == []
     expired = table(at, "Recently expired")
     assert list(expired["id"]) == [intent.id]
-    assert list(expired["status"]) == ["requires_payment_method"]
+    assert list(expired["outcome"]) == ["Expired"]
     assert list(expired["waited"]) == ["1 h 00 min"]
     assert table(at, "Declined").empty
 

@@ -13,7 +13,7 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from dashboard.domain import AlmaIntent, failure_kind
+from dashboard.domain import AlmaIntent, failure_kind, intent_outcome
 from dashboard.gateway import StripeGateway
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
@@ -42,7 +42,7 @@ def test_unfiltered_table_lists_every_stored_intent_newest_first(demo: tuple[App
 
 def test_status_filter(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
     at, stored = demo
-    at.multiselect(key="intents_status").set_value(["succeeded", "requires_action"]).run()
+    at.multiselect(key="intents_status").set_value(["Succeeded", "Awaiting customer"]).run()
 
     expected = {i.id for i in stored if i.status in ("succeeded", "requires_action")}
     assert set(table_ids(at)) == expected
@@ -103,7 +103,7 @@ def test_csv_is_exactly_the_filtered_rows(
         return original(self, data_callable, *args, **kwargs)
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
-    at.multiselect(key="intents_status").set_value(["requires_payment_method"]).run()
+    at.multiselect(key="intents_status").set_value(["Expired", "Declined", "Not started"]).run()
 
     text = builders[-1]().decode()
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -114,6 +114,7 @@ def test_csv_is_exactly_the_filtered_rows(
         assert int(row["amount_cents"]) == intent.amount
         assert row["amount_eur"] == f"{intent.amount // 100}.{intent.amount % 100:02d}"
         assert row["failure_kind"] == (failure_kind(intent, AUTH_WINDOW_SECONDS) or "")
+        assert row["outcome"] == intent_outcome(intent, AUTH_WINDOW_SECONDS)
     assert "secret" not in text
 
 
@@ -131,7 +132,7 @@ def test_detail_by_id_shows_error_events_and_no_secret(app_env: SandboxServer, g
 
     assert [h.value for h in at.subheader] == [f"Intent `{created.intent.id}`"]
     details = " ".join(m.value for m in at.markdown)
-    assert "requires_payment_method] (declined)" in details
+    assert ":red-badge[Declined] `requires_payment_method`" in details
     assert "€123.45" in details and "Declined on purpose" in details
     assert any("payment_intent_payment_attempt_failed" in e.value for e in at.error)
     timeline = at.dataframe[1].value

@@ -151,7 +151,9 @@ def authorised_manual_intent(gateway: StripeGateway, amount: str) -> tuple[AppTe
 
 def test_partial_capture_after_approval(gateway: StripeGateway) -> None:
     at, intent = authorised_manual_intent(gateway, "200")
-    assert "status :blue-badge[requires_capture]" in at.success[0].value  # the store's state, not the first answer
+    assert (
+        "status :blue-badge[Awaiting capture] `requires_capture`" in at.success[0].value
+    )  # the store's state, not the first answer
     assert not at.get("link_button")  # nothing left to approve
 
     amount = at.text_input(key=f"capture_amount:{intent.id}")

@@ -12,7 +12,7 @@ import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import STATUS_COLOURS
-from dashboard.domain import STATUSES, AlmaIntent, failure_kind
+from dashboard.domain import OUTCOMES, AlmaIntent, failure_kind, intent_outcome
 from dashboard.money import format_eur
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
@@ -96,16 +96,17 @@ def test_conversion_is_succeeded_over_sent_to_alma(app_env: SandboxServer, store
     assert metrics(at)["Conversion"] == f"{succeeded / sent:.1%}"
 
 
-def test_status_chart_encodes_status_with_the_fixed_colours(app_env: SandboxServer) -> None:
+def test_status_chart_speaks_words_with_the_fixed_colours(app_env: SandboxServer, store: IntentStore) -> None:
     app_env.reset(seed_demo=30)
-    at = open_app()
+    at = choose_period(open_app(), "90 d")
 
     status_chart, daily_chart, *_ = chart_specs(at)
+    drawn = {intent_outcome(i, AUTH_WINDOW_SECONDS) for i in store.all_intents()}
     for spec in (status_chart, daily_chart):
         colour = spec["encoding"]["color"]
-        assert colour["field"] == "status"
-        assert colour["scale"]["domain"] == list(STATUSES)
-        assert colour["scale"]["range"] == [STATUS_COLOURS[s].chart for s in STATUSES]
+        assert colour["field"] == "outcome"
+        assert colour["scale"]["domain"] == [o for o in OUTCOMES if o in drawn]  # the legend: only what is drawn
+        assert colour["scale"]["range"] == [STATUS_COLOURS[o].chart for o in colour["scale"]["domain"]]
     assert status_chart["encoding"]["x"]["field"] == "count"
 
 
@@ -121,7 +122,7 @@ def test_time_to_authorise_counts_every_authorised_intent_of_the_period(
     spec = json.loads(chart.proto.spec)
     buckets = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pandas()  # Arrow, as sent
     assert buckets["count"].sum() == len(authorised)
-    assert spec["encoding"]["color"]["scale"]["range"] == [STATUS_COLOURS[s].chart for s in STATUSES]
+    assert spec["encoding"]["color"]["scale"]["domain"] == [o for o in OUTCOMES if o in set(buckets["outcome"])]
 
 
 def test_daily_chart_switches_to_eur(app_env: SandboxServer) -> None:
@@ -132,7 +133,7 @@ def test_daily_chart_switches_to_eur(app_env: SandboxServer) -> None:
     at.button_group(key="overview_measure").set_value("amount")
     at.run()
 
-    assert chart_specs(at)[1]["encoding"]["y"]["field"] == "amount_eur"
+    assert chart_specs(at)[1]["encoding"]["y"]["field"] == "signed_eur"  # received above, lost below
 
 
 def test_recent_failures_carry_their_reason(app_env: SandboxServer, store: IntentStore) -> None:
