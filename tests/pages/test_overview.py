@@ -146,6 +146,7 @@ def test_recent_failures_carry_their_reason(app_env: SandboxServer, store: Inten
     for row in table.itertuples():
         intent = failed[row.id]
         assert row.failure_kind == failure_kind(intent, AUTH_WINDOW_SECONDS)
+        assert row.outcome == intent_outcome(intent, AUTH_WINDOW_SECONDS) in ("Expired", "Declined")
         assert intent.last_error is not None and row.reason == intent.last_error.message
         assert row.detail == f"intents?intent={row.id}"  # drawn as the id, opening its detail
 
