@@ -169,5 +169,5 @@ def test_4_manual_capture(page: Page, app_server: AppServer) -> None:
     card.get_by_role("button", name="Confirm capture").click()
 
     expect(page.get_by_text("Captured €210.00 — status succeeded.")).to_be_visible()
-    expect(page.get_by_text(re.compile(rf"{intent_id} · succeeded"))).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"{intent_id} · Succeeded"))).to_be_visible()
     screenshot(page, "test_lab.png")
