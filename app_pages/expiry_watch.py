@@ -7,10 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui, ui_widgets
+from dashboard import analytics, ui, ui_access, ui_widgets
+from dashboard.access import Permission
 from dashboard.money import format_eur
 from dashboard.plain_text import literal
 
+ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
 settings = app.settings
 REFRESH_SECONDS = 3

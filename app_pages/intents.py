@@ -14,6 +14,7 @@ from dashboard.intent_frame import metadata_text
 from dashboard.money import STRIPE_MAX_AMOUNT_CENTS, format_eur
 from dashboard.plain_text import known_or_literal, literal, visible, visible_json, web_link
 
+ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
 settings = app.settings
 # The browser gets the newest rows only: 100k rows re-sent on every filter change would stall it. The CSV

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import actions, ui, ui_access, ui_widgets
+from dashboard.access import Permission
 from dashboard.actions import IntentForm
 from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent, failure_kind
 from dashboard.form_input import DESCRIPTION_MAX, MetadataError, parse_amount, parse_description
@@ -15,10 +16,9 @@ from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, lab_metadata, recent_test_i
 from dashboard.money import capture_confirmation, cents_to_decimal_text, format_eur, release_confirmation
 from dashboard.plain_text import known_or_literal, literal, web_link
 
+ui_access.require(Permission.TEST_LAB)  # again here: the navigation alone is not the guard
 app = ui.services()
 settings = app.settings
-if not settings.mode.can_write:  # the page is not registered in live mode; this guards a direct import
-    st.stop()
 
 CLOCK_STEPS = {"+1 min": 60, "+15 min": 15 * 60, "+61 min": 61 * 60}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import analytics, charts, ui, ui_widgets
+from dashboard import analytics, charts, ui, ui_access, ui_widgets
+from dashboard.access import Permission
 from dashboard.money import format_eur
 
+ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
 settings = app.settings
 MEASURES = {"count": "Count", "amount": "EUR"}

@@ -23,6 +23,7 @@ OUTCOMES = {
 UNKNOWN_OUTCOME = (st.warning, "Something went wrong.")
 FORGET_QUERY_SCRIPT = "<script>history.replaceState(history.state, '', location.pathname)</script>"
 
+ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
 
 

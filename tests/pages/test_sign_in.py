@@ -145,6 +145,26 @@ def test_no_token_reaches_the_page(app_env: SandboxServer) -> None:
     assert "token-for-tests" not in text and "secret-for-tests" not in text
 
 
+@pytest.mark.parametrize(
+    ("user", "page", "message"),
+    [
+        (VIEWER, "lab.py", "Your role does not include this page."),
+        (SIGNED_OUT, "lab.py", "Sign in to see this page."),
+        (SIGNED_OUT, "intents.py", "Sign in to see this page."),
+        (NOBODY, "overview.py", "Your role does not include this page."),
+    ],
+)
+def test_a_page_checks_the_role_itself(app_env: SandboxServer, user: dict[str, Any], page: str, message: str) -> None:
+    """Run as its own script, without the entry script's navigation: the page still refuses."""
+    at = AppTest.from_file(str(ROOT / "app_pages" / page), default_timeout=APP_TIMEOUT)
+    at.secrets.update({"auth": AUTH, "roles": ROLES})
+    at.user = dict(user)
+    at.run()
+
+    assert [e.value for e in at.error] == [message]
+    assert not labels(at) & WRITE_LABELS and not at.metric and not at.dataframe
+
+
 # --- without [auth] ------------------------------------------------------------------------------------
 
 
