@@ -60,7 +60,7 @@ def test_recent_test_intents_are_the_tagged_ones_newest_first_plus_answers_not_y
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     services = build_services(
-        Settings(db_path=tmp_path / "alma.sqlite3", sandbox_url=sandbox.base_url), may_start_sandbox=False
+        Settings(db=str(tmp_path / "alma.sqlite3"), sandbox_url=sandbox.base_url), may_start_sandbox=False
     )
     try:
         gateway, operator = services.gateway, anonymous(Role.OPERATOR)
