@@ -61,9 +61,10 @@ with bottom[1]:
         min_cents = max_cents = None
 with bottom[2]:
     text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata")
+include_test = ui_widgets.include_test_toggle()
 
 now = ui.now(app)
-filtered = analytics.filter_intents(
+matching = analytics.filter_intents(
     ui.intents_frame(),
     outcomes_in=statuses,
     period=period_of(now) if period_of else None,
@@ -71,6 +72,7 @@ filtered = analytics.filter_intents(
     max_cents=max_cents,
     text=text,
 )
+filtered = analytics.filter_intents(matching, include_test=include_test)
 table = ui_widgets.plain_cells(
     analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS), ("reason", "description", "metadata")
 )
@@ -127,7 +129,12 @@ st.dataframe(
 summary, download = st.columns([4, 1], vertical_alignment="center")
 matches = f"{len(filtered):,} intent matches" if len(filtered) == 1 else f"{len(filtered):,} intents match"
 shown = f" (showing the newest {len(table):,}; the CSV has them all)" if len(table) < len(filtered) else ""
-summary.caption(f"{matches} the filters{shown}.")
+totals = (
+    f"gross {format_eur(int(filtered['amount'].sum()))} · received {format_eur(int(filtered['amount_received'].sum()))}"
+)
+summary.caption(f"{matches} the filters{shown} · {totals}.")
+with summary:
+    ui_widgets.left_out_caption(matching, filtered)
 download.download_button(
     "Download CSV",
     data=lambda: analytics.csv_export(filtered, tz=settings.timezone),  # built only when clicked

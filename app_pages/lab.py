@@ -195,7 +195,7 @@ if app.sandbox is not None:
         column.button(label, key=f"advance:{seconds}", on_click=_advance_clock, args=(seconds,), width="stretch")
 
 st.subheader("Recent test intents")
-recent = recent_test_intents(ui.intents_frame(), app.store, answers.values(), settings.auth_window_seconds)
+recent = recent_test_intents(ui.intents_frame(), answers.values(), settings.auth_window_seconds)
 if recent.empty:
     st.caption("No test intents yet.")
 for row in recent.itertuples(index=False):

@@ -15,6 +15,7 @@ settings = app.settings
 MEASURES = {"count": "Count", "amount": "EUR"}
 
 period_of = ui_widgets.period_picker("overview", "30 d", app)
+include_test = ui_widgets.include_test_toggle()
 
 if period_of is None:
     st.stop()
@@ -22,7 +23,9 @@ if period_of is None:
 
 @st.fragment(run_every=settings.refresh_seconds)
 def data_block() -> None:
-    frame = analytics.filter_intents(ui.intents_frame(), period=period_of(ui.now(app)))
+    in_period = analytics.filter_intents(ui.intents_frame(), period=period_of(ui.now(app)))
+    frame = analytics.filter_intents(in_period, include_test=include_test)
+    ui_widgets.left_out_caption(in_period, frame)
     kpis = analytics.kpis(frame)
     tiles = [*st.columns(3), *st.columns(3)]  # six in one row would cut the EUR figures
     tiles[0].metric("Intents", f"{kpis.intents:,}", border=True, help="Alma intents created in the period.")

@@ -11,7 +11,8 @@ tz-aware local timestamps):
 
 - `PERIOD_CHOICES`, `Period(start, end)` (half-open [start, end)),
   `period_bounds(choice, now, custom=None, tz=DEFAULT_TZ) -> Period`
-- `filter_intents(frame, *, statuses=None, outcomes_in=None, period=None, min_cents=None, max_cents=None, text=None)`
+- `filter_intents(frame, *, statuses=None, outcomes_in=None, period=None, min_cents=None, max_cents=None, text=None,
+  include_test=True)`
 - `Kpis`, `kpis(frame) -> Kpis`, `sent_to_alma_mask(frame) -> Series[bool]`
 - `outcomes(frame) -> Series` (domain.outcome per row: "Succeeded", "Expired"…; what every chart, table and
   CSV shows for a status), `status_counts(frame) -> [outcome, count, amount_cents]`
@@ -96,14 +97,18 @@ def filter_intents(
     min_cents: int | None = None,
     max_cents: int | None = None,
     text: str | None = None,
+    include_test: bool = True,
 ) -> pd.DataFrame:
     """Rows matching every given criterion. None (or an empty status list / blank text) means "any",
     as an empty multiselect does. `statuses` are API statuses, `outcomes_in` domain.outcome labels. Amount
     bounds are inclusive, on `amount`; the period is on `created`.
-    Text is a case-insensitive literal substring of id, description or metadata."""
+    Text is a case-insensitive literal substring of id, description or metadata. `include_test=False` leaves
+    out the intents Test lab made (column test_lab), as finance figures do by default."""
     keep = pd.Series(True, index=frame.index)
     if statuses:
         keep &= frame["status"].isin(list(statuses))
+    if not include_test:
+        keep &= ~frame["test_lab"]
     if outcomes_in:
         keep &= outcomes(frame).isin(list(outcomes_in))
     if period is not None:

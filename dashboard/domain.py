@@ -10,7 +10,7 @@ it proves are a single entry. `IntentStore.intent_timeline(intent_id)` does both
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -207,6 +207,15 @@ def failure_kind(intent: AlmaIntent, auth_window_seconds: int) -> FailureKind | 
             return "expired"  # no customer action before expires_at, whatever the code says
         return "declined"
     return "declined"
+
+
+# The metadata pair Test lab puts on every intent it creates (dashboard.lab): an intent is the lab's when its
+# metadata holds exactly this key and value. Here, beside the intent, so the stored frame can say it per row.
+TEST_LAB_TAG = ("alma_ops_source", "test_lab")
+
+
+def is_test_lab_intent(metadata: Iterable[tuple[str, str]]) -> bool:
+    return TEST_LAB_TAG in tuple(metadata)
 
 
 # -- outcome: a status and its failure in words ----------------------------------------------------------------

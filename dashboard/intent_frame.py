@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.domain import AlmaIntent, capture_deadline, expires_at, failure_kind
+from dashboard.domain import AlmaIntent, capture_deadline, expires_at, failure_kind, is_test_lab_intent
 
 # column -> pandas dtype. Times are unix seconds (nullable where a fact may be unknown); money is cents.
 COLUMNS: dict[str, str] = {
@@ -41,6 +41,7 @@ COLUMNS: dict[str, str] = {
     "expires_at": "Int64",
     "capture_deadline": "Int64",
     "livemode": "bool",
+    "test_lab": "bool",  # made by Test lab (domain.is_test_lab_intent): finance figures leave it out by default
 }
 
 
@@ -78,6 +79,7 @@ def intent_row(intent: AlmaIntent, auth_window_seconds: int) -> dict[str, Any]:
         "expires_at": expires_at(intent, auth_window_seconds),
         "capture_deadline": capture_deadline(intent),
         "livemode": intent.livemode,
+        "test_lab": is_test_lab_intent(intent.metadata),
     }
 
 

@@ -16,7 +16,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import analytics
 from dashboard.charts import DUE_SOON_TINT, STATUS_COLOURS, URGENCY_COLOURS
-from dashboard.domain import STATUSES, outcome
+from dashboard.domain import STATUSES, TEST_LAB_TAG, outcome
 from dashboard.gateway import GatewayError
 from dashboard.money import format_eur
 from dashboard.plain_text import literal, visible
@@ -173,6 +173,24 @@ def gateway_error_text(error: GatewayError, doing: str) -> str:
 
 def show_gateway_error(error: GatewayError, doing: str) -> None:
     st.error(gateway_error_text(error, doing))
+
+
+def include_test_toggle() -> bool:
+    """Finance figures leave the intents Test lab made out unless this is on (its state is in the URL)."""
+    return st.toggle(
+        "Include Test lab intents",
+        key="include_test",
+        bind="query-params",
+        help=f"Test lab tags what it creates ({'='.join(TEST_LAB_TAG)} in metadata). Those are test orders, "
+        "not revenue: the figures leave them out unless this is on.",
+    )
+
+
+def left_out_caption(frame: pd.DataFrame, shown: pd.DataFrame) -> None:
+    """How many Test lab intents the figures leave out, so the toggle is never a silent filter."""
+    left_out = int(frame["test_lab"].sum()) - int(shown["test_lab"].sum())
+    if left_out:
+        st.caption(f"{left_out:,} Test lab intent{'s' if left_out != 1 else ''} left out of these figures.")
 
 
 def period_picker(key: str, default: str, app: AppServices) -> Callable[[int], analytics.Period] | None:

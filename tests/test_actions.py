@@ -12,8 +12,8 @@ import pytest
 from dashboard import actions
 from dashboard.access import Role, anonymous
 from dashboard.actions import ActionRefused, IntentForm
+from dashboard.domain import TEST_LAB_TAG
 from dashboard.gateway import GatewayError, GatewayUnavailable, StripeGateway
-from dashboard.lab import TEST_LAB_TAG
 from dashboard.settings import Settings
 from dashboard.wiring import Services, build_services
 from tests.conftest import SandboxServer, answer_alma_page

@@ -20,6 +20,7 @@ from dashboard.domain import (
     FAILED_CODE,
     OUTCOMES,
     STATUSES,
+    TEST_LAB_TAG,
     AlmaIntent,
     LastPaymentError,
     outcome,
@@ -411,6 +412,20 @@ def test_outcome_says_a_status_in_words(status: str, kind: str | None, label: st
 def test_every_status_has_its_own_outcome() -> None:
     labels = [outcome(status, None) for status in STATUSES]
     assert len(set(labels)) == len(STATUSES) and "Other" not in labels
+
+
+def test_test_lab_intents_can_be_left_out_of_the_figures() -> None:
+    """Only the exact metadata pair makes an intent the lab's; a value that merely reads like it does not."""
+    frame = frame_of(
+        succeeded("pi_real", 5_000, NOW),
+        succeeded("pi_lab", 7_000, NOW, metadata=(("note", "x"), TEST_LAB_TAG)),
+        succeeded("pi_fake", 9_000, NOW, metadata=(("note", "x; alma_ops_source=test_lab"),)),
+    )
+    assert frame["test_lab"].tolist() == [False, True, False]
+    finance = analytics.filter_intents(frame, include_test=False)
+    assert finance["id"].tolist() == ["pi_real", "pi_fake"]
+    assert analytics.kpis(finance).succeeded_cents == 14_000
+    assert analytics.filter_intents(frame)["id"].tolist() == ["pi_real", "pi_lab", "pi_fake"]
 
 
 def test_outcome_filter_picks_words(mixed: pd.DataFrame) -> None:

@@ -9,13 +9,12 @@ import pytest
 from dashboard import actions
 from dashboard.access import Role, anonymous
 from dashboard.actions import IntentForm
+from dashboard.domain import TEST_LAB_TAG, is_test_lab_intent
 from dashboard.form_input import MetadataError
 from dashboard.gateway import CreateIntentRequest
 from dashboard.lab import (
     TAG_TEXT,
-    TEST_LAB_TAG,
     TESTER_MAX_KEYS,
-    is_test_lab_intent,
     lab_metadata,
     recent_test_intents,
     tagged,
@@ -75,11 +74,9 @@ def test_recent_test_intents_are_the_tagged_ones_newest_first_plus_answers_not_y
         late_form = IntentForm(amount=20_000, capture_method="manual", description=None, metadata=())
         late = actions.create_test_intent(services, operator, late_form, SingleSubmission(9)).intent  # not synced
 
-        recent = recent_test_intents(
-            services.store.intents_frame(), services.store, [ours[0], late], AUTH_WINDOW_SECONDS, limit=3
-        )
+        recent = recent_test_intents(services.store.intents_frame(), [ours[0], late], AUTH_WINDOW_SECONDS, limit=3)
         assert recent["id"].tolist() == [late.id, ours[2].id, ours[1].id]
-        everything = recent_test_intents(services.store.intents_frame(), services.store, [late], AUTH_WINDOW_SECONDS)
+        everything = recent_test_intents(services.store.intents_frame(), [late], AUTH_WINDOW_SECONDS)
         assert sorted(everything["id"]) == sorted([late.id, *(i.id for i in ours)])
         assert impostor.id in set(services.store.intents_frame()["id"])  # stored, yet not the lab's
     finally:

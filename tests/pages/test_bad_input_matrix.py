@@ -12,9 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
-from dashboard.domain import AlmaIntent
+from dashboard.domain import TEST_LAB_TAG, AlmaIntent
 from dashboard.gateway import StripeGateway
-from dashboard.lab import TEST_LAB_TAG
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
 from tests.pages.conftest import create_intent, open_app, press_hosted_button, sandbox_intents

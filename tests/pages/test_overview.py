@@ -12,12 +12,13 @@ import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import STATUS_COLOURS
-from dashboard.domain import OUTCOMES, AlmaIntent, failure_kind, intent_outcome
+from dashboard.domain import OUTCOMES, TEST_LAB_TAG, AlmaIntent, failure_kind, intent_outcome
+from dashboard.gateway import StripeGateway
 from dashboard.money import format_eur
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
-from tests.pages.conftest import open_app
+from tests.pages.conftest import create_intent, open_app
 
 DAY = 86_400
 
@@ -157,3 +158,20 @@ def test_an_empty_store_says_so(app_env: SandboxServer) -> None:
     assert metrics(at)["Intents"] == "0"
     assert any("No Alma intents in this period." in i.value for i in at.info)
     assert not chart_specs(at)
+
+
+def test_test_lab_intents_stay_out_of_the_figures_until_included(
+    app_env: SandboxServer, gateway: StripeGateway
+) -> None:
+    create_intent(gateway, 5_000)
+    create_intent(gateway, 7_000, metadata=(TEST_LAB_TAG,))
+    create_intent(gateway, 9_000, metadata=(TEST_LAB_TAG,))
+    at = open_app()
+
+    assert metrics(at)["Intents"] == "1"
+    assert [c.value for c in at.caption if "left out" in c.value] == ["2 Test lab intents left out of these figures."]
+    assert at.toggle(key="include_test").value is False
+
+    at.toggle(key="include_test").set_value(True).run()
+    assert metrics(at)["Intents"] == "3"
+    assert not [c.value for c in at.caption if "left out" in c.value]
