@@ -46,9 +46,10 @@ sys.path.insert(0, str(ROOT))
 from dashboard.local_sandbox import stop_process
 from dashboard.sandbox.collector import long_lived_allocation
 from dashboard.sandbox.demo import seed_demo
-from dashboard.sandbox.handlers import event_type_matcher
-from dashboard.sandbox.model import AlmaRules, Sandbox
+from dashboard.sandbox.handlers import Call, event_type_matcher, list_events
+from dashboard.sandbox.model import AlmaRules, RequestRef, Sandbox
 from dashboard.sandbox.persistence import Snapshot, StateFile
+from dashboard.sandbox.serializers import Serializer
 
 LOCALSTRIPE_VENV = ROOT / "benchmarks" / ".venv-localstripe"
 LOCALSTRIPE_REQUIREMENTS = ROOT / "benchmarks" / "requirements.txt"
@@ -411,23 +412,26 @@ class StateFileResult:
 NAIVE_STAR_LIMIT = 12
 
 
-def print_wildcards(event_types: list[str]) -> None:
-    """Seconds to decide one event type against `*`*n + "x" (which never matches), ours and the naive regex."""
+def print_wildcards(account: Sandbox) -> None:
+    """Seconds to decide one event type against `*`*n + "x" (which never matches), ours and the naive regex;
+    then the whole GET /v1/events handler with such a filter over the account."""
+    event_type = next(iter(account.event_types))
     header = f"{'event type filter, one type':<44}{'ours s':>12}{'naive regex s':>15}{'ratio':>10}"
     print("\n" + header + "\n" + "-" * len(header))
     for stars in (8, 10, NAIVE_STAR_LIMIT, 5_000):
         pattern = "*" * stars + "x"
-        ours = _seconds(lambda pattern=pattern: event_type_matcher([pattern])(event_types[0]))
+        ours = _seconds(lambda pattern=pattern: event_type_matcher([pattern])(event_type))
         if stars > NAIVE_STAR_LIMIT:
             print(f"{stars:>5} stars{'':<33}{ours:>12.6f}{'(hours)':>15}{'n/a':>10}")
             continue
         naive_match = re.compile(re.escape(pattern).replace(r"\*", ".*")).fullmatch
-        naive = _seconds(lambda naive_match=naive_match: naive_match(event_types[0]))
+        naive = _seconds(lambda naive_match=naive_match: naive_match(event_type))
         print(f"{stars:>5} stars{'':<33}{ours:>12.6f}{naive:>15.3f}{naive / ours:>9.0f}x")
-    pattern = "*" * 5_000 + "x"
-    matches = event_type_matcher([pattern])
-    whole = _seconds(lambda: [matches(event_type) for event_type in event_types])
-    print(f"5,000 stars against all {len(event_types):,} events of the account: ours {whole:.3f} s")
+    serializer = Serializer(account, lambda token: token, lambda: 0)
+    for label, pattern in (("no event matches", "*" * 4_999 + "x"), ("every event matches", "*" * 5_000)):
+        call = Call(account, serializer, {"types": [pattern]}, {}, 0, RequestRef("req_bench"))
+        whole = _seconds(lambda call=call: list_events(call))
+        print(f"GET /v1/events, 5,000 stars, {label}, {len(account.events):,} events: {whole:.4f} s")
 
 
 def _seconds(work: Callable[[], object]) -> float:
@@ -441,7 +445,7 @@ def measure_state_file(intents: int) -> tuple[StateFileResult, StateFileResult]:
     account = Sandbox(AlmaRules())
     with long_lived_allocation():
         seed_demo(account, intents, int(time.time()), seed=1)
-    print_wildcards([event.type for event in account.events.values()])
+    print_wildcards(account)
     with tempfile.TemporaryDirectory() as folder:
         ours, naive = Path(folder) / "state.jsonl", Path(folder) / "state.pickle"
         state_file = StateFile(ours)

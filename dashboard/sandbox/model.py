@@ -318,6 +318,7 @@ class Sandbox:
     refunds: dict[str, Refund] = field(default_factory=dict)
     balance_transactions: dict[str, BalanceTransaction] = field(default_factory=dict)
     events: dict[str, Event] = field(default_factory=dict)
+    event_types: set[str] = field(default_factory=set)  # every type an event of this account has
     intent_index: CreatedIndex = field(default_factory=CreatedIndex)
     event_index: CreatedIndex = field(default_factory=CreatedIndex)
     refund_index: CreatedIndex = field(default_factory=CreatedIndex)
@@ -349,6 +350,7 @@ class Sandbox:
         sandbox.charges = {charge.id: charge for charge in charges}
         sandbox.intents = {intent.id: intent for intent in intents}
         sandbox.events = {event.id: event for event in events}
+        sandbox.event_types = {event.type for event in sandbox.events.values()}
         sandbox.refunds = {refund.id: refund for refund in refunds}
         sandbox.balance_transactions = {transaction.id: transaction for transaction in balance_transactions}
         for index, objects in (
@@ -834,6 +836,7 @@ class Sandbox:
     def _emit(self, event_type: str, snapshot: EventObject, at: int, request: RequestRef | None) -> None:
         event = Event(id=self.ids.new("evt_"), created=at, type=event_type, object=snapshot, request=request)
         self.events[event.id] = event
+        self.event_types.add(event_type)
         self._index(self.event_index, at, event.id)
 
     def _index(self, index: CreatedIndex, created: int, object_id: str) -> None:
