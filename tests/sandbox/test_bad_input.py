@@ -48,6 +48,8 @@ def test_a_run_of_wildcards_answers_at_once_and_the_sandbox_stays_healthy(
     ):
         answer = raw_request(sandbox.base_url, "GET", "/v1/events?" + query, timeout=30)
         assert answer.status == 200 and [event["type"] for event in answer.json()["data"]] == found
+    unknown_cursor = raw_request(sandbox.base_url, "GET", "/v1/events?type=nothing.*&starting_after=evt_gone")
+    assert unknown_cursor.status == 404 and unknown_cursor.json()["error"]["param"] == "starting_after"
     longer = raw_request(sandbox.base_url, "GET", "/v1/events?types[]=" + "*" * 50_000 + "x", timeout=30)
     assert longer.status == 400 and longer.json()["error"]["param"] == "types"
     assert sandbox.control("GET", "/_sandbox/health")["status"] == "ok"
