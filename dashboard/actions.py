@@ -7,13 +7,20 @@ and applies the retry policy: after an error Stripe answered, the form starts a 
 replay that error to every retry under the same key); after a lost connection it keeps the key, so a retry
 replays whatever the request did instead of acting twice. Failures raise GatewayError (ActionRefused when the
 person may not act); the sync brings every effect into the store like any other change.
+
+Every attempt, refused and failed ones included, leaves one audit row and one log line (dashboard/audit.py),
+written here so that no write can skip it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from dashboard import audit
 from dashboard.access import Permission, Principal
 from dashboard.domain import AlmaIntent
 from dashboard.gateway import (
@@ -21,6 +28,7 @@ from dashboard.gateway import (
     CreatedIntent,
     CreateIntentRequest,
     GatewayError,
+    ReadOnlyModeError,
     submission_idempotency_key,
 )
 from dashboard.lab import tagged
@@ -54,6 +62,63 @@ class IntentForm:
     metadata: tuple[tuple[str, str], ...]  # the tester's pairs; the Test lab tag is added on the way out
 
 
+@dataclass
+class _Attempt:
+    """What an action learns while it acts, for its audit row."""
+
+    amount: int | None = None
+    intent_id: str | None = None
+
+
+def _outcome(error: BaseException) -> tuple[str, str]:
+    """(outcome, detail) of a write that ended with `error`."""
+    if isinstance(error, ActionRefused | ReadOnlyModeError):
+        return audit.REFUSED, error.message
+    if isinstance(error, GatewayError):
+        if error.http_status is None and not error.code:
+            return audit.NO_ANSWER, error.message  # no answer: Stripe may or may not have acted
+        return error.code or f"http_{error.http_status}", error.message
+    if isinstance(error, OSError):  # the local sandbox's clock did not answer
+        return audit.NO_ANSWER, str(error)
+    return type(error).__name__, ""
+
+
+@contextmanager
+def _audited(
+    services: Services,
+    who: Principal,
+    action: str,
+    *,
+    intent_id: str | None = None,
+    amount: int | None = None,
+    idempotency_key: str | None = None,
+    detail: str = "",
+) -> Iterator[_Attempt]:
+    """One audit row and one log line for the write in the block, however it ends; its exception goes on."""
+    attempt = _Attempt(amount, intent_id)
+    outcome = audit.OK
+    try:
+        yield attempt
+    except BaseException as error:
+        outcome, detail = _outcome(error)
+        raise
+    finally:
+        role = who.role.value if who.role is not None else audit.NO_ROLE
+        entry = audit.AuditEntry(
+            at=0,
+            who=who.who,
+            role=role,
+            action=action,
+            outcome=outcome,
+            intent_id=attempt.intent_id,
+            amount=attempt.amount,
+            idempotency_key=idempotency_key,
+            detail=detail,
+        )
+        audit.log.info(audit.log_line(entry))  # first: it needs neither the clock nor the store
+        services.store.add_audit_entry(dataclasses.replace(entry, at=audit.CLOCK.now()))
+
+
 def _check(who: Principal, permission: Permission, services: Services, doing: str) -> None:
     if not who.may(permission, services.settings.mode):
         role = who.role.label if who.role is not None else "no role"
@@ -74,43 +139,54 @@ def create_test_intent(
     """Create and confirm an Alma intent tagged as Test lab's; the customer's approve page is its redirect.
     The same submission sent twice creates one intent (the fields are in the key, so a corrected form is a
     new request)."""
-    _check(who, Permission.TEST_LAB, services, "create test intents")
     key = submission_idempotency_key("create_intent", submissions.current(CREATE_FORM), **asdict(submission))
-    request = CreateIntentRequest(
-        amount=submission.amount,
-        capture_method=submission.capture_method,
-        description=submission.description,
-        metadata=tagged(submission.metadata),
-        return_url=services.settings.return_url,
-    )
-    return services.gateway.create_alma_intent(request, key)
+    with _audited(services, who, audit.CREATE_INTENT, amount=submission.amount, idempotency_key=key) as attempt:
+        _check(who, Permission.TEST_LAB, services, "create test intents")
+        request = CreateIntentRequest(
+            amount=submission.amount,
+            capture_method=submission.capture_method,
+            description=submission.description,
+            metadata=tagged(submission.metadata),
+            return_url=services.settings.return_url,
+        )
+        created = services.gateway.create_alma_intent(request, key)
+        attempt.intent_id = created.intent.id
+        return created
 
 
-def cancel_intent(services: Services, who: Principal, intent_id: str, submissions: Submissions) -> AlmaIntent:
-    _check(who, Permission.ACT_ON_INTENTS, services, "cancel payments")
+def cancel_intent(
+    services: Services, who: Principal, intent_id: str, submissions: Submissions, *, amount: int | None = None
+) -> AlmaIntent:
+    """`amount`: what the person was shown as released (held or asked), for the audit row; else the intent's."""
     key = submission_idempotency_key("cancel", submissions.current(INTENT_ACTIONS_FORM), intent_id=intent_id)
-    try:
-        return services.gateway.cancel_intent(intent_id, key)
-    except GatewayError as error:
-        raise _renewing_after_answered_error(submissions, INTENT_ACTIONS_FORM, error) from None
+    with _audited(services, who, audit.CANCEL, intent_id=intent_id, amount=amount, idempotency_key=key) as attempt:
+        _check(who, Permission.ACT_ON_INTENTS, services, "cancel payments")
+        try:
+            canceled = services.gateway.cancel_intent(intent_id, key)
+        except GatewayError as error:
+            raise _renewing_after_answered_error(submissions, INTENT_ACTIONS_FORM, error) from None
+        attempt.amount = canceled.amount if amount is None else amount
+        return canceled
 
 
 def capture_intent(
     services: Services, who: Principal, intent_id: str, amount: int, submissions: Submissions
 ) -> AlmaIntent:
     """Capture `amount` cents (at most what is capturable; the rest is released)."""
-    _check(who, Permission.ACT_ON_INTENTS, services, "capture payments")
     current = submissions.current(INTENT_ACTIONS_FORM)
     key = submission_idempotency_key("capture", current, intent_id=intent_id, amount=amount)
-    try:
-        return services.gateway.capture_intent(intent_id, amount, key)
-    except GatewayError as error:
-        raise _renewing_after_answered_error(submissions, INTENT_ACTIONS_FORM, error) from None
+    with _audited(services, who, audit.CAPTURE, intent_id=intent_id, amount=amount, idempotency_key=key):
+        _check(who, Permission.ACT_ON_INTENTS, services, "capture payments")
+        try:
+            return services.gateway.capture_intent(intent_id, amount, key)
+        except GatewayError as error:
+            raise _renewing_after_answered_error(submissions, INTENT_ACTIONS_FORM, error) from None
 
 
 def advance_clock(services: Services, who: Principal, seconds: int) -> int:
     """Move the local sandbox's clock forward; its new time. OSError when the sandbox does not answer."""
-    _check(who, Permission.ADVANCE_CLOCK, services, "move the sandbox clock")
-    if services.sandbox is None:
-        raise ActionRefused("Only the local sandbox has a clock to move.", code="not_permitted")
-    return services.sandbox.advance(seconds)
+    with _audited(services, who, audit.ADVANCE_CLOCK, detail=f"+{seconds} s"):
+        _check(who, Permission.ADVANCE_CLOCK, services, "move the sandbox clock")
+        if services.sandbox is None:
+            raise ActionRefused("Only the local sandbox has a clock to move.", code="not_permitted")
+        return services.sandbox.advance(seconds)

@@ -19,9 +19,13 @@ from typing import Protocol
 import pandas as pd
 
 from dashboard.analytics import defuse_formulas
+from dashboard.clock import Clock, SystemClock
 from dashboard.money import cents_to_decimal_text
 
 log = logging.getLogger(__name__)
+# When an attempt happened: the machine's UTC time in every mode. Local mode's sandbox clock runs ahead by every
+# advance and may not answer at all, and an audit trail tells when people acted.
+CLOCK: Clock = SystemClock()
 
 CREATE_INTENT = "create_intent"
 CANCEL = "cancel"

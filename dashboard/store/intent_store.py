@@ -27,13 +27,15 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from dashboard.audit import AuditEntry, AuditFilter
 from dashboard.clock import Clock, SystemClock
 from dashboard.domain import AlmaIntent, LastPaymentError, TimelineEntry, intent_timeline
 from dashboard.intent_frame import COLUMNS, intent_row, typed_frame
-from dashboard.store import dialects
+from dashboard.store import audit_trail, dialects
 from dashboard.store.location import ENV_NAME, StoreLocation, parse_location
 from dashboard.store.schema import (
     SEQUENCE_STEP,
+    audit,
     intents,
     listing,
     meta,
@@ -688,3 +690,25 @@ class IntentStore:
     def quarantine_count(self) -> int:
         with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar_one())
+
+    # -- the audit trail: written by the dashboards' action layer, never by the sync --------------------------
+
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        with dialects.write_transaction(self._engine) as conn:  # not _write(): it is no sync's work
+            conn.execute(audit.insert().values(audit_trail.values(entry)))
+
+    def audit_entries(self, wanted: AuditFilter, limit: int | None = None) -> list[AuditEntry]:
+        """Matching entries, newest first; at most `limit`."""
+        query = (
+            sa.select(*audit_trail.COLUMNS)
+            .where(*audit_trail.conditions(wanted))
+            .order_by(audit.c.at.desc(), audit.c.id.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [audit_trail.entry(row) for row in conn.execute(query).mappings()]
+
+    def audit_people(self) -> list[str]:
+        """Everyone who appears in the trail, for the Audit page's "who" filter."""
+        with self._read() as conn:
+            return list(conn.execute(sa.select(audit.c.who).distinct().order_by(audit.c.who)).scalars())

@@ -145,6 +145,26 @@ store_version = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
 )
 
+# Every write attempt the dashboards made (dashboard/audit.py). Rows are only ever added: the sync never
+# touches this table, and a relist or reconcile leaves it as it is.
+audit = sa.Table(
+    "audit",
+    metadata,
+    # SQLite numbers rows by itself only for an INTEGER primary key; PostgreSQL gets a 64-bit identity.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("intent_id", sa.Text),
+    sa.Column("amount", sa.BigInteger),
+    sa.Column("idempotency_key", sa.Text),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("audit_at", "at"),
+    sa.Index("audit_who_at", "who", "at"),
+)
+
 
 def _v1_to_v2(conn: sa.Connection) -> None:
     """Events get an explicit stream position. Version 1 read same-second events in rowid order, which is no
@@ -164,9 +184,14 @@ def _v2_to_v3(conn: sa.Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _v3_to_v4(conn: sa.Connection) -> None:
+    """The audit trail."""
+    audit.create(conn, checkfirst=True)
+
+
 # Key v migrates a database from version v to v + 1. Append only; never edit a shipped step.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
-SCHEMA_VERSION = 3
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+SCHEMA_VERSION = 4
 
 
 class SchemaTooNew(RuntimeError):
