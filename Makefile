@@ -12,7 +12,7 @@ LOCK := requirements-lock.txt
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: run test test-fast lint screenshots sandbox bench chromium postgresql clean lock
+.PHONY: reset run test test-fast lint screenshots sandbox bench chromium postgresql clean lock
 
 $(VENV)/.installed: $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ chromium:
 # The store tests run on PostgreSQL too: each session starts a throwaway server from Debian's binaries.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# Start over in local mode: forget the embedded sandbox's account and the store that mirrors it (the next
+# `make run` seeds ALMA_OPS_DEMO_INTENTS afresh). Stop the app first. A PostgreSQL store is left alone.
+reset:
+	rm -f .data/alma_ops.sqlite3 .data/alma_ops.sqlite3-wal .data/alma_ops.sqlite3-shm \
+		.data/alma_ops.sqlite3.sandbox.jsonl .data/alma_ops.sqlite3.sandbox.seed
 
 run: $(VENV)/.installed
 	@echo "Alma Ops: http://localhost:$(PORT)"

@@ -41,6 +41,7 @@ except STARTUP_ERRORS as error:
 ui_chrome.mode_banner(settings)
 st.title(page.title)  # the heading is the navigation name, by construction
 ui_chrome.wait_for_first_sync(app)
+ui_chrome.freshness_banner(app)
 ui_access.sidebar_identity(who)
 ui_chrome.sidebar(app)
 page.run()

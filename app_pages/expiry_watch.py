@@ -25,7 +25,11 @@ def watch() -> None:
     app.sync_loop.refresh(max_age_seconds=REFRESH_SECONDS - 1)
     now = ui.now(app)
     frame = ui.intents_frame()
-    st.caption(f"As of {ui_widgets.local_datetime(now, settings)}")
+    synced_at = app.store.last_synced_at()  # the data's time, not the clock's
+    st.caption(
+        f"As of {ui_widgets.local_datetime(synced_at, settings)} (last sync) · countdowns at "
+        f"{ui_widgets.local_datetime(now, settings)}"
+    )
 
     waiting = analytics.awaiting_customer(frame, now)
     st.subheader(f"Awaiting customer ({len(waiting)})")

@@ -102,12 +102,13 @@ class SyncLoop:
             return self._changed.wait_for(lambda: self._finished >= target, timeout)
 
     def refresh(self, max_age_seconds: float) -> None:
-        """sync_now unless a sync finished less than `max_age_seconds` ago: many viewers polling the same
-        page cost Stripe one refresh per interval, not one each."""
+        """Ask for a sync unless one finished less than `max_age_seconds` ago, without waiting for it: a page
+        draws what is stored now and the new data on its next tick, so a failing API never blanks it. Many
+        viewers polling the same page cost Stripe one refresh per interval, not one each."""
         with self._changed:
             finished_at = self._finished_at_monotonic
         if finished_at is None or time.monotonic() - finished_at >= max_age_seconds:
-            self.sync_now()
+            self._wake.set()
 
     def wait_first(self, timeout: float) -> bool:
         with self._changed:

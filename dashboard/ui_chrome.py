@@ -7,10 +7,13 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from dashboard.plain_text import literal
+from dashboard import freshness
+from dashboard.freshness import Freshness
+from dashboard.plain_text import literal, visible
 from dashboard.settings import Mode, Settings
 from dashboard.ui import AppServices
-from dashboard.ui_widgets import local_datetime
+from dashboard.ui_widgets import duration_text, local_datetime
+from dashboard.wiring import demo_seed_note
 
 # How often the sidebar re-reads the last sync time: as often as the fastest self-refreshing page.
 SYNC_STATUS_SECONDS = 3
@@ -34,6 +37,8 @@ def sidebar(app: AppServices) -> None:
         if st.button("Sync now", key="sync_now", width="stretch") and app.sync_loop.sync_now():
             st.toast("Synced." if app.sync_loop.status().last_error is None else "Sync failed.")
         sync_status(app)
+        if note := demo_seed_note(app.settings):
+            st.warning(note)
 
 
 @st.fragment(run_every=SYNC_STATUS_SECONDS)
@@ -46,15 +51,63 @@ def sync_status(app: AppServices) -> None:
         st.error(f"Sync failed — {literal(error)}")
 
 
+def data_freshness(app: AppServices) -> Freshness:
+    """The store's sync record and the clock, read without waiting on any sync."""
+    status = app.store.writer_status()
+    try:
+        now, clock_error = app.clock.now(), None
+    except OSError as error:  # the sandbox's clock: the sandbox is down
+        now, clock_error = None, f"{type(error).__name__}: {error}"
+    return freshness.assess(
+        # The record's success, or the sync state's time when the record predates it (a first listing).
+        last_success_at=max((t for t in (status.last_success_at, app.store.last_synced_at()) if t), default=None),
+        last_error=status.last_error or app.sync_loop.status().last_error,
+        now=now,
+        refresh_seconds=app.settings.refresh_seconds,
+        local=app.settings.mode is Mode.LOCAL,
+        worker=app.settings.sync_mode == "worker",
+        clock_error=clock_error,
+    )
+
+
+@st.fragment(run_every=SYNC_STATUS_SECONDS)
+def freshness_banner(app: AppServices) -> None:
+    """On every page, above its content, while the data is stale: how old it is, why, and what to do. Redrawn on
+    its own, so it appears and goes away without a rerun of the page."""
+    state = data_freshness(app)
+    if not state.stale:
+        return
+    if state.as_of is None:
+        when = "No data has been synced yet"
+    else:
+        age = "" if state.age_seconds is None else f", {duration_text(state.age_seconds)} ago"
+        when = f"The data is from the last successful sync, {local_datetime(state.as_of, app.settings)}{age}"
+    with st.container(key="freshness_banner"):
+        st.warning(f"**{when}: {state.reason}.** {state.advice}")
+        if state.cause == "failed" and (
+            error := app.store.writer_status().last_error or app.sync_loop.status().last_error
+        ):
+            st.code(visible(error), language=None)
+
+
 def wait_for_first_sync(app: AppServices) -> None:
     """On an empty store the pages would show nothing; show the first sync's progress until it ends."""
     if app.store.last_synced_at() is not None or app.sync_loop.status().attempts_finished:
         return
     bar = st.progress(0.0, text="First sync: listing Alma intents…")
     while not app.sync_loop.wait_first(timeout=0.25):
-        done, total = app.sync_loop.status().progress or (0, None)
-        if total:
-            bar.progress(min(done / total, 1.0), text=f"First sync: {done:,} of about {total:,} intents…")
-        else:
-            bar.progress(0.0, text=f"First sync: {done:,} intents so far…")
+        bar.progress(*first_sync_progress(app))
     bar.empty()
+
+
+def first_sync_progress(app: AppServices) -> tuple[float, str]:
+    """How far back in time the listing (newest first) has got: no one knows how many intents are left, so
+    the bar is the share of the lookback window covered and the text says the count so far and the date."""
+    saved = app.store.listing_progress()
+    if saved is None or saved.oldest_created is None:
+        return 0.0, "First sync: listing Alma intents…"
+    reached = local_datetime(saved.oldest_created, app.settings)[:10]
+    return saved.covered_fraction, (
+        f"First sync: {saved.listed:,} intents so far, back to {reached} "
+        f"({saved.covered_fraction:.0%} of the last {app.settings.lookback_days} days)…"
+    )

@@ -43,6 +43,40 @@ def sandbox_state_file(settings: Settings) -> Path:
     return store_file.with_name(store_file.name + ".sandbox.jsonl")
 
 
+def demo_seed_file(settings: Settings) -> Path:
+    """How many demo intents the embedded sandbox's account was seeded with (written when it starts afresh)."""
+    return sandbox_state_file(settings).with_suffix(".seed")
+
+
+def _embedded(settings: Settings) -> bool:
+    return settings.mode is Mode.LOCAL and not settings.sandbox_url
+
+
+def _reseed_if_demo_count_changed(settings: Settings) -> None:
+    """ALMA_OPS_DEMO_INTENTS seeds a new account only. A saved account seeded with another count is dropped,
+    so the sandbox starts afresh with the count asked for (and the store that mirrored it goes too)."""
+    state, seeded = sandbox_state_file(settings), demo_seed_file(settings)
+    if (
+        _embedded(settings)
+        and state.exists()
+        and seeded.exists()
+        and seeded.read_text().strip() != str(settings.demo_intents)
+    ):
+        state.unlink()
+        seeded.unlink()
+
+
+def demo_seed_note(settings: Settings) -> str | None:
+    """Why ALMA_OPS_DEMO_INTENTS may not be what the sandbox holds, and how to start over; None when it is.
+    Only an account saved before the seed count was recorded cannot tell."""
+    if not _embedded(settings) or demo_seed_file(settings).exists() or not sandbox_state_file(settings).exists():
+        return None
+    return (
+        f"The sandbox kept the account saved in {sandbox_state_file(settings).name}, so ALMA_OPS_DEMO_INTENTS="
+        f"{settings.demo_intents} was not applied. To start over with it, stop the app and run `make reset`."
+    )
+
+
 def _forget_store_without_sandbox(settings: Settings) -> None:
     """The embedded sandbox keeps its account in a file next to the store, so the two survive a restart
     together. A store found without that file mirrors a sandbox that is gone: it starts over."""
@@ -74,14 +108,19 @@ def build_services(settings: Settings, *, may_start_sandbox: bool, writer_role: 
             "local mode (no STRIPE_SECRET_KEY) syncs from a running sandbox: set ALMA_OPS_SANDBOX_URL to its"
             " address, or STRIPE_API_BASE and an sk_test_ key."
         )
+    fresh_account = False
     if local and may_start_sandbox:
+        _reseed_if_demo_count_changed(settings)
         _forget_store_without_sandbox(settings)
+        fresh_account = _embedded(settings) and not sandbox_state_file(settings).exists()
     store = IntentStore(settings.db_location, settings.auth_window_seconds, role=writer_role)
     try:
         sandbox = _local_sandbox(settings) if local else None
     except BaseException:
         store.close()
         raise
+    if fresh_account:
+        demo_seed_file(settings).write_text(f"{settings.demo_intents}\n")
     gateway = StripeGateway(settings, api_base=sandbox.base_url if sandbox else settings.api_base)
     clock: Clock = sandbox if sandbox else SystemClock()
     return Services(settings, gateway, store, clock, sandbox)

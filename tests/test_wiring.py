@@ -8,7 +8,7 @@ import pytest
 
 from dashboard.clock import SystemClock
 from dashboard.settings import Mode, Settings, SettingsError
-from dashboard.wiring import build_services
+from dashboard.wiring import build_services, demo_seed_file, demo_seed_note
 from tests.conftest import TEST_KEY, SandboxServer
 from tests.test_sync import create
 
@@ -45,3 +45,28 @@ def test_stripe_modes_use_the_key_the_api_base_and_system_time(sandbox: SandboxS
         assert services.gateway.retrieve_intent(created.id).amount == created.amount
     finally:
         services.close()
+
+
+def sandbox_intent_count(settings: Settings) -> int:
+    services = build_services(settings, may_start_sandbox=True)
+    try:
+        return sum(len(page) for page in services.gateway.list_intents(0))
+    finally:
+        services.close()
+
+
+def test_a_changed_demo_count_reseeds_the_embedded_sandbox(tmp_path: Path) -> None:
+    store = str(tmp_path / "alma.sqlite3")
+    assert sandbox_intent_count(Settings(db=store, demo_intents=3)) == 3
+    assert sandbox_intent_count(Settings(db=store, demo_intents=3)) == 3  # the same count keeps the account
+    assert demo_seed_note(Settings(db=store, demo_intents=3)) is None
+    assert sandbox_intent_count(Settings(db=store, demo_intents=5)) == 5
+
+
+def test_an_account_of_unknown_seed_is_kept_and_the_sidebar_says_how_to_start_over(tmp_path: Path) -> None:
+    store = str(tmp_path / "alma.sqlite3")
+    assert sandbox_intent_count(Settings(db=store, demo_intents=2)) == 2
+    demo_seed_file(Settings(db=store)).unlink()  # as saved before the count was recorded
+    assert sandbox_intent_count(Settings(db=store, demo_intents=4)) == 2
+    note = demo_seed_note(Settings(db=store, demo_intents=4))
+    assert note is not None and "ALMA_OPS_DEMO_INTENTS=4 was not applied" in note and "make reset" in note

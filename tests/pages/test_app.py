@@ -293,3 +293,23 @@ def test_without_a_public_url_customers_return_to_this_server_s_port(monkeypatch
     finally:
         streamlit_config.set_option("server.port", 8501)
         st.cache_resource.clear()
+
+
+def banner_text(at: AppTest) -> str:
+    return " ".join(w.value for w in at.warning if "sync" in w.value)
+
+
+def test_a_failing_sync_puts_a_banner_on_every_page_in_the_modes_words(app_env: SandboxServer) -> None:
+    at = open_app()
+    assert banner_text(at) == ""  # just synced: nothing to say
+
+    app_env.faults(rate=1.0, kinds="429")
+    next(b for b in at.button if b.label == "Sync now").click()
+    at.run()
+    for page in ("app_pages/overview.py", "app_pages/intents.py", "app_pages/expiry_watch.py", "app_pages/lab.py"):
+        at.switch_page(page)
+        at.run()
+        text = banner_text(at)
+        assert "the local sandbox answered 429 (too many requests)" in text, page
+        assert "The data is from the last successful sync" in text
+    app_env.faults(rate=0.0)
