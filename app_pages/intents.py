@@ -28,7 +28,7 @@ NARROW_COLUMN_PX = 96
 
 def amount_bound(label: str, key: str) -> int | None:
     """An optional EUR bound; a message under the field when it is not an amount (the filter is skipped)."""
-    text = st.text_input(label, key=key, placeholder="any")
+    text = st.text_input(label, key=key, placeholder="any", bind="query-params")
     if not text.strip():
         return None
     cents, problem = parse_amount(
@@ -48,7 +48,7 @@ def select_row() -> None:
 
 top = st.columns([2, 3])
 with top[0]:
-    statuses = st.multiselect("Status", OUTCOMES, key="intents_status", placeholder="Any status")
+    statuses = st.multiselect("Status", OUTCOMES, key="intents_status", placeholder="Any status", bind="query-params")
 with top[1]:
     period_of = ui_widgets.period_picker("intents", "90 d", app)
 bottom = st.columns([1, 1, 3])
@@ -60,7 +60,7 @@ with bottom[1]:
         st.error(f"{range_problem} The amount filter is off until Max is at least Min.")
         min_cents = max_cents = None
 with bottom[2]:
-    text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata")
+    text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata", bind="query-params")
 include_test = ui_widgets.include_test_toggle()
 
 now = ui.now(app)

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import actions, ui, ui_access, ui_widgets
 from dashboard.access import Permission
 from dashboard.actions import IntentForm
-from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent, failure_kind
+from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent, failure_kind, is_test_lab_intent
 from dashboard.form_input import DESCRIPTION_MAX, MetadataError, parse_amount, parse_description
 from dashboard.gateway import CreatedIntent, GatewayError
 from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, lab_metadata, recent_test_intents
@@ -93,6 +95,7 @@ def _capture(intent_id: str, cents: int) -> None:
 def _create_another() -> None:
     ui.SUBMISSIONS.renew(actions.CREATE_FORM)
     st.session_state.pop("lab_created", None)
+    st.query_params.pop("created", None)
 
 
 def _advance_clock(seconds: int) -> None:
@@ -170,35 +173,82 @@ if submitted:
             answers[created.intent.id] = created.intent
             ui.sync_after_write()
 
-created: CreatedIntent | None = st.session_state.get("lab_created")
-if created is not None:
+
+def _created() -> tuple[AlmaIntent, str | None] | None:
+    """The intent this session created last, and its approve page: the store's copy once synced (the customer
+    may have answered since), else the gateway's answer. Its id is in the URL, so a reload keeps the card."""
+    created: CreatedIntent | None = st.session_state.get("lab_created")
+    if created is not None:
+        st.query_params["created"] = created.intent.id
+        return (app.store.get_intent(created.intent.id) or created.intent), created.redirect_url
+    stored = app.store.get_intent(st.query_params["created"]) if "created" in st.query_params else None
+    if stored is None or not is_test_lab_intent(stored.metadata):
+        return None
+    return stored, stored.redirect_url
+
+
+@st.fragment(run_every=settings.refresh_seconds)
+def created_card() -> None:
+    """Follows the intent's status as the sync brings it, without a reload."""
+    found = _created()
+    if found is None:
+        return
+    intent, redirect_url = found
     with st.container(border=True):
-        # The store's copy once synced: the customer may have approved or failed it since.
-        intent = app.store.get_intent(created.intent.id) or created.intent
         badge = ui_widgets.status_badge(intent.status, failure_kind(intent, settings.auth_window_seconds))
         st.success(f"Created {literal(intent.id)} for {format_eur(intent.amount)} — status {badge}.")
         cols = st.columns(3, vertical_alignment="center")
-        if (approve_page := web_link(created.redirect_url)) and intent.status == "requires_action":
+        if (approve_page := web_link(redirect_url)) and intent.status == "requires_action":
             cols[0].link_button("Open approve/decline page", approve_page, type="primary")
         cols[1].page_link("app_pages/intents.py", label="Open in Intents", query_params={"intent": intent.id})
-        cols[2].button("Create another", on_click=_create_another)
+        if cols[2].button("Create another"):
+            _create_another()
+            st.rerun()  # the whole page: the form starts a new submission
+
+
+created_card()
 
 if app.sandbox is not None:
     st.subheader("Advance sandbox clock")
     if clock_problem := st.session_state.pop("lab_clock_problem", None):
         st.error(clock_problem)
+    sandbox_now = ui.now(app)
+    try:
+        ahead: int | None = app.sandbox.offset()
+    except OSError:  # down: the freshness banner says so
+        ahead = None
     st.caption(
-        f"Sandbox time: {ui_widgets.local_datetime(ui.now(app), settings)}. "
-        "Alma's window is one hour: +61 min expires every intent still awaiting the customer."
+        f"Sandbox time: {ui_widgets.local_datetime(sandbox_now, settings)}"
+        + (
+            ""
+            if ahead is None
+            else f", {ui_widgets.duration_text(ahead)} ahead of real time"
+            if ahead
+            else ", real time"
+        )
+        + ". The sandbox is shared: these buttons move its clock for everyone using it. "
+        "Alma's window is one hour: +61 min expires every intent still awaiting the customer. The clock only "
+        "moves forward (a step back would undo what happened); to return to real time, start over with "
+        "`make reset`."
     )
     for column, (label, seconds) in zip(st.columns(len(CLOCK_STEPS)), CLOCK_STEPS.items(), strict=True):
         column.button(label, key=f"advance:{seconds}", on_click=_advance_clock, args=(seconds,), width="stretch")
 
 st.subheader("Recent test intents")
-recent = recent_test_intents(ui.intents_frame(), answers.values(), settings.auth_window_seconds)
-if recent.empty:
-    st.caption("No test intents yet.")
-for row in recent.itertuples(index=False):
+
+
+@st.fragment(run_every=settings.refresh_seconds)
+def recent_list() -> None:
+    """Follows each intent's status as the sync brings it, without a reload."""
+    recent = recent_test_intents(ui.intents_frame(), answers.values(), settings.auth_window_seconds)
+    if recent.empty:
+        st.caption("No test intents yet.")
+    created = st.session_state.get("lab_created")
+    for row in recent.itertuples(index=False):
+        recent_card(row, created)
+
+
+def recent_card(row: Any, created: CreatedIntent | None) -> None:
     with st.container(border=True):
         info, controls = st.columns([5, 4])
         info.markdown(
@@ -207,6 +257,7 @@ for row in recent.itertuples(index=False):
         capture_method = known_or_literal(row.capture_method, CAPTURE_METHODS)
         info.caption(
             f"Created {ui_widgets.local_datetime(row.created, settings)} · {capture_method} capture"
+            + ("" if pd.isna(row.installments) else f" · {int(row.installments)} installments")
             + (f" · {literal(row.description)}" if not pd.isna(row.description) else "")
         )
         buttons = controls.columns([2.2, 1, 1], vertical_alignment="center")
@@ -246,3 +297,6 @@ for row in recent.itertuples(index=False):
         if row.id in notices:
             kind, text = notices[row.id]
             (st.success if kind == "success" else st.error)(text)
+
+
+recent_list()

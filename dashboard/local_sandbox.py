@@ -171,6 +171,10 @@ class LocalSandbox:
     def now(self) -> int:
         return int(self.control("GET", "/_sandbox/clock", timeout=CLOCK_TIMEOUT_SECONDS)["now"])
 
+    def offset(self) -> int:
+        """How many seconds the sandbox's clock runs ahead of real time (it only moves forward)."""
+        return int(self.control("GET", "/_sandbox/clock", timeout=CLOCK_TIMEOUT_SECONDS)["offset"])
+
     def advance(self, seconds: int) -> int:
         return int(
             self.control("POST", "/_sandbox/clock/advance", timeout=CLOCK_TIMEOUT_SECONDS, seconds=seconds)["now"]

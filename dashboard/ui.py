@@ -91,10 +91,13 @@ def sandbox_unreachable_text(error: OSError) -> str:
 
 
 def now(app: AppServices) -> int:
-    """The services' clock, or a clear message and the end of this run when the sandbox it reads is down."""
+    """The services' clock. With the sandbox it reads down, the data's own time (the last sync), so pages still
+    draw what is stored (the freshness banner says why it is old); a clear message only when nothing is."""
     try:
         return app.clock.now()
     except OSError as error:
+        if (synced_at := app.store.last_synced_at()) is not None:
+            return synced_at
         st.error(sandbox_unreachable_text(error))
         st.stop()
 

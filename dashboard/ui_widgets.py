@@ -80,7 +80,7 @@ INTENT_DETAIL_LINK = "intents?intent="
 INTENT_LINK_COLUMN = st.column_config.LinkColumn(
     "Intent",
     display_text=rf"{re.escape(INTENT_DETAIL_LINK)}(.+)",
-    help="Opens the intent's detail in a new tab",
+    help="Opens the intent's detail",
 )
 
 _FAILURE_COLUMNS: dict[str, Any] = {  # st.column_config objects, or a plain label
@@ -193,12 +193,19 @@ def left_out_caption(frame: pd.DataFrame, shown: pd.DataFrame) -> None:
         st.caption(f"{left_out:,} Test lab intent{'s' if left_out != 1 else ''} left out of these figures.")
 
 
+CARRIED_PERIOD = "carried_period"
+
+
 def period_picker(key: str, default: str, app: AppServices) -> Callable[[int], analytics.Period] | None:
     """The period widgets (24 h … 90 d, Custom dates). Returns bounds as a function of "now", so a
     self-refreshing fragment moves a rolling period forward; None while a custom range is half picked."""
+    # One period for Overview and Intents, in the URL (`?period=7 d`): a view can be shared, and moving between
+    # the two keeps it (the last choice is carried in the session, as a page's widgets go when it is left).
+    carried = st.session_state.get(CARRIED_PERIOD, default)
     choice = st.segmented_control(
-        "Period", analytics.PERIOD_CHOICES, default=default, required=True, key=f"{key}_period"
+        "Period", analytics.PERIOD_CHOICES, default=carried, required=True, key="period", bind="query-params"
     )
+    st.session_state[CARRIED_PERIOD] = choice
     custom = None
     if choice == "Custom":
         today = local_date(now(app), app.settings)

@@ -64,7 +64,7 @@ def labels(at: AppTest) -> set[str]:
 
 
 def choose_90_days(at: AppTest) -> AppTest:
-    at.button_group(key="overview_period").set_value("90 d")
+    at.button_group(key="period").set_value("90 d")
     return at.run()
 
 

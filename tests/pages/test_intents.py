@@ -82,7 +82,7 @@ def test_text_filter_matches_id_description_and_metadata(app_env: SandboxServer,
 
 def test_period_filter(demo: tuple[AppTest, list[AlmaIntent]], app_env: SandboxServer) -> None:
     at, stored = demo
-    at.button_group(key="intents_period").set_value("24 h").run()
+    at.button_group(key="period").set_value("24 h").run()
 
     now = app_env.now()
     expected = {i.id for i in stored if i.created >= now - 86_400}

@@ -49,7 +49,7 @@ def assert_kpis_match(at: AppTest, intents: list[AlmaIntent]) -> None:
 
 
 def choose_period(at: AppTest, period: str) -> AppTest:
-    at.button_group(key="overview_period").set_value(period)
+    at.button_group(key="period").set_value(period)
     return at.run()
 
 
