@@ -65,4 +65,4 @@ def test_a_filtered_intents_view_opens_from_its_link(page: Page, app_server: App
     expect(page.get_by_text(re.compile(r"intents? match(es)? the filters"))).to_be_visible()
     chosen = page.get_by_test_id("stMultiSelect").filter(has_text="Status")
     expect(chosen).to_contain_text("Succeeded")
-    expect(page.get_by_role("checkbox", name="Include Test lab intents")).to_be_checked()
+    expect(page.get_by_role("switch", name="Include Test lab intents")).to_be_checked()
