@@ -1,4 +1,5 @@
-"""One thread per process keeps the store fresh for every session of the app (embedded sync).
+"""One thread per process keeps the store fresh for every session of the app (embedded sync); in worker mode
+WorkerSyncs stands in its place and only reads.
 
 Pages never sync themselves: they ask the loop for a sync that starts after their request and wait for it, so
 many viewers cost Stripe what one costs. Streamlit-free: the UI glue holds one loop per process.
@@ -12,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from dashboard.gateway import GatewayError
+from dashboard.store import IntentStore
 from dashboard.sync import AlmaSync, SyncResult
 
 log = logging.getLogger(__name__)
@@ -118,3 +120,33 @@ class SyncLoop:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=SYNC_WAIT_SECONDS)
+
+
+class WorkerSyncs:
+    """ALMA_OPS_SYNC=worker: `python -m dashboard.sync --every N` is the store's one writer and this process
+    only reads. Stands where the SyncLoop would, so pages ask the same questions; nothing here calls the
+    gateway or writes the store. A change is noticed from the store's version row, whichever process made it."""
+
+    def __init__(self, store: IntentStore) -> None:
+        self._store = store
+
+    @property
+    def generation(self) -> int:
+        return self._store.version()
+
+    def status(self) -> SyncLoopStatus:
+        writer = self._store.writer_status()
+        return SyncLoopStatus(int(writer.last_attempt_at is not None), None, None, writer.last_error)
+
+    def sync_now(self, timeout: float = SYNC_WAIT_SECONDS) -> bool:
+        """The worker syncs on its own schedule: a write here shows once its next sync has run."""
+        return False
+
+    def refresh(self, max_age_seconds: float) -> None:
+        """Nothing to ask: the worker keeps the store fresh."""
+
+    def wait_first(self, timeout: float) -> bool:
+        return True  # never hold a page for a sync this process does not run
+
+    def stop(self) -> None:
+        """No thread to stop."""

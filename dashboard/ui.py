@@ -19,7 +19,7 @@ import streamlit as st
 from dashboard.local_sandbox import SandboxStartError
 from dashboard.settings import Settings, load_settings
 from dashboard.sync import AlmaSync
-from dashboard.sync_loop import SyncLoop
+from dashboard.sync_loop import SyncLoop, WorkerSyncs
 from dashboard.wiring import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,14 @@ def app_settings() -> Settings:
 
 @dataclass(frozen=True)
 class AppServices(Services):
-    """What pages use: the mode's services (dashboard.wiring) and this process's sync loop."""
+    """What pages use: the mode's services (dashboard.wiring) and this process's sync loop, or, with
+    ALMA_OPS_SYNC=worker, the reader that follows the worker's syncs."""
 
-    sync_loop: SyncLoop
+    sync_loop: SyncLoop | WorkerSyncs
+
+    @property
+    def worker_syncs(self) -> bool:
+        return isinstance(self.sync_loop, WorkerSyncs)
 
 
 def _release(services: AppServices) -> None:
@@ -62,9 +67,15 @@ def _release(services: AppServices) -> None:
 
 @st.cache_resource(show_spinner="Starting Alma Ops…", on_release=_release)
 def services() -> AppServices:
-    """Built once per process and shared by every session: one gateway, one store, one sync thread."""
-    core = build_services(app_settings(), may_start_sandbox=True)
+    """Built once per process and shared by every session: one gateway, one store, one sync thread (none in
+    worker mode). A worker-mode dashboard in local mode attaches to the worker's sandbox (ALMA_OPS_SANDBOX_URL)
+    rather than starting one: a sandbox of its own would be an account the worker never syncs."""
+    settings = app_settings()
+    worker = settings.sync_mode == "worker"
+    core = build_services(settings, may_start_sandbox=not worker)
     parts = {field.name: getattr(core, field.name) for field in fields(core)}
+    if worker:
+        return AppServices(**parts, sync_loop=WorkerSyncs(core.store))
     return AppServices(**parts, sync_loop=SyncLoop(AlmaSync.for_services(core), core.settings.refresh_seconds))
 
 
@@ -109,7 +120,8 @@ def _stored_frame(db_path: str, generation: int) -> pd.DataFrame:
 
 def intents_frame() -> pd.DataFrame:
     """Every stored intent (the sync keeps the lookback window); pages narrow it with analytics. Read from
-    SQLite once per store change, not once per rerun: the key is the sync loop's generation."""
+    the store once per store change, not once per rerun: the key is the sync loop's generation (in worker
+    mode the store's version row, which the worker's writes move)."""
     app = services()
     return _stored_frame(app.settings.db, app.sync_loop.generation)
 

@@ -1,5 +1,5 @@
 """Page chrome drawn by the entry script around every page: the mode banner, the sidebar (mode, masked key,
-Sync now, last sync), and the first sync's progress on an empty store."""
+who syncs, Sync now, last sync, lost-cursor and quarantine notes), and the first sync's progress on an empty store."""
 
 from __future__ import annotations
 
@@ -34,8 +34,12 @@ def sidebar(app: AppServices) -> None:
     with st.sidebar:
         key = "embedded sandbox, no Stripe key" if app.settings.mode is Mode.LOCAL else f"`{app.settings.masked_key}`"
         st.caption(f"Mode: **{app.settings.mode.value}** · key: {key}")
-        if st.button("Sync now", key="sync_now", width="stretch") and app.sync_loop.sync_now():
-            st.toast("Synced." if app.sync_loop.status().last_error is None else "Sync failed.")
+        if app.worker_syncs:
+            st.caption("Syncing: a worker (`python -m dashboard.sync`); this dashboard only reads the store.")
+        else:
+            st.caption("Syncing: this process.")
+            if st.button("Sync now", key="sync_now", width="stretch") and app.sync_loop.sync_now():
+                st.toast("Synced." if app.sync_loop.status().last_error is None else "Sync failed.")
         sync_status(app)
         if note := demo_seed_note(app.settings):
             st.warning(note)
@@ -45,10 +49,18 @@ def sidebar(app: AppServices) -> None:
 def sync_status(app: AppServices) -> None:
     """Redrawn on its own: the pages' self-refreshing blocks and the background loop sync without a full
     rerun, and the sidebar must not lag behind the "as of" time they show."""
-    synced_at = app.store.last_synced_at()
+    writer = app.store.writer_status()  # from the store: true whichever process synced
+    synced_at = writer.last_success_at or app.store.last_synced_at()
     st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
     if error := app.sync_loop.status().last_error:
         st.error(f"Sync failed — {literal(error)}")
+    if writer.cursor_lost_at is not None and writer.cursor_lost_at >= (writer.last_attempt_at or 0):
+        st.warning(
+            "The last sync found its event cursor gone at Stripe (events are kept 30 days; an account reset)"
+            " and relisted the lookback window."
+        )
+    if quarantined := app.store.quarantine_count():
+        st.warning(f"{quarantined:,} intent(s) quarantined: the sync could not store them (see the server log).")
 
 
 def data_freshness(app: AppServices) -> Freshness:
@@ -91,8 +103,12 @@ def freshness_banner(app: AppServices) -> None:
 
 
 def wait_for_first_sync(app: AppServices) -> None:
-    """On an empty store the pages would show nothing; show the first sync's progress until it ends."""
+    """On an empty store the pages would show nothing; show the first sync's progress until it ends. In worker
+    mode that sync is the worker's: say so instead of waiting for it."""
     if app.store.last_synced_at() is not None or app.sync_loop.status().attempts_finished:
+        return
+    if app.worker_syncs:
+        st.info("The sync worker has not finished its first sync yet: pages fill in once it has.")
         return
     bar = st.progress(0.0, text="First sync: listing Alma intents…")
     while not app.sync_loop.wait_first(timeout=0.25):
