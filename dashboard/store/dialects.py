@@ -201,3 +201,15 @@ class WriterLockLost(RuntimeError):
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     with engine.connect().execution_options(write=True) as conn, conn.begin():
         yield conn
+
+
+def continue_numbering(conn: sa.Connection, table: sa.Table) -> None:
+    """After rows were inserted with their own ids: PostgreSQL's sequence would hand out those ids again, so
+    it moves past the largest; SQLite numbers from the largest rowid by itself."""
+    if conn.dialect.name != "postgresql":
+        return
+    for column in table.primary_key.columns:
+        if column.autoincrement is True:
+            sequence = sa.func.pg_get_serial_sequence(table.name, column.name)
+            after = sa.func.coalesce(sa.func.max(column), 0) + 1
+            conn.execute(sa.select(sa.func.setval(sequence, after, False)).select_from(table))
