@@ -35,6 +35,9 @@ page = st.navigation(ui_access.navigation(who, settings, pages))
 
 try:
     app = ui.services()
+except SettingsError as error:  # e.g. a worker-mode dashboard in local mode with no sandbox to attach to
+    st.error(f"Configuration error: {error}")
+    st.stop()
 except STARTUP_ERRORS as error:
     st.error(ui.startup_problem(error))
     st.stop()

@@ -136,7 +136,8 @@ class WorkerSyncs:
 
     def status(self) -> SyncLoopStatus:
         writer = self._store.writer_status()
-        return SyncLoopStatus(int(writer.last_attempt_at is not None), None, None, writer.last_error)
+        ended = writer.last_success_at is not None or writer.last_error_at is not None  # not just started
+        return SyncLoopStatus(int(ended), None, None, writer.last_error)
 
     def sync_now(self, timeout: float = SYNC_WAIT_SECONDS) -> bool:
         """The worker syncs on its own schedule: a write here shows once its next sync has run."""

@@ -107,8 +107,9 @@ def wait_for_first_sync(app: AppServices) -> None:
     mode that sync is the worker's: say so instead of waiting for it."""
     if app.store.last_synced_at() is not None or app.sync_loop.status().attempts_finished:
         return
-    if app.worker_syncs:
+    if app.worker_syncs:  # drawn once, not waited on: the worker's listing goes on in another process
         st.info("The sync worker has not finished its first sync yet: pages fill in once it has.")
+        st.progress(*first_sync_progress(app))
         return
     bar = st.progress(0.0, text="First sync: listing Alma intents…")
     while not app.sync_loop.wait_first(timeout=0.25):

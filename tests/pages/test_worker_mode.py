@@ -4,12 +4,13 @@ PostgreSQL; it never syncs, never writes the store and never calls the Stripe AP
 from __future__ import annotations
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from dashboard import sync
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
-from tests.conftest import SandboxServer
-from tests.pages.conftest import create_intent, open_app
+from tests.conftest import ROOT, SandboxServer
+from tests.pages.conftest import APP_TIMEOUT, create_intent, open_app
 
 DAY = 86_400
 READING_PAGES = ("app_pages/overview.py", "app_pages/intents.py", "app_pages/expiry_watch.py", "app_pages/lab.py")
@@ -87,3 +88,14 @@ def test_embedded_mode_syncs_in_this_process_and_offers_sync_now(app_env: Sandbo
     at = open_app()
     assert "Syncing: this process" in _sidebar_text(at)
     assert [b for b in at.sidebar.button if b.label == "Sync now"]
+
+
+def test_worker_mode_in_local_mode_needs_the_worker_s_sandbox(
+    app_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox of the dashboard's own would be an account the worker never syncs: a clear message instead."""
+    monkeypatch.setenv("ALMA_OPS_SYNC", "worker")
+    monkeypatch.delenv("ALMA_OPS_SANDBOX_URL")
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=APP_TIMEOUT).run()
+    assert not at.exception
+    assert "Configuration error" in at.error[0].value and "ALMA_OPS_SANDBOX_URL" in at.error[0].value
