@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui, ui_access, ui_widgets
+from dashboard import analytics, ui, ui_access, ui_intent_actions, ui_widgets
 from dashboard.access import Permission
 from dashboard.domain import CAPTURE_METHODS, OUTCOMES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import amount_range_problem, parse_amount
@@ -14,7 +14,7 @@ from dashboard.intent_frame import metadata_text
 from dashboard.money import STRIPE_MAX_AMOUNT_CENTS, format_eur
 from dashboard.plain_text import known_or_literal, literal, visible, visible_json, web_link
 
-ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
+who = ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
 settings = app.settings
 # The browser gets the newest rows only: 100k rows re-sent on every filter change would stall it. The CSV
@@ -220,6 +220,7 @@ def show_detail(intent: AlmaIntent) -> None:
         buttons[0].link_button("Open approve/decline page", approve_page)
     if (dashboard_link := settings.mode.dashboard_url(intent.id)) is not None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)
+    ui_intent_actions.intent_actions(app, who, intent)
 
     st.markdown("##### Timeline")
     timeline = app.store.intent_timeline(intent.id)

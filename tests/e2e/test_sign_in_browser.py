@@ -3,12 +3,19 @@ Each person logs in through the provider's own page and sees exactly what their 
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from dashboard.gateway import StripeGateway
+from dashboard.settings import Settings
+from tests.conftest import answer_alma_page
 from tests.e2e.conftest import PEOPLE, AppServer, sign_in
+from tests.pages.conftest import create_intent
 
 pytestmark = pytest.mark.e2e
 NAVIGATION = ("Overview", "Intents", "Test lab", "Expiry watch", "Audit")
@@ -85,4 +92,44 @@ def test_admin_has_every_page(page: Page, signed_in_app_server: AppServer) -> No
     sign_in(page, signed_in_app_server, "admin")
 
     expect(page.get_by_test_id("stSidebar").get_by_text("Léa Admin · admin")).to_be_visible()
-    expect_navigation(page, [name for name in NAVIGATION if name != "Audit"])
+    expect_navigation(page, list(NAVIGATION))
+
+
+def held_intent(app: AppServer, amount: int) -> str:
+    """An intent its customer authorised, awaiting capture, in the app's sandbox."""
+    created = create_intent(StripeGateway(Settings(), api_base=app.sandbox.base_url), amount, capture_method="manual")
+    assert created.redirect_url
+    answer_alma_page(created.redirect_url, "authorize")
+    return created.intent.id
+
+
+def test_an_operator_s_capture_appears_on_the_admin_s_audit_page(
+    browser: Browser, browser_context_args: dict[str, Any], signed_in_app_server: AppServer, tmp_path: Path
+) -> None:
+    intent_id = held_intent(signed_in_app_server, 15_000)
+    operator = browser.new_context(**browser_context_args).new_page()
+    sign_in(operator, signed_in_app_server, "operator")
+    operator.goto(f"{signed_in_app_server.url}/intents?intent={intent_id}")
+    expect(operator.get_by_text("€150.00 held; capture by")).to_be_visible()
+    operator.get_by_role("textbox", name="Amount to capture (EUR)").fill("120")
+    operator.get_by_role("button", name="Capture…").click()
+    dialog = operator.get_by_role("dialog")
+    expect(dialog.get_by_text("Capture €120.00 of €150.00; the remaining €30.00 is released for good.")).to_be_visible()
+    operator.screenshot(path=tmp_path / "capture_dialog.png")
+    dialog.get_by_role("button", name="Confirm capture").click()
+    expect(operator.get_by_text("Captured €120.00 — status succeeded.")).to_be_visible()
+    operator.context.close()
+
+    admin = browser.new_context(**browser_context_args).new_page()
+    sign_in(admin, signed_in_app_server, "admin")
+    expect_navigation(admin, list(NAVIGATION))
+    admin.goto(f"{signed_in_app_server.url}/audit")
+    heading(admin, "Audit")
+    admin.screenshot(path=tmp_path / "audit.png")
+    with admin.expect_download() as download:
+        admin.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [(r["who"], r["role"], r["action"], r["intent_id"], r["amount_cents"], r["outcome"]) for r in rows] == [
+        ("olga@partner.org", "operator", "capture", intent_id, "12000", "ok")
+    ]
+    admin.context.close()

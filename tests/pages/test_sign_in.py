@@ -133,7 +133,7 @@ def test_admin_has_every_page(app_env: SandboxServer) -> None:
     at = signed_in_app(ADMIN)
 
     assert "Léa Admin · admin" in sidebar_text(at)
-    for page in (*VIEWER_PAGES, "app_pages/lab.py"):
+    for page in (*VIEWER_PAGES, "app_pages/lab.py", "app_pages/audit.py"):
         switch(at, page)
         assert not at.error, page
 
