@@ -65,9 +65,10 @@ test-fast: lint postgresql
 screenshots: $(VENV)/.installed chromium
 	E2E_SCREENSHOTS=docs $(PY) -m pytest -q tests/e2e/test_flows.py
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed postgresql
 	$(PY) benchmarks/bench_sandbox.py
 	$(PY) benchmarks/bench_sync.py
+	$(PY) benchmarks/bench_pages.py
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) .data .pytest_cache
