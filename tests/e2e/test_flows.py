@@ -83,6 +83,9 @@ def test_1_authorize_lands_on_success_and_overview_counts_it(page: Page, app_ser
     assert_secret_gone_from_history(alma)
 
     visit(page, app_server, "", "Overview")
+    expect(metric(page, "Volume succeeded")).to_have_text(f"€{volume_before:,.2f}")  # a test order is not revenue
+    expect(page.get_by_text(re.compile(r"Test lab intents? left out of these figures"))).to_be_visible()
+    page.get_by_text("Include Test lab intents", exact=True).click()  # the label takes the click
     expect(metric(page, "Volume succeeded")).to_have_text(f"€{volume_before + Decimal('123.45'):,.2f}")
     screenshot(page, "overview.png")
 
