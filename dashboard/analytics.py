@@ -53,7 +53,8 @@ DEFAULT_TZ = "Europe/Paris"
 PERIOD_CHOICES: tuple[str, ...] = ("24 h", "7 d", "30 d", "90 d", "Custom")
 _ROLLING_PERIOD_SECONDS = {"24 h": 86_400, "7 d": 7 * 86_400, "30 d": 30 * 86_400, "90 d": 90 * 86_400}
 # Statuses only reachable after the customer has been through Alma's page.
-_PAST_ALMA_STATUSES = ("succeeded", "requires_capture", "processing")
+# Statuses only reachable through Alma's page (the store's SQL counts "sent to Alma" with them too).
+PAST_ALMA_STATUSES = ("succeeded", "requires_capture", "processing")
 
 
 def _flag(condition: pd.Series) -> pd.Series:
@@ -130,7 +131,7 @@ def sent_to_alma_mask(frame: pd.DataFrame) -> pd.Series:
     """Intents whose customer reached Alma's page (requires_action at least once): the sync saw the
     redirect, or the status/failure can only follow it (authorised, expired, or refused)."""
     return _flag(
-        frame["sent_to_alma_at"].notna() | frame["status"].isin(_PAST_ALMA_STATUSES) | frame["failure_kind"].notna()
+        frame["sent_to_alma_at"].notna() | frame["status"].isin(PAST_ALMA_STATUSES) | frame["failure_kind"].notna()
     )
 
 

@@ -4,6 +4,7 @@ what it keeps, dialects.py for the few statements that differ, schema.py for tab
 from dashboard.store.dialects import WriterLockLost
 from dashboard.store.intent_store import (
     WRITER_LEASE_SECONDS,
+    IntentPage,
     IntentStore,
     ListingProgress,
     QuarantinedIntent,
@@ -14,6 +15,7 @@ from dashboard.store.intent_store import (
     WriterStatus,
 )
 from dashboard.store.location import DEFAULT_LOCATION, ENV_NAME, StoreConfigError, StoreLocation, parse_location
+from dashboard.store.queries import SORT_COLUMNS, IntentFilter, PageKey, SortColumn
 from dashboard.store.schema import MIGRATIONS, SCHEMA_VERSION, SEQUENCE_STEP, SchemaTooNew
 
 __all__ = [
@@ -23,7 +25,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEQUENCE_STEP",
     "WRITER_LEASE_SECONDS",
+    "IntentFilter",
+    "IntentPage",
     "IntentStore",
+    "PageKey",
+    "SORT_COLUMNS",
+    "SortColumn",
     "ListingProgress",
     "QuarantinedIntent",
     "SchemaTooNew",

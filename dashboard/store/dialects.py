@@ -21,6 +21,7 @@ from dashboard.store.schema import writer
 
 # Writes wait this long for another writer's transaction before failing (SQLite busy timeout).
 BUSY_TIMEOUT_SECONDS = 30
+CONNECT_TIMEOUT_SECONDS = 10
 _SQLITE_FILES = ("", "-wal", "-shm")
 # Advisory lock keys, per database; any fixed 64-bit numbers will do.
 _MIGRATION_LOCK = zlib.crc32(b"alma_ops.migrations")
@@ -41,7 +42,9 @@ def _private_sqlite_file(path: Path) -> None:
 
 def create_engine(location: StoreLocation) -> sa.Engine:
     if location.sqlite_path is None:
-        return sa.create_engine(location.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # A server that drops packets is a clear error within seconds, not a start that hangs.
+        connect = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        return sa.create_engine(location.url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect)
     _private_sqlite_file(location.sqlite_path)
     engine = sa.create_engine(location.url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
 

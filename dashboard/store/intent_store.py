@@ -22,17 +22,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import sqlalchemy as sa
 
+from dashboard import analytics
 from dashboard.audit import AuditEntry, AuditFilter
 from dashboard.clock import Clock, SystemClock
-from dashboard.domain import AlmaIntent, LastPaymentError, TimelineEntry, intent_timeline
+from dashboard.domain import OUTCOMES, AlmaIntent, LastPaymentError, TimelineEntry, intent_timeline, outcome
 from dashboard.intent_frame import COLUMNS, intent_row, typed_frame
 from dashboard.store import audit_trail, dialects
 from dashboard.store.location import ENV_NAME, StoreLocation, parse_location
+from dashboard.store.queries import IntentFilter, PageKey, SortColumn, constant_offset_spans, keyset_query
 from dashboard.store.schema import (
     SEQUENCE_STEP,
     audit,
@@ -132,6 +134,13 @@ class WriterStatus:
 
 
 @dataclass(frozen=True)
+class IntentPage:
+    rows: pd.DataFrame  # intent_frame.COLUMNS, in the page's order
+    total: int  # rows matching the filter, all pages together
+    next_key: PageKey | None  # None: this was the last page
+
+
+@dataclass(frozen=True)
 class QuarantinedIntent:
     intent_id: str
     reason: str
@@ -168,6 +177,20 @@ def _unwritable(row: Mapping[str, Any]) -> str | None:
         if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
             return f"{name} {value} does not fit a 64-bit integer"
     return None
+
+
+def _by_outcome(
+    grouped: Iterable[tuple[int, str, str | None, Any, Any]],
+) -> list[tuple[tuple[int, str], tuple[int, int]]]:
+    """(key, status, failure_kind, count, cents) groups summed per (key, domain.outcome), in key then OUTCOMES
+    order: the database groups by the raw columns, the domain names them (one rule, as in analytics)."""
+    totals: dict[tuple[int, str], tuple[int, int]] = {}
+    for key, status, kind, n, cents in grouped:
+        label = outcome(status, kind or None)
+        before = totals.get((key, label), (0, 0))
+        totals[(key, label)] = (before[0] + int(n), before[1] + int(cents))
+    order = {label: position for position, label in enumerate(OUTCOMES)}
+    return sorted(totals.items(), key=lambda item: (item[0][0], order[item[0][1]]))
 
 
 def _version(updated_at: int | None, event_sequence: int | None) -> tuple[int, int]:
@@ -534,16 +557,172 @@ class IntentStore:
 
     # -- reads --------------------------------------------------------------------------------------------
 
-    def intents_frame(self, created_gte: int | None = None, created_lt: int | None = None) -> pd.DataFrame:
-        """Exactly intent_frame.COLUMNS, newest first; only the typed columns are read."""
-        query = sa.select(*(intents.c[name] for name in COLUMNS)).order_by(intents.c.created.desc(), intents.c.id)
-        if created_gte is not None:
-            query = query.where(intents.c.created >= created_gte)
-        if created_lt is not None:
-            query = query.where(intents.c.created < created_lt)
+    def intents_frame(
+        self,
+        created_gte: int | None = None,
+        created_lt: int | None = None,
+        *,
+        where: IntentFilter | None = None,
+        newest: Literal["created", "updated_at"] = "created",
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Exactly intent_frame.COLUMNS for the rows matching `where` (and the created bounds), newest first by
+        `newest` (unknown times last), at most `limit`: what a short list or a chart needs, never more."""
+        where = where or IntentFilter()
+        if created_gte is not None or created_lt is not None:
+            where = dataclasses.replace(where, created_gte=created_gte, created_lt=created_lt)
+        order = intents.c[newest]
+        query = (
+            sa.select(*(intents.c[name] for name in COLUMNS))
+            .where(where.clause())
+            .order_by(order.desc().nulls_last(), intents.c.id.desc() if newest != "created" else intents.c.id)
+            .limit(limit)
+        )
+        return self._frame(query)
+
+    def _frame(self, query: sa.Select[Any]) -> pd.DataFrame:
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return typed_frame(pd.DataFrame([dict(r) for r in rows], columns=list(COLUMNS)))
+
+    # -- the Intents table and its CSV: filtered, sorted and paged in the database ------------------------
+
+    def count_intents(self, where: IntentFilter | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(intents).where((where or IntentFilter()).clause())
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def intents_page(
+        self,
+        where: IntentFilter | None = None,
+        *,
+        sort: SortColumn = "created",
+        descending: bool = True,
+        after: PageKey | None = None,
+        limit: int = 100,
+    ) -> IntentPage:
+        """One keyset page of the filter in (sort, id) order, its total, and the key of the next page."""
+        where = where or IntentFilter()
+        columns = [intents.c[name] for name in COLUMNS]
+        rows = self._frame(keyset_query(columns, where, sort=sort, descending=descending, after=after, limit=limit))
+        next_key = None
+        if len(rows) == limit:
+            last = rows.iloc[-1]
+            next_key = PageKey(int(last[sort]), str(last["id"]))
+        return IntentPage(rows, self.count_intents(where), next_key)
+
+    def intent_batches(self, where: IntentFilter | None = None, *, batch: int = 1_000) -> Iterator[pd.DataFrame]:
+        """Every row of the filter, newest first, `batch` rows at a time (a CSV export streams these)."""
+        after: PageKey | None = None
+        while True:
+            page = self.intents_page(where, after=after, limit=batch)
+            if not page.rows.empty:
+                yield page.rows
+            if page.next_key is None:
+                return
+            after = page.next_key
+
+    # -- aggregates for a period (the Overview), equal to analytics on the same rows ----------------------
+
+    def kpis(self, where: IntentFilter | None = None) -> analytics.Kpis:
+        """analytics.kpis of the filter's rows, counted by the database."""
+        i = intents.c
+
+        def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+        succeeded = i.status == "succeeded"
+        sent = sa.or_(
+            i.sent_to_alma_at.is_not(None),
+            i.status.in_(analytics.PAST_ALMA_STATUSES),
+            i.failure_kind.is_not(None),
+        )
+        query = sa.select(
+            sa.func.count(),
+            count(succeeded),
+            sa.func.coalesce(sa.func.sum(sa.case((succeeded, i.amount_received), else_=0)), 0),
+            count(sent),
+            count(i.status == "requires_action"),
+            count(i.failure_kind == "expired"),
+            count(i.failure_kind == "declined"),
+        ).where((where or IntentFilter()).clause())
+        with self._read() as conn:
+            total, paid, paid_cents, sent_count, waiting, expired, declined = (
+                int(v) for v in conn.execute(query).one()
+            )
+        return analytics.Kpis(
+            intents=total,
+            succeeded=paid,
+            succeeded_cents=paid_cents,
+            sent_to_alma=sent_count,
+            conversion=paid / sent_count if sent_count else None,
+            awaiting_customer=waiting,
+            expired=expired,
+            declined=declined,
+        )
+
+    def status_counts(self, where: IntentFilter | None = None) -> pd.DataFrame:
+        """analytics.status_counts of the filter's rows: [outcome, count, amount_cents], OUTCOMES order. The
+        database groups by (status, failure_kind); domain.outcome names each pair, as analytics does."""
+        i = intents.c
+        query = (
+            sa.select(i.status, i.failure_kind, sa.func.count(), sa.func.sum(i.amount))
+            .where((where or IntentFilter()).clause())
+            .group_by(i.status, i.failure_kind)
+        )
+        with self._read() as conn:
+            totals = _by_outcome((0, status, kind, n, cents) for status, kind, n, cents in conn.execute(query))
+        rows = [(label, n, cents) for (_, label), (n, cents) in totals]
+        return pd.DataFrame(rows, columns=["outcome", "count", "amount_cents"]).astype(
+            {"outcome": "string", "count": "int64", "amount_cents": "int64"}
+        )
+
+    def daily_by_status(self, where: IntentFilter, tz: str) -> pd.DataFrame:
+        """analytics.daily_by_status of the filter's rows (which must bound `created` both ways): [day, outcome,
+        count, amount_cents], grouped by local day in the database, one query per stretch of constant UTC
+        offset (about two a year)."""
+        if where.created_gte is None or where.created_lt is None:
+            raise ValueError("daily_by_status needs a period (created_gte and created_lt)")
+        i = intents.c
+        grouped: list[tuple[int, str, str | None, int, int]] = []
+        offsets: dict[int, int] = {}
+        with self._read() as conn:
+            for start, end, offset in constant_offset_spans(where.created_gte, where.created_lt, tz):
+                day = sa.func.floor((i.created + offset) / 86_400.0)
+                query = (
+                    sa.select(day, i.status, i.failure_kind, sa.func.count(), sa.func.sum(i.amount))
+                    .where(where.clause(), i.created >= start, i.created < end)
+                    .group_by(day, i.status, i.failure_kind)
+                )
+                for day_number, status, kind, n, cents in conn.execute(query):
+                    grouped.append((int(day_number), status, kind, n, cents))
+                    offsets[int(day_number)] = offset
+        totals = _by_outcome(grouped)
+        # Noon of each local day as an instant, then analytics' own conversion to that day's local midnight.
+        noon = pd.Series([day * 86_400 - offsets[day] + 43_200 for (day, _), _ in totals], dtype="int64")
+        return pd.DataFrame(
+            {
+                "day": analytics.to_local(noon, tz).dt.normalize(),
+                "outcome": pd.Series([label for (_, label), _ in totals], dtype="string"),
+                "count": pd.Series([n for _, (n, _) in totals], dtype="int64"),
+                "amount_cents": pd.Series([cents for _, (_, cents) in totals], dtype="int64"),
+            }
+        )
+
+    def time_to_authorise(self, where: IntentFilter | None = None) -> pd.DataFrame:
+        """analytics.time_to_authorise of the filter's rows: only the rows knowing both times are read, and
+        only the columns it uses; analytics itself computes the result."""
+        i = intents.c
+        columns = ("id", "status", "failure_kind", "authorized_at", "sent_to_alma_at")
+        query = (
+            sa.select(*(i[name] for name in columns))
+            .where((where or IntentFilter()).clause(), i.authorized_at.is_not(None), i.sent_to_alma_at.is_not(None))
+            .order_by(i.created.desc(), i.id)
+        )
+        with self._read() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        frame = pd.DataFrame(rows, columns=list(columns)).astype({name: COLUMNS[name] for name in columns})
+        return analytics.time_to_authorise(frame)
 
     def get_intent(self, intent_id: str) -> AlmaIntent | None:
         return self.get_intents([intent_id]).get(intent_id)
