@@ -15,13 +15,28 @@ from functools import partial
 from typing import NoReturn
 
 import streamlit as st
+from streamlit.auth_util import build_logout_url
 from streamlit.navigation.page import StreamlitPage
+from streamlit.web.server.starlette import starlette_auth_routes
 
 from dashboard import access, ui
 from dashboard.access import AccessConfig, Permission, Principal
 from dashboard.settings import Settings
 
 REFUSED = "Not available"
+
+
+def _logout_url_without_token(
+    end_session_endpoint: str, client_id: str, post_logout_redirect_uri: str, id_token: str | None = None
+) -> str:
+    """Streamlit 1.67's Log out sends the browser to the provider's end_session_endpoint with the ID token as
+    `id_token_hint` in the address: a sign-in token in a URL (browser history, the provider's access log).
+    OIDC RP-initiated logout also accepts `client_id` alone, so the token is left out."""
+    return build_logout_url(end_session_endpoint, client_id, post_logout_redirect_uri, id_token=None)
+
+
+# The logout route runs in this process (the server imports the app's modules): replaced once, on import.
+starlette_auth_routes.build_logout_url = _logout_url_without_token  # type: ignore[attr-defined]  # not re-exported
 
 
 def access_config(settings: Settings) -> AccessConfig:

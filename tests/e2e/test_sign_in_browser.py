@@ -53,8 +53,12 @@ def test_a_person_without_a_role_gets_no_access_then_logs_out(page: Page, signed
     heading(page, "No access")
     expect(page.get_by_test_id("stDialog")).to_have_count(0)  # no "page not found" over it
 
+    addresses: list[str] = []
+    page.on("request", lambda request: addresses.append(request.url))
     page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="End session").click()  # the provider's own logout page
+    assert any("client_id=" in address for address in addresses)  # the provider's logout was asked
+    assert not [address for address in addresses if "id_token" in address]  # but not with the token
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
 
 
