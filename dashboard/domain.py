@@ -80,6 +80,9 @@ class AlmaIntent:
     canceled_at: int | None = None
     cancellation_reason: str | None = None
     livemode: bool = False
+    # billing_details given with the Alma method, repeated on the Charge (text from the customer: draw as text)
+    customer_name: str | None = None
+    customer_email: str | None = None
     # Not on Stripe's object: learned from events by the sync.
     sent_to_alma_at: int | None = None  # the payment_intent.requires_action event (or the expanded method's created)
     updated_at: int | None = None  # created of the event (or listing) that gave this state
@@ -101,11 +104,13 @@ class AlmaIntent:
             else None
         )
         charge = payload.get("latest_charge")
-        charge_fields: dict[str, Any] = {}
+        charge_fields: dict[str, Any] = _customer(pm) if isinstance(pm, Mapping) else {}
         if isinstance(charge, Mapping):
             details = charge.get("payment_method_details") or {}
             alma = details.get("alma") or {}
             charge_fields = {
+                **charge_fields,
+                **_customer(charge),
                 "latest_charge_id": charge.get("id"),
                 "charge_method_type": details.get("type"),
                 "installments": (alma.get("installments") or {}).get("count"),
@@ -113,7 +118,7 @@ class AlmaIntent:
                 "authorized_at": charge.get("created"),
             }
         else:
-            charge_fields = {"latest_charge_id": charge}
+            charge_fields["latest_charge_id"] = charge
         err = payload.get("last_payment_error")
         last_error = None
         if isinstance(err, Mapping):
@@ -164,7 +169,87 @@ class AlmaIntent:
             installments=expanded.installments,
             alma_transaction_id=expanded.alma_transaction_id,
             authorized_at=expanded.authorized_at,
+            customer_name=expanded.customer_name or self.customer_name,
+            customer_email=expanded.customer_email or self.customer_email,
         )
+
+
+def _customer(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The name and email of a PaymentMethod's or Charge's billing_details, when given."""
+    details = payload.get("billing_details") or {}
+    found = {"customer_name": details.get("name"), "customer_email": details.get("email")}
+    return {key: value for key, value in found.items() if value}
+
+
+RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A refund of an intent's charge. Alma refunds are asynchronous: pending, then succeeded or failed."""
+
+    id: str
+    intent_id: str | None
+    charge_id: str | None
+    amount: int  # cents
+    status: str
+    reason: str | None
+    created: int
+    failure_reason: str | None = None
+
+    @classmethod
+    def from_stripe(cls, payload: Mapping[str, Any]) -> Refund:
+        return cls(
+            id=payload["id"],
+            intent_id=_id_of(payload.get("payment_intent")),
+            charge_id=_id_of(payload.get("charge")),
+            amount=int(payload["amount"]),
+            status=payload["status"],
+            reason=payload.get("reason"),
+            created=int(payload["created"]),
+            failure_reason=payload.get("failure_reason"),
+        )
+
+    @property
+    def counts(self) -> bool:
+        """Money that left (or is leaving): a failed or canceled refund gave it back."""
+        return self.status in ("pending", "requires_action", "succeeded")
+
+
+@dataclass(frozen=True)
+class BalanceTransaction:
+    """Money moving on the Stripe balance: a charge (amount in, fee out) or a refund (negative amount)."""
+
+    id: str
+    type: str  # "charge" | "payment" | "refund" | "refund_failure" | …
+    source_id: str | None  # the charge or refund that moved it
+    amount: int  # cents, signed
+    fee: int
+    net: int  # amount - fee
+    created: int
+
+    @classmethod
+    def from_stripe(cls, payload: Mapping[str, Any]) -> BalanceTransaction:
+        return cls(
+            id=payload["id"],
+            type=payload["type"],
+            source_id=_id_of(payload.get("source")),
+            amount=int(payload["amount"]),
+            fee=int(payload.get("fee") or 0),
+            net=int(payload["net"]),
+            created=int(payload["created"]),
+        )
+
+
+def charge_balance_transaction(intent_payload: Mapping[str, Any]) -> BalanceTransaction | None:
+    """The charge's balance transaction when a listing expanded `latest_charge.balance_transaction`."""
+    charge = intent_payload.get("latest_charge")
+    transaction = charge.get("balance_transaction") if isinstance(charge, Mapping) else None
+    return BalanceTransaction.from_stripe(transaction) if isinstance(transaction, Mapping) else None
+
+
+def _id_of(value: Any) -> str | None:
+    return value.get("id") if isinstance(value, Mapping) else value
 
 
 def _alma_capture_method(payload: Mapping[str, Any]) -> str:
@@ -315,12 +400,19 @@ _EVENT_MEANINGS: dict[str, tuple[frozenset[str], str]] = {
     "payment_intent.processing": (frozenset(), "Processing"),
     "payment_intent.partially_funded": (frozenset(), "Partially funded"),
     "charge.updated": (frozenset(), "Charge updated"),
-    "charge.refunded": (frozenset(), "Authorisation released"),
+    "charge.refunded": (frozenset(), "Refunded"),  # an authorisation released when nothing was captured
+    "refund.created": (frozenset(), "Refund requested"),
+    "refund.updated": (frozenset(), "Refund updated"),
+    "refund.failed": (frozenset(), "Refund failed"),
+    "charge.refund.updated": (frozenset(), "Refund updated"),
     "charge.expired": (frozenset(), "Authorisation expired"),
 }
 
 
-def _event_meaning(event_type: str) -> tuple[frozenset[str], str]:
+def _event_meaning(event_type: str, intent: AlmaIntent) -> tuple[frozenset[str], str]:
+    if event_type == "charge.refunded" and intent.amount_received == 0:
+        # Canceling an uncaptured authorisation refunds the hold: no money had moved.
+        return frozenset(), "Authorisation released"
     return _EVENT_MEANINGS.get(event_type, (frozenset(), event_type))
 
 
@@ -373,7 +465,7 @@ def intent_timeline(intent: AlmaIntent, events: Sequence[EventRecord], auth_wind
     """The intent's milestones and its stored events (oldest first, Stripe's order within a second) as one
     list: an event that proves a milestone is one entry with the milestone's label and the event's time;
     milestones no stored event proves keep the intent's time; events keep their order."""
-    meanings = [_event_meaning(event.type) for event in events]
+    meanings = [_event_meaning(event.type, intent) for event in events]
     proven: dict[int, Milestone] = {}  # event index -> the milestone it proves
     unproven: list[Milestone] = []
     for milestone in intent_milestones(intent, auth_window_seconds):

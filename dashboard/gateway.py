@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import stripe
 
-from dashboard.domain import AlmaIntent, without_secrets
+from dashboard.domain import AlmaIntent, BalanceTransaction, Refund, without_secrets
 from dashboard.settings import LOCAL_SANDBOX_KEY, Mode, Settings
 
 # stripe-python writes raw response bodies (client secrets among them) at debug level: to the "stripe" logger,
@@ -44,11 +44,18 @@ EVENT_TYPES: tuple[str, ...] = (
     "charge.succeeded",  # the charge carries the installments and the Alma transaction id
     "charge.captured",
     "charge.updated",
-    "charge.refunded",  # a canceled authorisation releases the held amount
+    "charge.refunded",  # a refund, or a canceled authorisation releasing the held amount
     "charge.expired",  # an authorisation not captured within 7 days
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
 )
+REFUND_EVENT_TYPES = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
 REQUIRES_ACTION_EVENT = "payment_intent.requires_action"
 INTENT_EXPAND: tuple[str, ...] = ("latest_charge", "payment_method")
+# A listing also brings each charge's fee (one request a page, not one an intent).
+INTENT_LIST_EXPAND: tuple[str, ...] = (*INTENT_EXPAND, "latest_charge.balance_transaction")
 NETWORK_RETRIES = 3  # stripe-python retries connection errors, 409 and 5xx, with its own backoff
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60
@@ -102,12 +109,24 @@ class CreateIntentRequest:
     description: str | None
     metadata: tuple[tuple[str, str], ...]
     return_url: str
+    customer_name: str | None = None  # billing_details, kept on the Alma method and repeated on the Charge
+    customer_email: str | None = None
 
 
 @dataclass(frozen=True)
 class CreatedIntent:
     intent: AlmaIntent
     redirect_url: str | None  # the hosted Alma page; opaque token, no client secret in it
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    intent_id: str
+    amount: int | None  # cents; None refunds what is left
+    reason: str | None  # duplicate | fraudulent | requested_by_customer
+
+
+REFUND_REASONS: tuple[str, ...] = ("requested_by_customer", "duplicate", "fraudulent")
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,12 @@ def submission_idempotency_key(action: str, submission_id: str, **fields: Any) -
     """Same UI submission with the same fields -> same key, so a double click or a rerun creates nothing new."""
     material = json.dumps([action, submission_id, fields], sort_keys=True, default=str)
     return f"alma-ops-{action}-{hashlib.sha256(material.encode()).hexdigest()[:40]}"
+
+
+def _billing_details(request: CreateIntentRequest) -> dict[str, Any]:
+    details = {"name": request.customer_name, "email": request.customer_email}
+    given = {key: value for key, value in details.items() if value}
+    return {"billing_details": given} if given else {}
 
 
 def _stripe_error(error: stripe.StripeError) -> GatewayError:
@@ -280,10 +305,23 @@ class StripeGateway:
         created: dict[str, int] = {"gte": created_gte}
         if created_lt is not None:
             created["lt"] = created_lt
-        expand = [f"data.{field}" for field in INTENT_EXPAND]
+        expand = [f"data.{field}" for field in INTENT_LIST_EXPAND]
         params = {"created": created, "expand": expand}
         for page in self._pages("/v1/payment_intents", params, older_than=starting_after):
             yield [AlmaIntent.from_stripe(payload) for payload in page]
+
+    def list_refunds(self, created_gte: int) -> list[Refund]:
+        """Every refund created since created_gte (any method: the store keeps those of its intents)."""
+        pages = self._pages("/v1/refunds", {"created": {"gte": created_gte}})
+        return [Refund.from_stripe(payload) for page in pages for payload in page]
+
+    def list_balance_transactions(self, created_gte: int) -> list[BalanceTransaction]:
+        """Every balance transaction since created_gte: fees have no events, so a refresh lists them."""
+        pages = self._pages("/v1/balance_transactions", {"created": {"gte": created_gte}})
+        return [BalanceTransaction.from_stripe(payload) for page in pages for payload in page]
+
+    def retrieve_refund(self, refund_id: str) -> Refund:
+        return Refund.from_stripe(self._call("get", f"/v1/refunds/{refund_id}"))
 
     def list_events(self, created_gte: int, *, types: Sequence[str] = EVENT_TYPES) -> list[StripeEvent]:
         """Every event since created_gte, OLDEST FIRST (Stripe lists newest first)."""
@@ -329,7 +367,7 @@ class StripeGateway:
             "amount": request.amount,
             "currency": "eur",
             "payment_method_types": ["alma"],
-            "payment_method_data": {"type": "alma"},
+            "payment_method_data": {"type": "alma", **_billing_details(request)},
             "confirm": True,
             "return_url": request.return_url,
             "capture_method": request.capture_method,
@@ -361,3 +399,11 @@ class StripeGateway:
         return AlmaIntent.from_stripe(
             self._write("post", f"/v1/payment_intents/{intent_id}/capture", idempotency_key=idempotency_key, **params)
         )
+
+    def create_refund(self, request: RefundRequest, idempotency_key: str) -> Refund:
+        params: dict[str, Any] = {"payment_intent": request.intent_id}
+        if request.amount is not None:
+            params["amount"] = request.amount
+        if request.reason:
+            params["reason"] = request.reason
+        return Refund.from_stripe(self._write("post", "/v1/refunds", idempotency_key=idempotency_key, **params))

@@ -87,7 +87,12 @@ class CursorLost(Exception):
 def carry_over(previous: AlmaIntent, current: AlmaIntent) -> AlmaIntent:
     """Keep what an event's unexpanded object cannot say but an earlier state already knew: the charge
     details (same charge), the payment method type (same method), when the customer was sent to Alma."""
-    merged = replace(current, sent_to_alma_at=current.sent_to_alma_at or previous.sent_to_alma_at)
+    merged = replace(
+        current,
+        sent_to_alma_at=current.sent_to_alma_at or previous.sent_to_alma_at,
+        customer_name=current.customer_name or previous.customer_name,
+        customer_email=current.customer_email or previous.customer_email,
+    )
     same_charge = current.latest_charge_id is not None and current.latest_charge_id == previous.latest_charge_id
     if current.authorized_at is None and same_charge:
         merged = replace(
@@ -125,6 +130,8 @@ def state_after_event(
         late = _late_facts(previous.intent, event)
         return (late, previous.event_sequence) if late != previous.intent else None
     before = previous.intent if previous is not None else None
+    if event.object.get("object") == "refund":
+        return None  # refunds are kept apart (store.save_refunds); the intent's state is the charge's
     if event.type.startswith("payment_intent."):
         current = AlmaIntent.from_stripe(event.object)
         if before is not None:

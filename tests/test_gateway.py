@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from dashboard.domain import EXPIRED_CODE, FAILED_CODE, AlmaIntent, failure_kind, is_alma
+from dashboard.domain import EXPIRED_CODE, FAILED_CODE, AlmaIntent, charge_balance_transaction, failure_kind, is_alma
 from dashboard.gateway import (
     CreateIntentRequest,
     GatewayError,
@@ -18,6 +18,7 @@ from dashboard.gateway import (
     RateLimitBackoff,
     RateLimitedError,
     ReadOnlyModeError,
+    RefundRequest,
     StripeGateway,
     submission_idempotency_key,
 )
@@ -228,6 +229,7 @@ class TestReadOnlyLive:
             lambda: live.create_alma_intent(new_request(), key),
             lambda: live.cancel_intent("pi_123", key),
             lambda: live.capture_intent("pi_123", None, key),
+            lambda: live.create_refund(RefundRequest("pi_123", None, None), key),
         ):
             with pytest.raises(ReadOnlyModeError) as raised:
                 write()
@@ -348,3 +350,57 @@ def test_with_stripe_log_debug_no_body_reaches_stderr(sandbox: LocalSandbox) -> 
     assert "Request to Stripe api" in done.stderr  # stripe's own lines are captured: silence would prove nothing
     assert "_secret_" not in done.stderr and "client_secret" not in done.stderr
     assert '"object"' not in done.stderr and "response body" not in done.stderr.lower()
+
+
+def paid(gateway: StripeGateway, key: str, amount: int = 10_000, **fields: object) -> AlmaIntent:
+    intent = create(gateway, key, amount=amount, **fields)
+    assert intent.redirect_url is not None
+    answer_alma_page(intent.redirect_url, "authorize")
+    return gateway.retrieve_intent(intent.id)
+
+
+class TestRefunds:
+    def test_the_customer_given_at_creation_is_on_the_method_and_the_charge(self, gateway: StripeGateway) -> None:
+        intent = paid(gateway, "c", customer_name="Léa Martin", customer_email="lea@example.com")
+        assert (intent.customer_name, intent.customer_email) == ("Léa Martin", "lea@example.com")
+
+    def test_a_partial_refund_is_pending_then_succeeds_on_the_sandbox_clock(
+        self, gateway: StripeGateway, sandbox: LocalSandbox
+    ) -> None:
+        intent = paid(gateway, "p")
+        key = submission_idempotency_key("refund", "s1", intent=intent.id, amount=1_000)
+        refund = gateway.create_refund(RefundRequest(intent.id, 1_000, "requested_by_customer"), key)
+        again = gateway.create_refund(RefundRequest(intent.id, 1_000, "requested_by_customer"), key)
+        assert again == refund  # the same submission refunds once
+        assert (refund.intent_id, refund.charge_id, refund.amount) == (intent.id, intent.latest_charge_id, 1_000)
+        assert (refund.status, refund.reason) == ("pending", "requested_by_customer")
+        sandbox.advance(301)
+        assert gateway.retrieve_refund(refund.id).status == "succeeded"
+        assert [r.id for r in gateway.list_refunds(intent.created)] == [refund.id]
+
+    def test_refunding_more_than_is_left_keeps_stripes_code(self, gateway: StripeGateway) -> None:
+        intent = paid(gateway, "o")
+        with pytest.raises(GatewayError) as raised:
+            gateway.create_refund(RefundRequest(intent.id, 10_001, None), submission_idempotency_key("refund", "x"))
+        assert raised.value.param == "amount"
+        gateway.create_refund(RefundRequest(intent.id, None, None), submission_idempotency_key("refund", "full"))
+        with pytest.raises(GatewayError) as again:
+            gateway.create_refund(RefundRequest(intent.id, None, None), submission_idempotency_key("refund", "y"))
+        assert again.value.code == "charge_already_refunded"
+
+    def test_balance_transactions_carry_the_alma_fee_and_the_refund(self, gateway: StripeGateway) -> None:
+        intent = paid(gateway, "f")
+        gateway.create_refund(RefundRequest(intent.id, 2_500, None), submission_idempotency_key("refund", "f"))
+        moves = {t.type: t for t in gateway.list_balance_transactions(intent.created)}
+        fee = (10_000 * 350 + 5_000) // 10_000 + 25
+        assert (moves["charge"].amount, moves["charge"].fee, moves["charge"].net) == (10_000, fee, 10_000 - fee)
+        assert moves["charge"].source_id == intent.latest_charge_id
+        assert (moves["refund"].amount, moves["refund"].net) == (-2_500, -2_500)
+
+    def test_a_listing_brings_each_charges_fee_in_the_same_request(self, gateway: StripeGateway) -> None:
+        intent = paid(gateway, "l")
+        before = gateway.requests_made
+        [listed] = [i for page in gateway.list_intents(intent.created) for i in page]
+        assert gateway.requests_made == before + 1
+        transaction = charge_balance_transaction(listed.raw)
+        assert transaction is not None and transaction.source_id == intent.latest_charge_id and transaction.fee > 0
