@@ -51,7 +51,6 @@ EVENT_TYPES: tuple[str, ...] = (
     "refund.updated",
     "refund.failed",
 )
-REFUND_EVENT_TYPES = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
 REQUIRES_ACTION_EVENT = "payment_intent.requires_action"
 INTENT_EXPAND: tuple[str, ...] = ("latest_charge", "payment_method")
 # A listing also brings each charge's fee (one request a page, not one an intent).
@@ -310,10 +309,19 @@ class StripeGateway:
         for page in self._pages("/v1/payment_intents", params, older_than=starting_after):
             yield [AlmaIntent.from_stripe(payload) for payload in page]
 
-    def list_refunds(self, created_gte: int) -> list[Refund]:
-        """Every refund created since created_gte (any method: the store keeps those of its intents)."""
-        pages = self._pages("/v1/refunds", {"created": {"gte": created_gte}})
-        return [Refund.from_stripe(payload) for page in pages for payload in page]
+    def list_refunds(self, created_gte: int) -> tuple[list[Refund], list[BalanceTransaction]]:
+        """Every refund created since created_gte (any method: the store keeps those of its intents), with
+        the balance transactions they made, expanded in the same requests."""
+        expand = [f"data.{field}" for field in ("balance_transaction", "failure_balance_transaction")]
+        pages = self._pages("/v1/refunds", {"created": {"gte": created_gte}, "expand": expand})
+        payloads = [payload for page in pages for payload in page]
+        moves = [
+            BalanceTransaction.from_stripe(payload[field])
+            for payload in payloads
+            for field in ("balance_transaction", "failure_balance_transaction")
+            if isinstance(payload.get(field), Mapping)
+        ]
+        return [Refund.from_stripe(payload) for payload in payloads], moves
 
     def list_balance_transactions(self, created_gte: int) -> list[BalanceTransaction]:
         """Every balance transaction since created_gte: fees have no events, so a refresh lists them."""

@@ -42,6 +42,8 @@ COLUMNS: dict[str, str] = {
     "capture_deadline": "Int64",
     "livemode": "bool",
     "test_lab": "bool",  # made by Test lab (domain.is_test_lab_intent): finance figures leave it out by default
+    "customer_name": "string",
+    "customer_email": "string",
 }
 
 
@@ -80,6 +82,8 @@ def intent_row(intent: AlmaIntent, auth_window_seconds: int) -> dict[str, Any]:
         "capture_deadline": capture_deadline(intent),
         "livemode": intent.livemode,
         "test_lab": is_test_lab_intent(intent.metadata),
+        "customer_name": intent.customer_name,
+        "customer_email": intent.customer_email,
     }
 
 

@@ -29,7 +29,15 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from dashboard.clock import Clock
-from dashboard.domain import EXPIRED_CODE, AlmaIntent, auth_window_end, is_alma
+from dashboard.domain import (
+    EXPIRED_CODE,
+    AlmaIntent,
+    BalanceTransaction,
+    Refund,
+    auth_window_end,
+    charge_balance_transaction,
+    is_alma,
+)
 from dashboard.gateway import REQUIRES_ACTION_EVENT, GatewayError, NotFoundError, StripeEvent, StripeGateway
 from dashboard.settings import SettingsError, load_settings
 from dashboard.store import IntentStore, ListingProgress, StoredEvent, StoredIntent, StoreError, SyncState
@@ -326,11 +334,14 @@ class AlmaSync:
                 listed=place.listed + len(page),
                 pages=place.pages + 1,
             )
-            saved = self.store.save(states, progress=place)
+            moves = [move for move in map(charge_balance_transaction, (i.raw for i in alma)) if move is not None]
+            saved = self.store.save(states, progress=place, transactions=moves)
             written += saved
             place = replace(place, changed=place.changed + saved)
             if progress:
                 progress(place.listed, None)
+        found, refund_moves = self.gateway.list_refunds(place.window_start)
+        self.store.save(refund_states=found, transactions=refund_moves)
         state = SyncState(place.cursor_event_id, place.cursor_created, now, place.window_start)
         removed = self.store.finish_listing(place, state)
         if removed:
@@ -349,7 +360,9 @@ class AlmaSync:
             *((newest.id, newest.created) if newest else (state.cursor_event_id, state.cursor_created)), now
         )
         new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=now)
-        written, applied = self.apply_events(events, state=new_state)
+        # Fees have no events: one listing of what moved since the cursor (a page, whatever the intents).
+        moves = self.gateway.list_balance_transactions(state.cursor_created - EVENT_OVERLAP_SECONDS)
+        written, applied = self.apply_events(events, state=new_state, transactions=moves)
         return self._result("refresh", written, applied, requests_before, now)
 
     def _events_since(self, state: SyncState) -> tuple[list[StripeEvent], StripeEvent | None]:
@@ -367,7 +380,13 @@ class AlmaSync:
         overlap = self.gateway.recent_events(created_gte=since, created_lte=state.cursor_created)
         return overlap + fresh, (fresh[-1] if fresh else None)
 
-    def apply_events(self, events: Sequence[StripeEvent], *, state: SyncState | None = None) -> tuple[int, int]:
+    def apply_events(
+        self,
+        events: Sequence[StripeEvent],
+        *,
+        state: SyncState | None = None,
+        transactions: Sequence[BalanceTransaction] = (),
+    ) -> tuple[int, int]:
         """Apply the events not seen before in Stripe's order (time, then the listing's order within a
         second), in one transaction with the new sync state. Returns (intents written, events applied)."""
         unique: dict[str, StripeEvent] = {}
@@ -406,8 +425,27 @@ class AlmaSync:
             if is_alma(states[i].intent) and (i not in stored or _facts(states[i].intent) != _facts(stored[i].intent))
         ]
         # Known events go along so the new ones are stored in their place among them (store.save).
-        written = self.store.save(updated, events=_stored_events(listing), state=state)
+        written = self.store.save(
+            updated,
+            events=_stored_events(listing),
+            state=state,
+            refund_states=latest_refunds(ordered),
+            transactions=transactions,
+        )
         return written, len(ordered)
+
+
+def latest_refunds(events: Iterable[StripeEvent]) -> list[Refund]:
+    """Each refund as the newest of these events (oldest first) tells it; a settled one is never taken
+    back to pending by an event that arrived late."""
+    latest: dict[str, Refund] = {}
+    for event in events:
+        if event.object.get("object") != "refund":
+            continue
+        refund = Refund.from_stripe(event.object)
+        if refund.status != "pending" or refund.id not in latest:
+            latest[refund.id] = refund
+    return list(latest.values())
 
 
 def _young_cursor(event_id: str | None, created: int, now: int) -> tuple[str | None, int]:

@@ -376,7 +376,9 @@ class TestRefunds:
         assert (refund.status, refund.reason) == ("pending", "requested_by_customer")
         sandbox.advance(301)
         assert gateway.retrieve_refund(refund.id).status == "succeeded"
-        assert [r.id for r in gateway.list_refunds(intent.created)] == [refund.id]
+        listed, moves = gateway.list_refunds(intent.created)
+        assert [(r.id, r.status) for r in listed] == [(refund.id, "succeeded")]
+        assert [(m.source_id, m.amount) for m in moves] == [(refund.id, -1_000)]
 
     def test_refunding_more_than_is_left_keeps_stripes_code(self, gateway: StripeGateway) -> None:
         intent = paid(gateway, "o")

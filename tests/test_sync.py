@@ -26,12 +26,13 @@ from dashboard.gateway import (
     CaptureMethod,
     CreateIntentRequest,
     GatewayUnavailable,
+    RefundRequest,
     StripeGateway,
     submission_idempotency_key,
 )
 from dashboard.local_sandbox import LocalSandbox
 from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
-from dashboard.store import IntentStore
+from dashboard.store import IntentMoney, IntentStore
 from dashboard.sync import AlmaSync, SyncResult, listed_state
 from tests.conftest import ROOT, TEST_KEY, answer_alma_page
 
@@ -821,3 +822,68 @@ class TestQuarantine:
         later = create(gateway, "later")
         assert syncer.sync_once().kind == "full"
         assert store.get_intent(later.id) is not None  # the sync goes on
+
+
+def alma_fee(amount: int) -> int:
+    """The sandbox's default Alma fee: 3.50% rounded half up, plus 25 cents."""
+    return (amount * 350 + 5_000) // 10_000 + 25
+
+
+class TestMoney:
+    def paid(self, gateway: StripeGateway, key: str) -> AlmaIntent:
+        request = CreateIntentRequest(
+            10_000,
+            "automatic",
+            None,
+            (("order_id", key),),
+            "http://localhost:8501/return",
+            f"Client {key}",
+            f"{key}@x.fr",
+        )
+        intent = gateway.create_alma_intent(request, submission_idempotency_key("create", key)).intent
+        assert intent.redirect_url is not None
+        answer_alma_page(intent.redirect_url, "authorize")
+        return intent
+
+    def refund(self, gateway: StripeGateway, intent: AlmaIntent, amount: int) -> None:
+        key = submission_idempotency_key("refund", intent.id, amount=amount)
+        gateway.create_refund(RefundRequest(intent.id, amount, "requested_by_customer"), key)
+
+    def test_refunds_fees_and_customers_from_a_listing_and_from_events_alike(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        first = self.paid(gateway, "a")
+        self.refund(gateway, first, 1_000)
+        assert syncer.sync_once().kind == "full"  # a listing: fee expanded, refunds listed
+        later = [self.paid(gateway, key) for key in ("b", "c")]
+        self.refund(gateway, later[0], 10_000)
+        sandbox.advance(301)  # refunds settle
+        refresh, requests = requests_during(sandbox, syncer.sync_once)
+        assert refresh.kind == "refresh"
+        assert requests <= 4  # events (with overlap) and one page of balance transactions: none per intent
+        money = store.money_of([first.id, *(i.id for i in later)])
+        fee = alma_fee(10_000)
+        assert money[first.id] == IntentMoney(fee=fee, net=10_000 - fee - 1_000, refunded=1_000)
+        assert money[later[0].id] == IntentMoney(fee=fee, net=-fee, refunded=10_000)
+        assert money[later[1].id] == IntentMoney(fee=fee, net=10_000 - fee, refunded=0)
+        assert [(r.amount, r.status) for r in store.refunds_of(first.id)] == [(1_000, "succeeded")]
+        assert [(r.amount, r.status) for r in store.refunds_of(later[0].id)] == [(10_000, "succeeded")]
+        frame = store.intents_frame().set_index("id")
+        assert frame.loc[later[1].id, "customer_name"] == "Client c"
+        assert frame.loc[first.id, "customer_email"] == "a@x.fr"
+        moves = store.money_moves(0, sandbox.now() + 1, include_test=True)
+        assert int(moves.amount.sum()) == 30_000 - 11_000 and int(moves.fee.sum()) == 3 * fee
+        labels = [entry.label for entry in store.intent_timeline(later[0].id)]
+        assert "Refunded" in labels and "Authorisation released" not in labels
+
+    def test_a_refund_event_arriving_late_never_takes_a_settled_refund_back_to_pending(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        syncer.sync_once()
+        intent = self.paid(gateway, "d")
+        self.refund(gateway, intent, 500)
+        sandbox.advance(301)
+        syncer.sync_once()
+        [refund] = store.refunds_of(intent.id)
+        store.save(refund_states=[replace(refund, status="pending")])
+        assert store.refunds_of(intent.id)[0].status == "succeeded"

@@ -4,6 +4,7 @@ what it keeps, dialects.py for the few statements that differ, schema.py for tab
 from dashboard.store.dialects import WriterLockLost
 from dashboard.store.intent_store import (
     WRITER_LEASE_SECONDS,
+    IntentMoney,
     IntentPage,
     IntentStore,
     ListingProgress,
@@ -27,6 +28,7 @@ __all__ = [
     "WRITER_LEASE_SECONDS",
     "IntentFilter",
     "IntentPage",
+    "IntentMoney",
     "IntentStore",
     "PageKey",
     "SORT_COLUMNS",

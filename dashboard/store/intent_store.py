@@ -30,7 +30,16 @@ import sqlalchemy as sa
 from dashboard import analytics
 from dashboard.audit import AuditEntry, AuditFilter
 from dashboard.clock import Clock, SystemClock
-from dashboard.domain import OUTCOMES, AlmaIntent, LastPaymentError, TimelineEntry, intent_timeline, outcome
+from dashboard.domain import (
+    OUTCOMES,
+    AlmaIntent,
+    BalanceTransaction,
+    LastPaymentError,
+    Refund,
+    TimelineEntry,
+    intent_timeline,
+    outcome,
+)
 from dashboard.intent_frame import COLUMNS, intent_row, typed_frame
 from dashboard.store import audit_trail, dialects
 from dashboard.store.location import ENV_NAME, StoreLocation, parse_location
@@ -38,11 +47,13 @@ from dashboard.store.queries import IntentFilter, PageKey, SortColumn, constant_
 from dashboard.store.schema import (
     SEQUENCE_STEP,
     audit,
+    balance_transactions,
     intents,
     listing,
     meta,
     migrate,
     quarantine,
+    refunds,
     schema_version,
     store_version,
     sync_state,
@@ -60,6 +71,28 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 _INT_COLUMNS = tuple(name for name, dtype in COLUMNS.items() if dtype in ("int64", "Int64"))
 # A writer that stops renewing (a hung or frozen process) loses the SQLite lock after this long.
 WRITER_LEASE_SECONDS = 300
+
+
+REFUND_TYPES = ("refund", "refund_failure")  # a failed refund's money comes back
+MONEY_MOVE_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "type": "string",
+    "amount": "int64",
+    "fee": "int64",
+    "net": "int64",
+    "created": "int64",
+    "intent_id": "string",
+    "installments": "Int64",
+}
+
+
+@dataclass(frozen=True)
+class IntentMoney:
+    """What one intent's money came to on the balance, in cents."""
+
+    fee: int
+    net: int
+    refunded: int
 
 
 class StoreError(RuntimeError):
@@ -476,22 +509,64 @@ class IntentStore:
         state: SyncState | None = None,
         *,
         progress: ListingProgress | None = None,
+        refund_states: Iterable[Refund] = (),
+        transactions: Iterable[BalanceTransaction] = (),
     ) -> int:
-        """One transaction: intents, the events that produced them, the cursor, and a listing's progress
-        move together or not at all. `events` are a listing in Stripe's stream order (oldest first), stored
-        ones included: those keep their place and the new ones are stored in theirs (see place_events).
-        The cursor only moves forward. Returns how many intents were inserted or changed."""
+        """One transaction: intents, the events that produced them, their refunds and balance transactions,
+        the cursor, and a listing's progress move together or not at all. `events` are a listing in Stripe's
+        stream order (oldest first), stored ones included: those keep their place and the new ones are
+        stored in theirs (see place_events). The cursor only moves forward.
+        Returns how many intents were inserted or changed."""
         with self._write() as conn:
             run = progress.run if progress is not None else None
             written = self._upsert(conn, intents_to_save, listed_run=run)
+            money = self._save_money(conn, list(refund_states), list(transactions))
             new_events = self._insert_new_events(conn, events)
             if state is not None:
                 self._move_cursor(conn, state)
             if progress is not None:
                 self._save_progress(conn, progress)
-            if written or new_events:
+            if written or new_events or money:
                 self._bump_version(conn)
             return written
+
+    def _save_money(self, conn: sa.Connection, found: list[Refund], moves: list[BalanceTransaction]) -> int:
+        """Keep the refunds of stored intents and the balance transactions of their charges and refunds (a
+        list or an event stream also brings other payment methods'). A settled refund never goes back to
+        pending (events may arrive out of order). Returns how many rows changed."""
+        intent_ids = self._existing(conn, intents.c.id, [r.intent_id for r in found if r.intent_id])
+        kept = [dataclasses.asdict(r) for r in found if r.intent_id in intent_ids]
+        changed = 0
+        if kept:
+            statement = dialects.upsert(conn, refunds).values(kept)
+            excluded = statement.excluded
+            settled = sa.case((excluded.status == "pending", refunds.c.status), else_=excluded.status)
+            changed += conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={"status": settled, "failure_reason": excluded.failure_reason, "reason": excluded.reason},
+                    where=refunds.c.status.is_distinct_from(settled),
+                )
+            ).rowcount
+        sources = [m.source_id for m in moves if m.source_id]
+        owner = self._owners(conn, intents.c.latest_charge_id, intents.c.id, sources)
+        owner.update(self._owners(conn, refunds.c.id, refunds.c.intent_id, sources))
+        rows = [{**dataclasses.asdict(m), "intent_id": owner[m.source_id]} for m in moves if m.source_id in owner]
+        if rows:
+            statement = dialects.upsert(conn, balance_transactions).values(rows)
+            changed += conn.execute(statement.on_conflict_do_nothing(index_elements=["id"])).rowcount
+        return changed
+
+    def _existing(self, conn: sa.Connection, column: sa.Column[Any], values: Sequence[str]) -> set[str]:
+        return set(self._owners(conn, column, column, values))
+
+    def _owners(
+        self, conn: sa.Connection, key: sa.Column[Any], owner: sa.Column[Any], values: Sequence[str]
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(values))):
+            found.update((str(k), str(v)) for k, v in conn.execute(sa.select(key, owner).where(key.in_(chunk))))
+        return found
 
     def _insert_new_events(self, conn: sa.Connection, listed: Iterable[StoredEvent]) -> list[StoredEvent]:
         placed = self._place_events(conn, list(listed))
@@ -891,3 +966,43 @@ class IntentStore:
         """Everyone who appears in the trail, for the Audit page's "who" filter."""
         with self._read() as conn:
             return list(conn.execute(sa.select(audit.c.who).distinct().order_by(audit.c.who)).scalars())
+
+    # -- money (refunds, fees, net) -----------------------------------------------------------------------
+
+    def refunds_of(self, intent_id: str) -> list[Refund]:
+        """The intent's refunds, oldest first."""
+        query = sa.select(refunds).where(refunds.c.intent_id == intent_id).order_by(refunds.c.created, refunds.c.id)
+        with self._read() as conn:
+            return [Refund(**row) for row in conn.execute(query).mappings()]
+
+    def money_of(self, intent_ids: Sequence[str]) -> dict[str, IntentMoney]:
+        """Fee, net and amount refunded of these intents (those with no money moved are left out)."""
+        b = balance_transactions.c
+        refunded = sa.func.sum(sa.case((b.type.in_(REFUND_TYPES), -b.amount), else_=0))
+        found: dict[str, IntentMoney] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(intent_ids))):
+                query = (
+                    sa.select(b.intent_id, sa.func.sum(b.fee), sa.func.sum(b.net), refunded)
+                    .where(b.intent_id.in_(chunk))
+                    .group_by(b.intent_id)
+                )
+                for intent_id, fee, net, back in conn.execute(query):
+                    found[intent_id] = IntentMoney(fee=int(fee), net=int(net), refunded=int(back))
+        return found
+
+    def money_moves(self, moved_gte: int, moved_lt: int, *, include_test: bool = False) -> pd.DataFrame:
+        """The balance transactions of Alma intents that moved money in [moved_gte, moved_lt), with the
+        intent's installments: what finance figures are made of (columns: MONEY_MOVE_COLUMNS)."""
+        b, i = balance_transactions.c, intents.c
+        query = (
+            sa.select(b.id, b.type, b.amount, b.fee, b.net, b.created, b.intent_id, i.installments)
+            .join_from(balance_transactions, intents, i.id == b.intent_id)
+            .where(b.created >= moved_gte, b.created < moved_lt)
+            .order_by(b.created, b.id)
+        )
+        if not include_test:
+            query = query.where(sa.or_(i.test_lab.is_(None), i.test_lab == sa.false()))
+        with self._read() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        return pd.DataFrame(rows, columns=list(MONEY_MOVE_COLUMNS)).astype(MONEY_MOVE_COLUMNS)

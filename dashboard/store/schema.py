@@ -165,6 +165,38 @@ audit = sa.Table(
     sa.Index("audit_who_at", "who", "at"),
 )
 
+# Refunds of stored intents, as their latest event or listing told (Alma refunds are asynchronous).
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("intent_id", sa.Text, nullable=False),
+    sa.Column("charge_id", sa.Text),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # cents
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("created", sa.BigInteger, nullable=False),
+    sa.Index("refunds_intent", "intent_id"),
+    sa.Index("refunds_created", "created"),
+)
+
+# Money as it moved on the balance (charges with their fee, refunds negative): never changed once made.
+balance_transactions = sa.Table(
+    "balance_transactions",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("source_id", sa.Text),  # the charge or refund
+    sa.Column("intent_id", sa.Text, nullable=False),  # whose money it is, resolved when stored
+    sa.Column("amount", sa.BigInteger, nullable=False),  # cents, signed
+    sa.Column("fee", sa.BigInteger, nullable=False),
+    sa.Column("net", sa.BigInteger, nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),
+    sa.Index("balance_transactions_intent", "intent_id"),
+    sa.Index("balance_transactions_created", "created"),
+)
+
 
 def _v1_to_v2(conn: sa.Connection) -> None:
     """Events get an explicit stream position. Version 1 read same-second events in rowid order, which is no
@@ -189,9 +221,19 @@ def _v3_to_v4(conn: sa.Connection) -> None:
     audit.create(conn, checkfirst=True)
 
 
+def _v4_to_v5(conn: sa.Connection) -> None:
+    """Refunds and balance transactions (fees, net) are new tables."""
+    metadata.create_all(conn, tables=[refunds, balance_transactions], checkfirst=True)
+
+
 # Key v migrates a database from version v to v + 1. Append only; never edit a shipped step.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
-SCHEMA_VERSION = 4
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+}
+SCHEMA_VERSION = 5
 
 
 class SchemaTooNew(RuntimeError):
