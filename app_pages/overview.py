@@ -21,16 +21,51 @@ if period_of is None:
     st.stop()
 
 
+MONEY_TILES = (  # label, MoneyTotals field, help, whether a rise is bad news
+    (
+        "Gross volume",
+        "gross",
+        "Charges made in the period (by the date the money moved: succeeded or captured).",
+        False,
+    ),
+    ("Refunded", "refunded", "Refunds made in the period (by the date refunded), less failed refunds.", True),
+    ("Fees", "fees", "Alma fees on the period's charges (by the date the money moved).", True),
+    ("Net volume", "net", "Gross volume − refunded − fees, by the date the money moved.", False),
+)
+
+
+def money_tiles(period: analytics.Period) -> None:
+    """The finance row: each figure against the previous period of the same length."""
+    before = analytics.previous_period(period)
+    now_totals = analytics.money_totals(ui.money_moves(period.start, period.end, include_test=include_test))
+    then_totals = analytics.money_totals(ui.money_moves(before.start, before.end, include_test=include_test))
+    for tile, (label, field, help_text, rise_is_bad) in zip(st.columns(4), MONEY_TILES, strict=True):
+        value, change = getattr(now_totals, field), getattr(now_totals, field) - getattr(then_totals, field)
+        tile.metric(
+            label,
+            format_eur(value),
+            delta=("+" if change > 0 else "") + format_eur(change),
+            delta_color="inverse" if rise_is_bad else "normal",
+            border=True,
+            help=f"{help_text} Change: against the previous period of the same length.",
+        )
+
+
 @st.fragment(run_every=settings.refresh_seconds)
 def data_block() -> None:
-    in_period = analytics.filter_intents(ui.intents_frame(), period=period_of(ui.now(app)))
+    period = period_of(ui.now(app))
+    money_tiles(period)
+    in_period = analytics.filter_intents(ui.intents_frame(), period=period)
     frame = analytics.filter_intents(in_period, include_test=include_test)
     ui_widgets.left_out_caption(in_period, frame)
     kpis = analytics.kpis(frame)
     tiles = [*st.columns(3), *st.columns(3)]  # six in one row would cut the EUR figures
     tiles[0].metric("Intents", f"{kpis.intents:,}", border=True, help="Alma intents created in the period.")
     tiles[1].metric(
-        "Volume succeeded", format_eur(kpis.succeeded_cents), border=True, help="Amount received on succeeded intents."
+        "Volume succeeded",
+        format_eur(kpis.succeeded_cents),
+        border=True,
+        help="Amount received on succeeded intents created in the period (by creation date, like the funnel).",
     )
     tiles[2].metric(
         "Conversion",

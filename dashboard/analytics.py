@@ -165,6 +165,37 @@ def kpis(frame: pd.DataFrame) -> Kpis:
     )
 
 
+@dataclass(frozen=True)
+class MoneyTotals:
+    """Money as it moved on the balance in a period, in cents: charges in, refunds out, Alma's fees."""
+
+    gross: int  # charges (succeeded or captured)
+    refunded: int  # refunds made, less failed refunds given back
+    fees: int
+    net: int  # gross - refunded - fees
+    payments: int  # how many charges
+
+
+_CHARGE_TYPES = ("charge", "payment")
+
+
+def money_totals(moves: pd.DataFrame) -> MoneyTotals:
+    """Totals of store.money_moves rows (already bounded to the period by the date money moved)."""
+    charges = moves["type"].isin(_CHARGE_TYPES)
+    return MoneyTotals(
+        gross=int(moves.loc[charges, "amount"].sum()),
+        refunded=-int(moves.loc[~charges, "amount"].sum()),
+        fees=int(moves["fee"].sum()),
+        net=int(moves["net"].sum()),
+        payments=int(charges.sum()),
+    )
+
+
+def previous_period(period: Period) -> Period:
+    """The period of the same length just before: what a change is measured against."""
+    return Period(period.start - (period.end - period.start), period.start)
+
+
 _OUTCOME_DTYPE = pd.CategoricalDtype(list(OUTCOMES), ordered=True)
 
 

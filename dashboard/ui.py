@@ -126,6 +126,17 @@ def intents_frame() -> pd.DataFrame:
     return _stored_frame(app.settings.db, app.sync_loop.generation)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _money_moves(db_path: str, generation: int, start: int, end: int, include_test: bool) -> pd.DataFrame:
+    return services().store.money_moves(start, end, include_test=include_test)
+
+
+def money_moves(start: int, end: int, *, include_test: bool) -> pd.DataFrame:
+    """The balance transactions of [start, end) (the date money moved), once per store change."""
+    app = services()
+    return _money_moves(app.settings.db, app.sync_loop.generation, start, end, include_test)
+
+
 def sync_after_write() -> None:
     """A write went out through the gateway; bring its effect into the store before drawing."""
     services().sync_loop.sync_now()

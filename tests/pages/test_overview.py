@@ -13,11 +13,11 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import STATUS_COLOURS
 from dashboard.domain import OUTCOMES, TEST_LAB_TAG, AlmaIntent, failure_kind, intent_outcome
-from dashboard.gateway import StripeGateway
+from dashboard.gateway import RefundRequest, StripeGateway, submission_idempotency_key
 from dashboard.money import format_eur
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
-from tests.conftest import SandboxServer
+from tests.conftest import SandboxServer, answer_alma_page
 from tests.pages.conftest import create_intent, open_app
 
 DAY = 86_400
@@ -175,3 +175,37 @@ def test_test_lab_intents_stay_out_of_the_figures_until_included(
     at.toggle(key="include_test").set_value(True).run()
     assert metrics(at)["Intents"] == "3"
     assert not [c.value for c in at.caption if "left out" in c.value]
+
+
+def paid_intents_with_refunds(gateway: StripeGateway) -> list[str]:
+    """Three paid intents of 100 EUR, refunds of 10 and 100 EUR: the issue's money example."""
+    paid = []
+    for _ in range(3):
+        created = create_intent(gateway, 10_000)
+        assert created.redirect_url is not None
+        answer_alma_page(created.redirect_url, "authorize")
+        paid.append(created.intent.id)
+    for intent_id, amount in ((paid[0], 1_000), (paid[1], 10_000)):
+        key = submission_idempotency_key("refund", intent_id)
+        gateway.create_refund(RefundRequest(intent_id, amount, "requested_by_customer"), key)
+    return paid
+
+
+def test_money_tiles_count_by_the_date_money_moved_against_the_previous_period(
+    app_env: SandboxServer, gateway: StripeGateway
+) -> None:
+    paid_intents_with_refunds(gateway)
+    fees = 3 * ((10_000 * 350 + 5_000) // 10_000 + 25)  # the sandbox's default Alma fee, three times
+    at = choose_period(open_app(), "24 h")
+    tiles = {m.label: (m.value, m.proto.delta) for m in at.metric}
+    assert tiles["Gross volume"] == ("€300.00", "+€300.00")  # nothing the day before
+    assert tiles["Refunded"] == ("€110.00", "+€110.00")
+    assert tiles["Fees"] == (format_eur(fees), "+" + format_eur(fees))
+    assert tiles["Net volume"] == (format_eur(30_000 - 11_000 - fees), "+" + format_eur(30_000 - 11_000 - fees))
+    assert "date the money moved" in next(m.help for m in at.metric if m.label == "Gross volume")
+
+    app_env.advance(DAY + 3_600)  # a day on: the money is now the previous period's
+    at = choose_period(open_app(), "24 h")
+    tiles = {m.label: (m.value, m.proto.delta) for m in at.metric}
+    assert tiles["Gross volume"] == ("€0.00", "-€300.00")
+    assert tiles["Refunded"] == ("€0.00", "-€110.00")
