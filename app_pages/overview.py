@@ -54,7 +54,6 @@ def money_tiles(period: analytics.Period) -> None:
 @st.fragment(run_every=settings.refresh_seconds)
 def data_block() -> None:
     period = period_of(ui.now(app))
-    money_tiles(period)
     in_period = analytics.filter_intents(ui.intents_frame(), period=period)
     frame = analytics.filter_intents(in_period, include_test=include_test)
     ui_widgets.left_out_caption(in_period, frame)
@@ -83,6 +82,7 @@ def data_block() -> None:
         help="Back to requires_payment_method because the 1-hour window ran out.",
     )
     tiles[5].metric("Declined", f"{kpis.declined:,}", border=True, help="Refused by the customer or Alma.")
+    money_tiles(period)
     if frame.empty:
         st.info("No Alma intents in this period.")
         return
