@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui, ui_access, ui_intent_actions, ui_widgets
+from dashboard import analytics, ui, ui_access, ui_intent_actions, ui_refunds, ui_widgets
 from dashboard.access import Permission
 from dashboard.domain import CAPTURE_METHODS, OUTCOMES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import amount_range_problem, parse_amount
@@ -60,7 +60,9 @@ with bottom[1]:
         st.error(f"{range_problem} The amount filter is off until Max is at least Min.")
         min_cents = max_cents = None
 with bottom[2]:
-    text = st.text_input("Search", key="intents_text", placeholder="id, description, metadata", bind="query-params")
+    text = st.text_input(
+        "Search", key="intents_text", placeholder="email, name, order id, 120.50, pi_…", bind="query-params"
+    )
 include_test = ui_widgets.include_test_toggle()
 
 now = ui.now(app)
@@ -74,7 +76,8 @@ matching = analytics.filter_intents(
 )
 filtered = analytics.filter_intents(matching, include_test=include_test)
 table = ui_widgets.plain_cells(
-    analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS), ("reason", "description", "metadata")
+    analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS),
+    ("reason", "description", "metadata", "customer_name", "customer_email"),
 )
 table["expires_in"] = table["expires_in_seconds"].map(ui_widgets.duration_text)
 links = table["id"].map(settings.mode.dashboard_url)
@@ -94,6 +97,8 @@ st.dataframe(
         for c in (
             "id",
             "outcome",
+            "customer_name",
+            "customer_email",
             "amount_eur",
             "amount_received_eur",
             "created_at",
@@ -120,6 +125,8 @@ st.dataframe(
         "expires_in": st.column_config.TextColumn("Expires in", help="Time left on Alma's page"),
         "installments": st.column_config.NumberColumn("Installments", format="%d"),
         "capture_method": "Capture",
+        "customer_name": "Customer",
+        "customer_email": "Email",
         "reason": st.column_config.TextColumn("Reason", width="medium"),
         "description": "Description",
         "metadata": "Metadata",
@@ -189,6 +196,7 @@ def show_detail(intent: AlmaIntent) -> None:
             "Capture method": known_or_literal(intent.capture_method, CAPTURE_METHODS),
             "Capture deadline": deadline(capture_deadline(intent)),
             "Installments": str(intent.installments or "—"),
+            **ui_refunds.money_facts(app, intent),
         },
         "Timing": {
             "Created": when(intent.created),
@@ -199,6 +207,8 @@ def show_detail(intent: AlmaIntent) -> None:
             "Last update": when(intent.updated_at),
         },
         "References": {
+            "Customer": as_text(intent.customer_name),
+            "Email": as_text(intent.customer_email),
             "Alma transaction": as_text(intent.alma_transaction_id),
             "Charge": as_text(intent.latest_charge_id),
             "Payment method": as_text(intent.payment_method_id),
@@ -221,6 +231,9 @@ def show_detail(intent: AlmaIntent) -> None:
     if (dashboard_link := settings.mode.dashboard_url(intent.id)) is not None:
         buttons[1].link_button("Open in the Stripe Dashboard", dashboard_link)
     ui_intent_actions.intent_actions(app, who, intent)
+
+    ui_refunds.refund_action(app, intent, key="intents_refund")
+    ui_refunds.refunds_table(app, intent, when)
 
     st.markdown("##### Timeline")
     timeline = app.store.intent_timeline(intent.id)

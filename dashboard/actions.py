@@ -1,5 +1,5 @@
-"""Every write the dashboard makes, one function each: create (and confirm) a test intent, cancel, capture, and
-move the local sandbox's clock. Pages call these and only draw the outcome.
+"""Every write the dashboard makes, one function each: create (and confirm) a test intent, cancel, capture,
+refund, and move the local sandbox's clock. Pages call these and only draw the outcome.
 
 Each function takes who acts (access.Principal; anonymous until sign-in is configured) and what they
 submitted, checks the person's permission in this mode, derives the idempotency key from the submission,
@@ -22,13 +22,14 @@ from typing import Protocol
 
 from dashboard import audit
 from dashboard.access import Permission, Principal
-from dashboard.domain import AlmaIntent
+from dashboard.domain import AlmaIntent, Refund
 from dashboard.gateway import (
     CaptureMethod,
     CreatedIntent,
     CreateIntentRequest,
     GatewayError,
     ReadOnlyModeError,
+    RefundRequest,
     submission_idempotency_key,
 )
 from dashboard.lab import tagged
@@ -37,6 +38,7 @@ from dashboard.wiring import Services
 # The forms whose submissions key the writes: the create form, and the actions on Test lab's intents.
 CREATE_FORM = "create"
 INTENT_ACTIONS_FORM = "lab_actions"
+REFUND_FORM = "refund"
 
 
 class ActionRefused(GatewayError):
@@ -181,6 +183,29 @@ def capture_intent(
             return services.gateway.capture_intent(intent_id, amount, key)
         except GatewayError as error:
             raise _renewing_after_answered_error(submissions, INTENT_ACTIONS_FORM, error) from None
+
+
+def refund_intent(services: Services, who: Principal, request: RefundRequest, submissions: Submissions) -> Refund:
+    """Refund `request.amount` cents (None: all that is left) of a succeeded intent. The same submission sent
+    twice refunds once (the amount and reason are in the key, so a corrected form is a new request)."""
+    key = submission_idempotency_key("refund", submissions.current(REFUND_FORM), **asdict(request))
+    reason = f"reason {request.reason}" if request.reason else ""
+    with _audited(
+        services,
+        who,
+        audit.REFUND,
+        intent_id=request.intent_id,
+        amount=request.amount,
+        idempotency_key=key,
+        detail=reason,
+    ) as attempt:
+        _check(who, Permission.ACT_ON_INTENTS, services, "refund payments")
+        try:
+            refund = services.gateway.create_refund(request, key)
+        except GatewayError as error:
+            raise _renewing_after_answered_error(submissions, REFUND_FORM, error) from None
+        attempt.amount = refund.amount  # "all that is left" said in cents
+        return refund
 
 
 def advance_clock(services: Services, who: Principal, seconds: int) -> int:

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.domain import OUTCOMES, outcome
-from dashboard.money import cents_to_decimal_text
+from dashboard.money import STRIPE_MAX_AMOUNT_CENTS, AmountError, cents_to_decimal_text, parse_eur
 
 DEFAULT_TZ = "Europe/Paris"
 PERIOD_CHOICES: tuple[str, ...] = ("24 h", "7 d", "30 d", "90 d", "Custom")
@@ -121,10 +121,25 @@ def filter_intents(
     needle = (text or "").strip()
     if needle:
         found = pd.Series(False, index=frame.index)
-        for column in ("id", "description", "metadata_text"):
+        for column in SEARCHED_COLUMNS:
             found |= _flag(frame[column].str.contains(needle, case=False, regex=False, na=False))
+        if (cents := _search_amount(needle)) is not None:
+            found |= frame["amount"] == cents
         keep &= found
     return frame[keep]
+
+
+# An email, part of a name, an order id in metadata, an intent id or a word of the description.
+SEARCHED_COLUMNS = ("id", "description", "metadata_text", "customer_name", "customer_email")
+
+
+def _search_amount(needle: str) -> int | None:
+    """A search like "120.50" also finds intents of that amount; text that is not one amount (or could be
+    read two ways) searches as text only."""
+    try:
+        return parse_eur(needle, min_cents=1, max_cents=STRIPE_MAX_AMOUNT_CENTS)
+    except AmountError:
+        return None
 
 
 def sent_to_alma_mask(frame: pd.DataFrame) -> pd.Series:
@@ -439,6 +454,8 @@ def intents_table(frame: pd.DataFrame, now: int, tz: str = DEFAULT_TZ) -> pd.Dat
             "reason": _reason(ordered),
             "description": ordered["description"],
             "metadata": ordered["metadata_text"],
+            "customer_name": ordered["customer_name"],
+            "customer_email": ordered["customer_email"],
             "alma_transaction_id": ordered["alma_transaction_id"],
         }
     )

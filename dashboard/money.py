@@ -125,3 +125,13 @@ def release_confirmation(capturable_cents: int) -> str:
         f"Cancel and release the {format_eur(capturable_cents)} held: the customer is not charged, "
         "and nothing can be captured afterwards."
     )
+
+
+def refund_confirmation(refund_cents: int, refundable_cents: int) -> str:
+    """What a refund sends back, in words, for the operator to confirm before it is sent."""
+    if refund_cents >= refundable_cents:
+        return f"Refund {format_eur(refund_cents)} to the customer: everything left on this payment."
+    return (
+        f"Refund {format_eur(refund_cents)} of the {format_eur(refundable_cents)} left on this payment; "
+        f"{format_eur(refundable_cents - refund_cents)} stays refundable."
+    )

@@ -14,11 +14,11 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard.domain import AlmaIntent, failure_kind, intent_outcome
-from dashboard.gateway import StripeGateway
+from dashboard.gateway import CreateIntentRequest, StripeGateway, submission_idempotency_key
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
-from tests.pages.conftest import create_intent, open_app, press_hosted_button
+from tests.pages.conftest import PUBLIC_URL, create_intent, open_app, press_hosted_button
 
 PAGE = "app_pages/intents.py"
 
@@ -203,3 +203,51 @@ def test_an_unknown_id_says_so(app_env: SandboxServer) -> None:
 
     assert any("No Alma intent `pi_doesnotexist`" in w.value for w in at.warning)
     assert not at.subheader
+
+
+def paid_with_customer(gateway: StripeGateway, amount: int, name: str, email: str, order: str) -> AlmaIntent:
+    request = CreateIntentRequest(
+        amount, "automatic", None, (("order_id", order),), PUBLIC_URL + "/return", name, email
+    )
+    created = gateway.create_alma_intent(request, submission_idempotency_key("test-setup", order))
+    press_hosted_button(created.redirect_url or "", "Authorize test payment")
+    return created.intent
+
+
+def test_search_finds_a_customer_by_email_name_order_or_amount(app_env: SandboxServer, gateway: StripeGateway) -> None:
+    lea = paid_with_customer(gateway, 12_050, "Léa Martin", "lea@example.com", "ORD-7")
+    paid_with_customer(gateway, 9_900, "Bob Stone", "bob@example.org", "ORD-8")
+    at = open_app(PAGE)
+    for needle in ("LEA@example", "martin", "ORD-7", "120.50", "120,5"):
+        at.text_input(key="intents_text").input(needle).run()
+        assert table_ids(at) == [lea.id], needle
+    row = at.dataframe[0].value.iloc[0]
+    assert (row["customer_name"], row["customer_email"]) == ("Léa Martin", "lea@example.com")
+
+
+def test_an_operator_refunds_part_of_a_payment_once_after_confirming_the_amount_in_words(
+    app_env: SandboxServer, gateway: StripeGateway, store: IntentStore
+) -> None:
+    intent = paid_with_customer(gateway, 10_000, "Léa Martin", "lea@example.com", "ORD-9")
+    at = open_app(PAGE, intent=intent.id)
+    amount = at.text_input(key=f"intents_refund_amount:{intent.id}")
+    assert amount.value == "100.00"  # everything left, by default
+    amount.input("1,000").run()
+    assert any("could" in e.value.lower() or "ambiguous" in e.value.lower() for e in at.error)  # never guessed
+    at.text_input(key=f"intents_refund_amount:{intent.id}").input("25,50").run()
+    at.button(key=f"intents_refund_ask:{intent.id}").click().run()
+    assert [w.value for w in at.warning] == [
+        "Refund €25.50 of the €100.00 left on this payment; €74.50 stays refundable."
+    ]
+    confirm = at.button(key=f"intents_refund_confirm:{intent.id}")
+    confirm.click().run()
+    assert any("Refund of €25.50 sent (pending)" in s.value for s in at.success)
+    [refund] = store.refunds_of(intent.id)
+    assert (refund.amount, refund.status, refund.reason) == (2_550, "pending", "requested_by_customer")
+    refunds = at.dataframe[1].value
+    assert list(refunds["Amount"]) == ["€25.50"] and list(refunds["Status"]) == ["Pending"]
+    details = " ".join(m.value for m in at.markdown)
+    fee = (10_000 * 350 + 5_000) // 10_000 + 25
+    assert f"**Fee:** €{fee / 100:.2f}" in details and "**Refunded:** €25.50" in details
+    assert "Refund requested" in list(at.dataframe[2].value["What"])
+    assert "**Customer:** `Léa Martin`" in details
