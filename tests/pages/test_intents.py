@@ -13,6 +13,8 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+from dashboard import audit
+from dashboard.audit import AuditFilter
 from dashboard.domain import AlmaIntent, failure_kind, intent_outcome
 from dashboard.gateway import CreateIntentRequest, StripeGateway, submission_idempotency_key
 from dashboard.settings import AUTH_WINDOW_SECONDS
@@ -251,3 +253,5 @@ def test_an_operator_refunds_part_of_a_payment_once_after_confirming_the_amount_
     assert f"**Fee:** €{fee / 100:.2f}" in details and "**Refunded:** €25.50" in details
     assert "Refund requested" in list(at.dataframe[2].value["What"])
     assert "**Customer:** `Léa Martin`" in details
+    [entry] = store.audit_entries(AuditFilter(actions=(audit.REFUND,)))
+    assert (entry.intent_id, entry.amount, entry.outcome) == (intent.id, 2_550, audit.OK)
