@@ -51,7 +51,7 @@ class Role(enum.Enum):
 
 
 class Permission(enum.Enum):
-    VIEW = "view"  # Overview, Intents (detail included), Expiry watch, the return page
+    VIEW = "view"  # Overview, Intents (detail included), Expiry watch, Reports, the return page
     TEST_LAB = "test_lab"  # create test intents and open their approve/decline page
     ACT_ON_INTENTS = "act_on_intents"  # cancel and capture any intent
     ADVANCE_CLOCK = "advance_clock"  # move the local sandbox's clock
@@ -79,6 +79,7 @@ PAGES: dict[str, Permission] = {
     "overview": Permission.VIEW,
     "intents": Permission.VIEW,
     "expiry_watch": Permission.VIEW,
+    "reports": Permission.VIEW,  # finance: what money moved, per month or week
     "return": Permission.VIEW,  # where a tester lands back from the approve/decline page
     "test_lab": Permission.TEST_LAB,
     "audit": Permission.AUDIT,

@@ -204,3 +204,41 @@ def time_to_authorise_chart(durations: pd.DataFrame, bucket_seconds: int = 60) -
             alt.Tooltip("count:Q", title="Intents"),
         ],
     ).properties(usermeta=_NO_ACTIONS)
+
+
+# One colour per finance figure: money in green, money out vermillion, fees orange, what stays blue.
+FINANCE_FIGURES = {"Gross": "#009E73", "Refunded": "#D55E00", "Fees": "#E69F00", "Net": "#0072B2"}
+
+
+def finance_chart(report: pd.DataFrame) -> alt.Chart:
+    """report = analytics.finance_report(...): per period, gross, refunded, fees and net side by side."""
+    long = pd.DataFrame(
+        {
+            "period": report["period"].repeat(len(FINANCE_FIGURES)).to_numpy(),
+            "figure": list(FINANCE_FIGURES) * len(report),
+            "cents": report[[f"{name.lower()}_cents" for name in FINANCE_FIGURES]].to_numpy().ravel(),
+        }
+    )
+    return (
+        alt.Chart(long)
+        .transform_calculate(eur="datum.cents / 100")
+        .mark_bar()
+        .encode(
+            x=alt.X("period:N", title="Period starting", axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("figure:N", sort=list(FINANCE_FIGURES)),
+            y=alt.Y("eur:Q", title="EUR", axis=alt.Axis(format=",.0f")),
+            color=alt.Color(
+                "figure:N",
+                title=None,
+                sort=list(FINANCE_FIGURES),
+                scale=alt.Scale(domain=list(FINANCE_FIGURES), range=list(FINANCE_FIGURES.values())),
+                legend=alt.Legend(orient="top"),
+            ),
+            tooltip=[
+                alt.Tooltip("period:N", title="Period starting"),
+                alt.Tooltip("figure:N", title="Figure"),
+                alt.Tooltip("eur:Q", title="EUR", format=_EUR_FORMAT),
+            ],
+        )
+        .properties(width="container", height=300, usermeta=_NO_ACTIONS)
+    )

@@ -142,10 +142,17 @@ def test_anonymous_principal() -> None:
 
 
 def test_each_role_s_pages_in_local_mode() -> None:
-    assert pages_for(Role.VIEWER, Mode.LOCAL) == ("overview", "intents", "expiry_watch", "return")
-    assert pages_for(Role.OPERATOR, Mode.LOCAL) == ("overview", "intents", "expiry_watch", "return", "test_lab")
+    assert pages_for(Role.VIEWER, Mode.LOCAL) == ("overview", "intents", "expiry_watch", "reports", "return")
+    assert pages_for(Role.OPERATOR, Mode.LOCAL) == (
+        "overview",
+        "intents",
+        "expiry_watch",
+        "reports",
+        "return",
+        "test_lab",
+    )
     assert pages_for(Role.ADMIN, Mode.LOCAL) == (
-        *("overview", "intents", "expiry_watch", "return", "test_lab", "audit"),
+        *("overview", "intents", "expiry_watch", "reports", "return", "test_lab", "audit"),
     )
     assert pages_for(None, Mode.LOCAL) == ()
 
@@ -175,7 +182,7 @@ def test_live_mode_is_read_only_for_every_role(role: Role) -> None:
 
 
 def test_the_admin_still_reads_the_audit_trail_in_live_mode() -> None:
-    assert pages_for(Role.ADMIN, Mode.LIVE) == ("overview", "intents", "expiry_watch", "return", "audit")
+    assert pages_for(Role.ADMIN, Mode.LIVE) == ("overview", "intents", "expiry_watch", "reports", "return", "audit")
 
 
 def test_principal_may() -> None:

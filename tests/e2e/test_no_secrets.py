@@ -22,6 +22,7 @@ PAGES = {
     "intents": "Intents",
     "test_lab": "Test lab",
     "expiry_watch": "Expiry watch",
+    "reports": "Reports",
     "return": "Payment result",
 }
 

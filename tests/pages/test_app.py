@@ -27,6 +27,7 @@ PAGES = {
     "app_pages/intents.py": "Intents",
     "app_pages/lab.py": "Test lab",
     "app_pages/expiry_watch.py": "Expiry watch",
+    "app_pages/reports.py": "Reports",
 }
 LIVE_KEY = "sk_live_fake_for_tests_9876"  # not a key: no long run a scanner takes for one
 WRITE_LABELS = {

@@ -33,7 +33,8 @@ NOBODY = {"is_logged_in": True, "sub": "u-eve", "email": "eve@elsewhere.org", "n
 
 VIEWER_PAGES = {"app_pages/overview.py": "Overview", "app_pages/intents.py": "Intents"}
 VIEWER_PAGES["app_pages/expiry_watch.py"] = "Expiry watch"
-DATA_REQUESTS = ("GET /v1/payment_intents", "GET /v1/events")
+VIEWER_PAGES["app_pages/reports.py"] = "Reports"
+DATA_REQUESTS = ("GET /v1/payment_intents", "GET /v1/events", "GET /v1/refunds", "GET /v1/balance_transactions")
 
 
 def signed_in_app(user: dict[str, Any], secrets: dict[str, Any] | None = None) -> AppTest:
