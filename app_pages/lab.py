@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import actions, ui, ui_access, ui_widgets
+from dashboard import actions, ui, ui_access, ui_refunds, ui_widgets
 from dashboard.access import Permission
 from dashboard.actions import IntentForm
 from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent, failure_kind, is_test_lab_intent
@@ -297,6 +297,10 @@ def recent_card(row: Any, created: CreatedIntent | None) -> None:
         if row.id in notices:
             kind, text = notices[row.id]
             (st.success if kind == "success" else st.error)(text)
+        if row.status == "succeeded" and (paid := app.store.get_intent(row.id)) is not None:
+            # Refunds are Alma's asynchronous kind: pending, then succeeded once the sandbox clock moves on.
+            ui_refunds.refund_action(app, paid, key="lab_refund")
+            ui_refunds.refunds_table(app, paid, lambda at: ui_widgets.local_datetime(at, settings))
 
 
 recent_list()

@@ -360,8 +360,11 @@ class AlmaSync:
             *((newest.id, newest.created) if newest else (state.cursor_event_id, state.cursor_created)), now
         )
         new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=now)
-        # Fees have no events: one listing of what moved since the cursor (a page, whatever the intents).
-        moves = self.gateway.list_balance_transactions(state.cursor_created - EVENT_OVERLAP_SECONDS)
+        # Fees have no events: when money moved (a charge or a refund), one listing of the balance since the
+        # cursor (a page, whatever the intents); an idle refresh asks nothing more.
+        moved = any(_moves_money(event) for event in events)
+        since = state.cursor_created - EVENT_OVERLAP_SECONDS
+        moves = self.gateway.list_balance_transactions(since) if moved else []
         written, applied = self.apply_events(events, state=new_state, transactions=moves)
         return self._result("refresh", written, applied, requests_before, now)
 
@@ -433,6 +436,14 @@ class AlmaSync:
             transactions=transactions,
         )
         return written, len(ordered)
+
+
+def _moves_money(event: StripeEvent) -> bool:
+    """Does this event come with a new balance transaction? A charge captured (paid at once, or captured
+    later), a refund made or failed; an authorisation held or released moves nothing."""
+    if event.type in ("refund.created", "refund.failed"):
+        return True
+    return event.type in ("charge.succeeded", "charge.captured") and bool(event.object.get("captured"))
 
 
 def latest_refunds(events: Iterable[StripeEvent]) -> list[Refund]:

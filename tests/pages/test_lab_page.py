@@ -258,3 +258,27 @@ def test_advancing_the_clock_of_a_sandbox_that_stopped_is_a_message(
     assert any(e.startswith("Could not advance the clock. The local sandbox is not answering (") for e in errors(at)), (
         errors(at)
     )
+
+
+def test_refund_a_paid_test_intent_and_watch_it_settle_on_the_sandbox_clock(
+    gateway: StripeGateway, store: IntentStore
+) -> None:
+    at = submit_form(open_app(PAGE), "100")
+    [intent] = sandbox_intents(gateway)
+    press_hosted_button(intent.redirect_url or "", "Authorize test payment")
+    button(at, "Sync now").click()
+    at.run()
+    at.text_input(key=f"lab_refund_amount:{intent.id}").input("40")
+    at.button(key=f"lab_refund_ask:{intent.id}").click().run()
+    assert "Refund €40.00 of the €100.00 left on this payment; €60.00 stays refundable." in [
+        w.value for w in at.warning
+    ]
+    at.button(key=f"lab_refund_confirm:{intent.id}").click().run()
+    [refund] = store.refunds_of(intent.id)
+    assert (refund.amount, refund.status) == (4_000, "pending")
+    assert "Pending" in list(at.dataframe[0].value["Status"])
+
+    button(at, "+15 min").click()  # past the sandbox's 5-minute refund delay
+    at.run()
+    assert [r.status for r in store.refunds_of(intent.id)] == ["succeeded"]
+    assert list(at.dataframe[0].value["Status"]) == ["Succeeded"]
