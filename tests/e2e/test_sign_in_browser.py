@@ -15,6 +15,7 @@ from dashboard.gateway import StripeGateway
 from dashboard.settings import Settings
 from tests.conftest import answer_alma_page
 from tests.e2e.conftest import PEOPLE, AppServer, sign_in
+from tests.e2e.test_flows import screenshot
 from tests.pages.conftest import create_intent
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +31,7 @@ def heading(page: Page, text: str) -> None:
 
 
 def test_a_visitor_who_is_not_signed_in_sees_the_log_in_button_only(
-    page: Page, signed_in_app_server: AppServer, tmp_path: Path
+    page: Page, signed_in_app_server: AppServer
 ) -> None:
     for path in ("", "intents", "intents?intent=pi_anything", "test_lab", "expiry_watch"):
         page.goto(f"{signed_in_app_server.url}/{path}")
@@ -40,7 +41,7 @@ def test_a_visitor_who_is_not_signed_in_sees_the_log_in_button_only(
         expect(page.get_by_test_id("stMetric")).to_have_count(0)
         expect(page.get_by_test_id("stDialog")).to_have_count(0)
         assert "€" not in page.inner_text("body"), path
-    page.screenshot(path=tmp_path / "signed_out.png")
+    screenshot(page, "sign_in.png")
 
 
 def test_a_person_without_a_role_gets_no_access_then_logs_out(page: Page, signed_in_app_server: AppServer) -> None:
@@ -108,7 +109,7 @@ def held_intent(app: AppServer, amount: int) -> str:
 
 
 def test_an_operator_s_capture_appears_on_the_admin_s_audit_page(
-    browser: Browser, browser_context_args: dict[str, Any], signed_in_app_server: AppServer, tmp_path: Path
+    browser: Browser, browser_context_args: dict[str, Any], signed_in_app_server: AppServer
 ) -> None:
     intent_id = held_intent(signed_in_app_server, 15_000)
     operator = browser.new_context(**browser_context_args).new_page()
@@ -119,7 +120,7 @@ def test_an_operator_s_capture_appears_on_the_admin_s_audit_page(
     operator.get_by_role("button", name="Capture…").click()
     dialog = operator.get_by_role("dialog")
     expect(dialog.get_by_text("Capture €120.00 of €150.00; the remaining €30.00 is released for good.")).to_be_visible()
-    operator.screenshot(path=tmp_path / "capture_dialog.png")
+    screenshot(operator, "capture_dialog.png")
     dialog.get_by_role("button", name="Confirm capture").click()
     expect(operator.get_by_text("Captured €120.00 — status succeeded.")).to_be_visible()
     operator.context.close()
@@ -129,11 +130,12 @@ def test_an_operator_s_capture_appears_on_the_admin_s_audit_page(
     expect_navigation(admin, list(NAVIGATION))
     admin.goto(f"{signed_in_app_server.url}/audit")
     heading(admin, "Audit")
-    admin.screenshot(path=tmp_path / "audit.png")
     with admin.expect_download() as download:
         admin.get_by_role("button", name="Download CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert [(r["who"], r["role"], r["action"], r["intent_id"], r["amount_cents"], r["outcome"]) for r in rows] == [
         ("olga@partner.org", "operator", "capture", intent_id, "12000", "ok")
     ]
+    expect(admin.get_by_test_id("stDataFrame")).to_be_visible()
+    screenshot(admin, "audit.png")
     admin.context.close()
