@@ -260,7 +260,7 @@ def report_csv(report: pd.DataFrame) -> bytes:
             export[column.removesuffix("_cents") + "_eur"] = report[column].map(cents_to_decimal_text)
         if column != "period":
             export[column] = report[column]
-    return export.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    return _csv_bytes(export)
 
 
 def download_name(what: str, start: date, last: date) -> str:
@@ -617,5 +617,10 @@ def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
         columns=list(CSV_COLUMNS),
     )
     export[list(CSV_TEXT_COLUMNS)] = export[list(CSV_TEXT_COLUMNS)].apply(defuse_formulas)
+    return _csv_bytes(export)
+
+
+def _csv_bytes(export: pd.DataFrame) -> bytes:
+    """Every download's CSV dialect: UTF-8, a header row, CRLF line ends (what spreadsheets expect)."""
     csv_text: str = export.to_csv(index=False, lineterminator="\r\n")
     return csv_text.encode("utf-8")

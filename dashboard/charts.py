@@ -219,7 +219,7 @@ def finance_chart(report: pd.DataFrame) -> alt.Chart:
             "cents": report[[f"{name.lower()}_cents" for name in FINANCE_FIGURES]].to_numpy().ravel(),
         }
     )
-    return (
+    chart: alt.Chart = (
         alt.Chart(long)
         .transform_calculate(eur="datum.cents / 100")
         .mark_bar()
@@ -242,3 +242,4 @@ def finance_chart(report: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=300, usermeta=_NO_ACTIONS)
     )
+    return chart

@@ -17,7 +17,7 @@ from dashboard import actions, ui, ui_access, ui_widgets
 from dashboard.access import Permission
 from dashboard.domain import AlmaIntent
 from dashboard.gateway import REFUND_REASONS, GatewayError, RefundRequest
-from dashboard.money import AmountError, format_eur, parse_eur, refund_confirmation
+from dashboard.money import AmountError, cents_to_decimal_text, format_eur, parse_eur, refund_confirmation
 from dashboard.plain_text import visible
 from dashboard.wiring import Services
 
@@ -94,11 +94,13 @@ def refund_action(app: Services, intent: AlmaIntent, *, key: str) -> None:
     with st.expander(f"Refund (up to {format_eur(refundable)})"):
         text = st.text_input(
             "Amount to refund (EUR)",
-            value=f"{refundable // 100}.{refundable % 100:02d}",
+            value=cents_to_decimal_text(refundable),
             key=f"{key}_amount:{intent.id}",
             help="Full or partial; Alma settles refunds asynchronously.",
         )
-        reason = st.selectbox("Reason", REFUND_REASONS, format_func=REASON_WORDS.get, key=f"{key}_reason:{intent.id}")
+        reason = st.selectbox(
+            "Reason", REFUND_REASONS, format_func=lambda code: REASON_WORDS[code], key=f"{key}_reason:{intent.id}"
+        )
         try:
             cents = parse_eur(text, min_cents=1, max_cents=refundable, range_label="This payment can refund")
         except AmountError as error:
