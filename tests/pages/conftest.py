@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 import streamlit as st
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard.domain import AlmaIntent
@@ -115,3 +117,24 @@ def press_hosted_button(redirect_url: str, label: str) -> str:
 
 def return_query(location: str) -> dict[str, str]:
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+
+
+@dataclass(frozen=True)
+class Download:
+    build: Callable[[], bytes]
+    file_name: str
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> list[Download]:
+    """Download buttons build their file only on click (deferred), which AppTest cannot do: record each builder
+    and file name as the page hands them to Streamlit, so a test can run the builder itself."""
+    recorded: list[Download] = []
+    original = MediaFileManager.add_deferred
+
+    def recording(self: MediaFileManager, data_callable: Callable[[], bytes], *args: Any, **kwargs: Any) -> str:
+        recorded.append(Download(data_callable, str(kwargs.get("file_name") or args)))
+        return original(self, data_callable, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
+    return recorded

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard.audit import AuditFilter
 from dashboard.gateway import StripeGateway
 from dashboard.store import IntentStore
 from tests.conftest import ROOT, SandboxServer
-from tests.pages.conftest import APP_TIMEOUT, create_intent, press_hosted_button
+from tests.pages.conftest import APP_TIMEOUT, Download, create_intent, press_hosted_button
 from tests.pages.test_app import labels
 from tests.pages.test_sign_in import ADMIN, AUTH, OPERATOR, ROLES, VIEWER
 
@@ -144,23 +142,15 @@ def audit_page(user: dict[str, Any]) -> AppTest:
     return at
 
 
-def test_the_admin_finds_the_operator_s_capture_and_exports_it(audited: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_admin_finds_the_operator_s_capture_and_exports_it(audited: str, downloads: list[Download]) -> None:
     """The CSV is built only on click (deferred): record the builder the page hands to Streamlit and run it."""
-    builders: list[Callable[[], bytes]] = []
-    original = MediaFileManager.add_deferred
-
-    def recording(self: MediaFileManager, data_callable: Callable[[], bytes], *args: Any, **kwargs: Any) -> str:
-        builders.append(data_callable)
-        return original(self, data_callable, *args, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
     at = audit_page(ADMIN)
 
     table = at.dataframe[0].value
     assert list(table["who"]) == ["olga@example.com"]
     assert list(table["action"]) == ["capture"] and list(table["outcome"]) == ["ok"]
     assert list(table["amount"]) == ["€120.00"]
-    [row] = csv.DictReader(io.StringIO(builders[-1]().decode()))
+    [row] = csv.DictReader(io.StringIO(downloads[-1].build().decode()))
     assert (row["who"], row["action"], row["intent_id"], row["amount_cents"], row["outcome"]) == (
         "olga@example.com",
         "capture",

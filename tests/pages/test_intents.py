@@ -6,11 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard import audit
@@ -20,7 +17,7 @@ from dashboard.gateway import CreateIntentRequest, StripeGateway, submission_ide
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import IntentStore
 from tests.conftest import SandboxServer
-from tests.pages.conftest import PUBLIC_URL, create_intent, open_app, press_hosted_button
+from tests.pages.conftest import PUBLIC_URL, Download, create_intent, open_app, press_hosted_button
 
 PAGE = "app_pages/intents.py"
 
@@ -92,22 +89,12 @@ def test_period_filter(demo: tuple[AppTest, list[AlmaIntent]], app_env: SandboxS
     assert 0 < len(expected) < len(stored)
 
 
-def test_csv_is_exactly_the_filtered_rows(
-    demo: tuple[AppTest, list[AlmaIntent]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_csv_is_exactly_the_filtered_rows(demo: tuple[AppTest, list[AlmaIntent]], downloads: list[Download]) -> None:
     """The CSV is built only on click (deferred); record the builder the page hands to Streamlit and run it."""
     at, stored = demo
-    builders: list[Callable[[], bytes]] = []
-    original = MediaFileManager.add_deferred
-
-    def recording(self: MediaFileManager, data_callable: Callable[[], bytes], *args: Any, **kwargs: Any) -> str:
-        builders.append(data_callable)
-        return original(self, data_callable, *args, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
     at.multiselect(key="intents_status").set_value(["Expired", "Declined", "Not started"]).run()
 
-    text = builders[-1]().decode()
+    text = downloads[-1].build().decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["id"] for r in rows] and sorted(r["id"] for r in rows) == sorted(table_ids(at))
     by_id = {i.id: i for i in stored}

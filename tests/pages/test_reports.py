@@ -6,19 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 
 from dashboard.analytics import finance_report, report_csv
 from dashboard.gateway import StripeGateway
 from tests.conftest import SandboxServer
-from tests.pages.conftest import open_app
+from tests.pages.conftest import Download, open_app
 from tests.pages.test_overview import paid_intents_with_refunds
 
 PAGE = "app_pages/reports.py"
@@ -26,17 +22,8 @@ FEE = (10_000 * 350 + 5_000) // 10_000 + 25  # the sandbox's default Alma fee on
 
 
 def test_a_month_of_three_payments_and_two_refunds(
-    app_env: SandboxServer, gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+    app_env: SandboxServer, gateway: StripeGateway, downloads: list[Download]
 ) -> None:
-    """The CSV is built on click (deferred): the builder and its file name are recorded as Streamlit gets them."""
-    downloads: list[tuple[Callable[[], bytes], str]] = []
-    original = MediaFileManager.add_deferred
-
-    def recording(self: MediaFileManager, data_callable: Callable[[], bytes], *args: Any, **kwargs: Any) -> str:
-        downloads.append((data_callable, str(kwargs.get("file_name") or args)))
-        return original(self, data_callable, *args, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
     paid_intents_with_refunds(gateway)
     at = open_app(PAGE)
     [row] = at.dataframe[0].value.to_dict("records")
@@ -54,7 +41,7 @@ def test_a_month_of_three_payments_and_two_refunds(
     assert sum(installments.values()) == row["payments"] == 3
     assert at.get("vega_lite_chart")  # the chart is drawn
 
-    build, name = downloads[-1]
+    build, name = downloads[-1].build, downloads[-1].file_name
     last = datetime.fromtimestamp(app_env.now(), paris).date()
     assert re.search(rf"alma-finance-by-month-\d{{4}}-\d{{2}}-\d{{2}}-to-{last}\.csv", name), name
     [exported] = list(csv.DictReader(io.StringIO(build().decode())))

@@ -16,6 +16,15 @@ import stripe
 from tests.conftest import TEST_KEY, SandboxServer
 
 RETURN_URL = "https://shop.example/return?tab=lab"
+# One customer sent to Alma's page: a confirmed 150 EUR Alma intent, waiting in requires_action.
+SEND_TO_ALMA = {
+    "amount": 15_000,
+    "currency": "eur",
+    "payment_method_types": ["alma"],
+    "payment_method_data": {"type": "alma"},
+    "confirm": True,
+    "return_url": RETURN_URL,
+}
 STRIPE_TEST_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 
 

@@ -6,16 +6,8 @@ from __future__ import annotations
 import stripe
 
 from tests.conftest import SandboxServer
-from tests.sandbox.support import RETURN_URL, hosted_page, submit_hosted_page
+from tests.sandbox.support import RETURN_URL, SEND_TO_ALMA, hosted_page, submit_hosted_page
 
-SEND_TO_ALMA = {
-    "amount": 15_000,
-    "currency": "eur",
-    "payment_method_types": ["alma"],
-    "payment_method_data": {"type": "alma"},
-    "confirm": True,
-    "return_url": RETURN_URL,
-}
 HOUR = 3600
 WEEK = 7 * 24 * HOUR
 

@@ -9,16 +9,7 @@ from urllib.parse import urlsplit
 import stripe
 
 from tests.conftest import start_sandbox, stop_sandbox
-from tests.sandbox.support import RETURN_URL, sandbox_client, submit_hosted_page
-
-SEND_TO_ALMA = {
-    "amount": 15_000,
-    "currency": "eur",
-    "payment_method_types": ["alma"],
-    "payment_method_data": {"type": "alma"},
-    "confirm": True,
-    "return_url": RETURN_URL,
-}
+from tests.sandbox.support import SEND_TO_ALMA, sandbox_client, submit_hosted_page
 
 
 def test_state_file_survives_a_restart_with_the_clock_offset(tmp_path: Path) -> None:
