@@ -105,7 +105,7 @@ def test_2_fail_shows_the_failure_and_intents_shows_it_declined(page: Page, app_
 
     # The same detail from the Intents page: search, see the row declined, then pick it by the picker's label
     # (the table's rows are drawn on a canvas: only a click by pixel could select one).
-    visit(page, app_server, "intents", "Intents")
+    visit(page, app_server, "intents?include_test=true", "Intents")  # a Test lab intent: asked for
     page.get_by_role("textbox", name="Search").fill(intent_id)
     page.get_by_role("textbox", name="Search").press("Enter")
     expect(page.get_by_text(re.compile(r"^1 intent matches the filters · "))).to_be_visible()
