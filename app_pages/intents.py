@@ -264,7 +264,8 @@ if picked:
     intent = app.store.get_intent(intent_id)
     if intent is None:
         st.warning(
-            f"No Alma intent {as_text(intent_id)} in the store (it keeps the last {settings.lookback_days} days)."
+            f"No Alma intent {as_text(intent_id)} in the store. It keeps the last {settings.lookback_days} days; "
+            "an intent made since the last sync appears after the next one (**Sync now** in the sidebar)."
         )
     else:
         with st.container(border=True):

@@ -361,8 +361,10 @@ class AlmaSync:
         )
         new_state = replace(state, cursor_event_id=cursor[0], cursor_created=cursor[1], last_synced_at=now)
         # Fees have no events: when money moved (a charge or a refund), one listing of the balance since the
-        # cursor (a page, whatever the intents); an idle refresh asks nothing more.
-        moved = any(_moves_money(event) for event in events)
+        # cursor (a page, whatever the intents); an idle refresh asks nothing more. Only new events count: the
+        # overlap re-lists known ones, and a charge already applied moved its money last time.
+        known = self.store.known_event_ids(event.id for event in events)
+        moved = any(_moves_money(event) for event in events if event.id not in known)
         since = state.cursor_created - EVENT_OVERLAP_SECONDS
         moves = self.gateway.list_balance_transactions(since) if moved else []
         written, applied = self.apply_events(events, state=new_state, transactions=moves)

@@ -269,6 +269,18 @@ class TestRefresh:
         assert requests <= 2
         assert store.intents_frame().equals(frame)
 
+    def test_a_payment_already_applied_does_not_list_the_balance_again(
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+    ) -> None:
+        syncer.sync_once()
+        paid = create(gateway, "paid-once")
+        answer_alma_page(paid.redirect_url, "authorize")
+        assert syncer.sync_once().intents_written == 1
+        assert store.money_of([paid.id])[paid.id].fee > 0  # the balance was listed for the fee
+        # The next refresh re-lists the charge in its overlap; its money was already read.
+        again, requests = requests_during(sandbox, syncer.sync_once)
+        assert (again.intents_written, again.events_applied, requests) == (0, 0, 2)
+
     def test_out_of_order_and_duplicate_events(
         self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway, tmp_path: Path
     ) -> None:
