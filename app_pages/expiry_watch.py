@@ -11,6 +11,7 @@ from dashboard import analytics, ui, ui_access, ui_widgets
 from dashboard.access import Permission
 from dashboard.money import format_eur
 from dashboard.plain_text import literal
+from dashboard.store import IntentFilter
 
 ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
@@ -24,14 +25,13 @@ LOOKBACK = {"1 h": 3_600, "24 h": 86_400, "7 d": 7 * 86_400}
 def watch() -> None:
     app.sync_loop.refresh(max_age_seconds=REFRESH_SECONDS - 1)
     now = ui.now(app)
-    frame = ui.intents_frame()
     synced_at = app.store.last_synced_at()  # the data's time, not the clock's
     st.caption(
         f"As of {ui_widgets.local_datetime(synced_at, settings)} (last sync) · countdowns at "
         f"{ui_widgets.local_datetime(now, settings)}"
     )
 
-    waiting = analytics.awaiting_customer(frame, now)
+    waiting = analytics.awaiting_customer(ui.intents_frame(IntentFilter(statuses=("requires_action",))), now)
     st.subheader(f"Awaiting customer ({len(waiting)})")
     if waiting.empty:
         st.caption("Nobody is on Alma's page right now.")
@@ -53,7 +53,9 @@ def watch() -> None:
     if len(waiting) > SHOWN_WAITING:
         st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
 
-    held = analytics.awaiting_capture(frame, now, settings.alerts.captures_due_seconds)
+    held = analytics.awaiting_capture(
+        ui.intents_frame(IntentFilter(statuses=("requires_capture",))), now, settings.alerts.captures_due_seconds
+    )
     st.subheader(f"Awaiting capture ({len(held)})")
     if held.empty:
         st.caption("No authorised payment is waiting to be captured.")
@@ -71,11 +73,14 @@ def watch() -> None:
     lookback = st.segmented_control(
         "Expired and declined in the last", list(LOOKBACK), default="24 h", required=True, key="expiry_lookback"
     )
-    for title, recent, nothing in (
-        ("Recently expired", analytics.recently_expired, "No intent expired"),
-        ("Declined", analytics.recent_declines, "No decline"),
+    within = LOOKBACK[lookback]
+    # From the start of the minute: one cached answer a minute, narrowed to the second by the rule itself.
+    since = (now - within) // 60 * 60
+    for title, kind, recent, nothing in (
+        ("Recently expired", "expired", analytics.recently_expired, "No intent expired"),
+        ("Declined", "declined", analytics.recent_declines, "No decline"),
     ):
-        failures = recent(frame, now, LOOKBACK[lookback])
+        failures = recent(ui.intents_frame(IntentFilter(failure_kinds=(kind,), updated_gte=since)), now, within)
         st.subheader(f"{title} ({len(failures)})")
         if failures.empty:
             st.caption(f"{nothing} in the last {lookback}.")

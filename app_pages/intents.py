@@ -3,27 +3,52 @@ show. The selected intent lives in the `intent` query parameter, so a detail can
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, ui, ui_access, ui_intent_actions, ui_refunds, ui_widgets
+from dashboard import analytics, intent_export, ui, ui_access, ui_intent_actions, ui_refunds, ui_widgets
 from dashboard.access import Permission
 from dashboard.domain import CAPTURE_METHODS, OUTCOMES, AlmaIntent, capture_deadline, expires_at, failure_kind
 from dashboard.form_input import amount_range_problem, parse_amount
 from dashboard.intent_frame import metadata_text
 from dashboard.money import STRIPE_MAX_AMOUNT_CENTS, format_eur
 from dashboard.plain_text import known_or_literal, literal, visible, visible_json, web_link
+from dashboard.store import IntentFilter, PageKey, SortColumn
 
 who = ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
 settings = app.settings
-# The browser gets the newest rows only: 100k rows re-sent on every filter change would stall it. The CSV
-# export always holds every matching row.
-TABLE_ROWS = 5_000
-# The picker lists the newest rows; any other id can still be typed or pasted (accept_new_options).
-PICKER_OPTIONS = 500
+# One page of rows at a time, from the database (keyset paging: as fast on page 500 as on page 1); the table is
+# as tall as its rows, so a tall screen shows them all. The CSV export always holds every matching row.
+PAGE_ROWS = 50
+ROW_PX, HEADER_PX = 35, 38  # st.dataframe's default row and header heights
 # Auto-sizing measures the first rows only: a later "€1,442.00" or "declined" came out cut. Fits "€10,000.00".
 NARROW_COLUMN_PX = 96
+ORDERS: dict[str, tuple[SortColumn, bool]] = {  # label -> (sort column, descending)
+    "Newest first": ("created", True),
+    "Oldest first": ("created", False),
+    "Largest amount": ("amount", True),
+    "Smallest amount": ("amount", False),
+}
+COLUMNS = {  # table column -> its header; the first six fit 1280 px, the rest are a pick away
+    "created_at": "Created",
+    "customer_name": "Customer",
+    "amount_eur": "Amount",
+    "outcome": "Status",
+    "reason": "Failure",
+    "installments": "Installments",
+    "id": "Intent",
+    "customer_email": "Email",
+    "amount_received_eur": "Received",
+    "expires_in": "Expires in",
+    "capture_method": "Capture",
+    "description": "Description",
+    "metadata": "Metadata",
+    "stripe": "Stripe",
+}
+DEFAULT_COLUMNS = list(COLUMNS)[:6]
 
 
 def amount_bound(label: str, key: str) -> int | None:
@@ -46,6 +71,23 @@ def select_row() -> None:
         st.session_state["intent"] = st.session_state["intents_table_ids"][rows[0]]
 
 
+def page_start(view: str) -> PageKey | None:
+    """Where the shown page starts: the keys of the pages before it are kept per view (filters and order),
+    so a changed filter starts again at the first page."""
+    if st.session_state.get("intents_view") != view:
+        st.session_state["intents_view"], st.session_state["intents_pages"] = view, []
+    pages: list[PageKey] = st.session_state["intents_pages"]
+    return pages[-1] if pages else None
+
+
+def turn_page(next_key: PageKey | None) -> None:
+    pages: list[PageKey] = st.session_state["intents_pages"]
+    if next_key is None:
+        pages.pop()
+    else:
+        pages.append(next_key)
+
+
 top = st.columns([2, 3])
 with top[0]:
     statuses = st.multiselect("Status", OUTCOMES, key="intents_status", placeholder="Any status", bind="query-params")
@@ -66,17 +108,33 @@ with bottom[2]:
 include_test = ui_widgets.include_test_toggle()
 
 now = ui.now(app)
-matching = analytics.filter_intents(
-    ui.intents_frame(),
-    outcomes_in=statuses,
-    period=period_of(now) if period_of else None,
+period = period_of(now) if period_of else None
+where = IntentFilter(
+    outcomes=tuple(statuses),
+    created_gte=period.start if period else None,
+    created_lt=period.end if period else None,
     min_cents=min_cents,
     max_cents=max_cents,
     text=text,
+    include_test=include_test,
 )
-filtered = analytics.filter_intents(matching, include_test=include_test)
+order_column, columns_column = st.columns([1, 3])
+order = order_column.selectbox("Order", list(ORDERS), key="intents_order", bind="query-params")
+shown_columns = columns_column.multiselect(
+    "Columns",
+    list(COLUMNS),
+    default=DEFAULT_COLUMNS,
+    format_func=COLUMNS.get,
+    key="intents_columns",
+    bind="query-params",
+    help="The table's columns; the CSV has every field.",
+)
+sort, descending = ORDERS[order or "Newest first"]
+totals = ui.intent_totals(where)
+after = page_start(repr((where, sort, descending)))
+page = ui.intents_page(where, sort=sort, descending=descending, after=after, limit=PAGE_ROWS)
 table = ui_widgets.plain_cells(
-    analytics.intents_table(filtered, now, tz=settings.timezone).head(TABLE_ROWS),
+    analytics.intents_table(page.rows, now, tz=settings.timezone),
     ("reason", "description", "metadata", "customer_name", "customer_email"),
 )
 table["expires_in"] = table["expires_in_seconds"].map(ui_widgets.duration_text)
@@ -92,69 +150,70 @@ st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     placeholder="—",
-    column_order=[
-        c
-        for c in (
-            "id",
-            "outcome",
-            "customer_name",
-            "customer_email",
-            "amount_eur",
-            "amount_received_eur",
-            "created_at",
-            "expires_in",
-            "installments",
-            "capture_method",
-            "reason",
-            "description",
-            "metadata",
-            "stripe",
-        )
-        if c in table
-    ],
+    height=HEADER_PX + ROW_PX * max(len(table), 1) + 2,
+    column_order=[c for c in shown_columns or DEFAULT_COLUMNS if c in table],
     column_config={
-        "id": st.column_config.TextColumn("Intent", pinned=True),
+        "id": st.column_config.TextColumn(COLUMNS["id"]),
         "outcome": st.column_config.TextColumn(
-            "Status",
+            COLUMNS["outcome"],
             help="The API status in words; Expired and Declined are requires_payment_method after a failed attempt",
         ),
         # Exact Decimal EUR: formatted as euros and sorted as numbers (text would put €99 after €1,000).
-        "amount_eur": st.column_config.NumberColumn("Amount", format="euro", width=NARROW_COLUMN_PX),
-        "amount_received_eur": st.column_config.NumberColumn("Received", format="euro", width=NARROW_COLUMN_PX),
-        "created_at": ui_widgets.time_column("Created", settings, seconds=True),
-        "expires_in": st.column_config.TextColumn("Expires in", help="Time left on Alma's page"),
-        "installments": st.column_config.NumberColumn("Installments", format="%d"),
-        "capture_method": "Capture",
-        "customer_name": "Customer",
-        "customer_email": "Email",
-        "reason": st.column_config.TextColumn("Reason", width="medium"),
-        "description": "Description",
-        "metadata": "Metadata",
-        "stripe": st.column_config.LinkColumn("Stripe", display_text="Open ↗"),
+        "amount_eur": st.column_config.NumberColumn(COLUMNS["amount_eur"], format="euro", width=NARROW_COLUMN_PX),
+        "amount_received_eur": st.column_config.NumberColumn(
+            COLUMNS["amount_received_eur"], format="euro", width=NARROW_COLUMN_PX
+        ),
+        "created_at": ui_widgets.time_column(COLUMNS["created_at"], settings, seconds=True),
+        "expires_in": st.column_config.TextColumn(COLUMNS["expires_in"], help="Time left on Alma's page"),
+        "installments": st.column_config.NumberColumn(COLUMNS["installments"], format="%d"),
+        "capture_method": COLUMNS["capture_method"],
+        "customer_name": COLUMNS["customer_name"],
+        "customer_email": COLUMNS["customer_email"],
+        "reason": st.column_config.TextColumn(COLUMNS["reason"], width="medium"),
+        "description": COLUMNS["description"],
+        "metadata": COLUMNS["metadata"],
+        "stripe": st.column_config.LinkColumn(COLUMNS["stripe"], display_text="Open ↗"),
     },
 )
-summary, download = st.columns([4, 1], vertical_alignment="center")
-matches = f"{len(filtered):,} intent matches" if len(filtered) == 1 else f"{len(filtered):,} intents match"
-shown = f" (showing the newest {len(table):,}; the CSV has them all)" if len(table) < len(filtered) else ""
-totals = (
-    f"gross {format_eur(int(filtered['amount'].sum()))} · received {format_eur(int(filtered['amount_received'].sum()))}"
-)
-summary.caption(f"{matches} the filters{shown} · {totals}.")
+summary, paging, download = st.columns([4, 2, 1], vertical_alignment="center")
+matches = f"{totals.count:,} intent matches" if totals.count == 1 else f"{totals.count:,} intents match"
+first_row = PAGE_ROWS * len(st.session_state["intents_pages"]) + 1
+shown = f" (rows {first_row:,}–{first_row + len(table) - 1:,})" if len(table) < totals.count else ""
+money = f"gross {format_eur(totals.gross)} · received {format_eur(totals.received)}"
+summary.caption(f"{matches} the filters{shown} · {money}.")
 with summary:
-    ui_widgets.left_out_caption(matching, filtered)
+    if not include_test:
+        ui_widgets.left_out_caption(ui.count_intents(replace(where, include_test=True)) - totals.count)
+previous_page, next_page = paging.columns(2)
+previous_page.button(
+    "‹ Previous",
+    key="intents_previous",
+    on_click=turn_page,
+    args=(None,),
+    disabled=not st.session_state["intents_pages"],
+    width="stretch",
+)
+next_page.button(
+    "Next ›",
+    key="intents_next",
+    on_click=turn_page,
+    args=(page.next_key,),
+    disabled=page.next_key is None,
+    width="stretch",
+)
 download.download_button(
     "Download CSV",
-    data=lambda: analytics.csv_export(filtered, tz=settings.timezone),  # built only when clicked
-    file_name="alma-intents.csv",
+    data=lambda: intent_export.intents_csv(app.store, where, settings.timezone),  # built only when clicked
+    file_name=intent_export.intents_download_name(statuses, period, settings.timezone),
     mime="text/csv",
     on_click="ignore",
     width="stretch",
-    disabled=filtered.empty,  # an empty file would only look like a failed export
+    disabled=not totals.count,  # an empty file would only look like a failed export
 )
 
 picked = st.selectbox(
     "Intent detail",
-    list(table["id"].head(PICKER_OPTIONS)),
+    list(table["id"]),
     index=None,
     key="intent",
     bind="query-params",

@@ -14,9 +14,10 @@ from dashboard.actions import IntentForm
 from dashboard.domain import CANCELABLE_STATUSES, CAPTURE_METHODS, AlmaIntent, failure_kind, is_test_lab_intent
 from dashboard.form_input import DESCRIPTION_MAX, MetadataError, parse_amount, parse_description
 from dashboard.gateway import CreatedIntent, GatewayError
-from dashboard.lab import TAG_TEXT, TESTER_MAX_KEYS, lab_metadata, recent_test_intents
+from dashboard.lab import RECENT_LIMIT, TAG_TEXT, TESTER_MAX_KEYS, lab_metadata, recent_test_intents
 from dashboard.money import capture_confirmation, cents_to_decimal_text, format_eur, release_confirmation
 from dashboard.plain_text import known_or_literal, literal, web_link
+from dashboard.store import IntentFilter
 
 ui_access.require(Permission.TEST_LAB)  # again here: the navigation alone is not the guard
 app = ui.services()
@@ -240,7 +241,8 @@ st.subheader("Recent test intents")
 @st.fragment(run_every=settings.refresh_seconds)
 def recent_list() -> None:
     """Follows each intent's status as the sync brings it, without a reload."""
-    recent = recent_test_intents(ui.intents_frame(), answers.values(), settings.auth_window_seconds)
+    stored = ui.intents_frame(IntentFilter(only_test=True), limit=RECENT_LIMIT)
+    recent = recent_test_intents(stored, answers.values(), settings.auth_window_seconds)
     if recent.empty:
         st.caption("No test intents yet.")
     created = st.session_state.get("lab_created")

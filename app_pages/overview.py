@@ -3,16 +3,21 @@ authorise, recent failures. The data block refreshes itself from the store witho
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from dashboard import analytics, charts, ui, ui_access, ui_widgets
 from dashboard.access import Permission
 from dashboard.money import format_eur
+from dashboard.store import IntentFilter
 
 ui_access.require(Permission.VIEW)  # again here: the navigation alone is not the guard
 app = ui.services()
 settings = app.settings
 MEASURES = {"count": "Count", "amount": "EUR"}
+FAILURE_KINDS = ("expired", "declined")
+RECENT_FAILURES = 10
 
 period_of = ui_widgets.period_picker("overview", "30 d", app)
 include_test = ui_widgets.include_test_toggle()
@@ -54,10 +59,10 @@ def money_tiles(period: analytics.Period) -> None:
 @st.fragment(run_every=settings.refresh_seconds)
 def data_block() -> None:
     period = period_of(ui.now(app))
-    in_period = analytics.filter_intents(ui.intents_frame(), period=period)
-    frame = analytics.filter_intents(in_period, include_test=include_test)
-    ui_widgets.left_out_caption(in_period, frame)
-    kpis = analytics.kpis(frame)
+    where = IntentFilter(created_gte=period.start, created_lt=period.end, include_test=include_test)
+    kpis = ui.kpis(where)
+    if not include_test:
+        ui_widgets.left_out_caption(ui.count_intents(replace(where, include_test=True)) - kpis.intents)
     tiles = [*st.columns(3), *st.columns(3)]  # six in one row would cut the EUR figures
     tiles[0].metric("Intents", f"{kpis.intents:,}", border=True, help="Alma intents created in the period.")
     tiles[1].metric(
@@ -83,14 +88,14 @@ def data_block() -> None:
     )
     tiles[5].metric("Declined", f"{kpis.declined:,}", border=True, help="Refused by the customer or Alma.")
     money_tiles(period)
-    if frame.empty:
+    if not kpis.intents:
         st.info("No Alma intents in this period.")
         return
 
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.subheader("Intents by status")
-        st.altair_chart(charts.status_bar_chart(analytics.status_counts(frame)), width="stretch")
+        st.altair_chart(charts.status_bar_chart(ui.status_counts(where)), width="stretch")
     with right:
         st.subheader("Per day")
         # Left-aligned under the heading: Streamlit's chart toolbar sits on the chart's right edge.
@@ -104,25 +109,24 @@ def data_block() -> None:
             label_visibility="collapsed",
         )
         if measure == "amount":
-            money = analytics.daily_money(frame, tz=settings.timezone)
-            st.altair_chart(charts.daily_money_chart(money), width="stretch")
+            st.altair_chart(charts.daily_money_chart(ui.daily_money(where)), width="stretch")
             st.caption("Money received on intents created that day; below the line, what expired or was declined.")
         else:
-            daily = analytics.daily_by_status(frame, tz=settings.timezone)
-            st.altair_chart(charts.daily_status_chart(daily), width="stretch")
+            st.altair_chart(charts.daily_status_chart(ui.daily_by_status(where)), width="stretch")
 
-    durations = analytics.time_to_authorise(frame)
-    if not durations.empty:
+    buckets = ui.time_to_authorise_buckets(where)
+    if not buckets.empty:
         st.subheader("Time to authorise")
         st.caption("From the redirect to Alma until Alma authorised the payment.")
-        st.altair_chart(charts.time_to_authorise_chart(durations), width="stretch")
+        st.altair_chart(charts.time_to_authorise_chart(buckets), width="stretch")
 
     st.subheader("Recent failures")
-    failures = analytics.recent_failures(frame)
-    if failures.empty:
+    failed = ui.intents_frame(replace(where, failure_kinds=FAILURE_KINDS), newest="updated_at", limit=RECENT_FAILURES)
+    if failed.empty:
         st.caption("No expired or declined intents in this period.")
         return
-    ui_widgets.failures_table(failures, ("updated_at", "id", "amount", "outcome", "reason"), settings)
+    columns = ("updated_at", "id", "amount", "outcome", "reason")
+    ui_widgets.failures_table(analytics.recent_failures(failed, RECENT_FAILURES), columns, settings)
 
 
 data_block()

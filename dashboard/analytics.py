@@ -37,7 +37,7 @@ installments and livemode columns are never touched: "-12.50" must stay a number
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -124,7 +124,7 @@ def filter_intents(
         found = pd.Series(False, index=frame.index)
         for column in SEARCHED_COLUMNS:
             found |= _flag(frame[column].str.contains(needle, case=False, regex=False, na=False))
-        if (cents := _search_amount(needle)) is not None:
+        if (cents := search_amount(needle)) is not None:
             found |= frame["amount"] == cents
         keep &= found
     return frame[keep]
@@ -134,7 +134,7 @@ def filter_intents(
 SEARCHED_COLUMNS = ("id", "description", "metadata_text", "customer_name", "customer_email")
 
 
-def _search_amount(needle: str) -> int | None:
+def search_amount(needle: str) -> int | None:
     """A search like "120.50" also finds intents of that amount; text that is not one amount (or could be
     read two ways) searches as text only."""
     try:
@@ -263,10 +263,12 @@ def report_csv(report: pd.DataFrame) -> bytes:
     return _csv_bytes(export)
 
 
-def download_name(what: str, start: date, last: date) -> str:
-    """A file named after what it holds: alma-intents-succeeded-2026-11-24-to-2026-11-30.csv."""
+def download_name(what: str, start: date | None = None, last: date | None = None) -> str:
+    """A file named after what it holds: alma-intents-succeeded-2026-11-24-to-2026-11-30.csv (no dates when
+    the rows are of no one period)."""
     slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-")
-    return f"alma-{slug}-{start.isoformat()}-to-{last.isoformat()}.csv"
+    days = f"-{start.isoformat()}-to-{last.isoformat()}" if start and last else ""
+    return f"alma-{slug}{days}.csv"
 
 
 def local_days(period: Period, tz: str = DEFAULT_TZ) -> tuple[date, date]:
@@ -472,9 +474,9 @@ def time_to_authorise_buckets(durations: pd.DataFrame, bucket_seconds: int = 60)
 
 
 def _per_amount(cents: pd.Series, convert: Callable[[int], object]) -> pd.Series:
-    """Apply a cents converter once per distinct amount (real shops repeat their prices)."""
-    codes, distinct = pd.factorize(cents)
-    values = np.array([convert(int(value)) for value in distinct], dtype=object)
+    """Apply a cents converter once per distinct amount (real shops repeat their prices); NA stays None."""
+    codes, distinct = pd.factorize(cents)  # NA gets code -1: the None appended last
+    values = np.array([*(convert(int(value)) for value in distinct), None], dtype=object)
     return pd.Series(values[codes], index=cents.index, dtype=object)
 
 
@@ -486,21 +488,24 @@ def exact_eur(cents: int) -> Decimal:
 MONEY_COLUMNS: tuple[str, ...] = ("amount", "amount_received", "amount_capturable")
 
 
-def _money_pairs(frame: pd.DataFrame, to_eur: Callable[[int], object]) -> dict[str, pd.Series]:
-    """Each money column twice, `<column>_eur` (to_eur of the cents) then `<column>_cents` (the int)."""
+def _money_pairs(
+    frame: pd.DataFrame, to_eur: Callable[[int], object], columns: Sequence[str] = MONEY_COLUMNS
+) -> dict[str, pd.Series]:
+    """Each money column twice, `<column>_eur` (to_eur of the cents) then `<column>_cents` (the int); a
+    missing amount (NA) stays missing in both."""
     pairs: dict[str, pd.Series] = {}
-    for column in MONEY_COLUMNS:
+    for column in columns:
         pairs[f"{column}_eur"] = _per_amount(frame[column], to_eur)
         pairs[f"{column}_cents"] = frame[column]
     return pairs
 
 
 def intents_table(frame: pd.DataFrame, now: int, tz: str = DEFAULT_TZ) -> pd.DataFrame:
-    """Display-ready rows for the Intents page, newest first. Money as `<column>_eur` (exact Decimal
-    EUR, for a number column formatted as euros) and `<column>_cents` (int) for amount, amount_received
-    and amount_capturable; no float money anywhere. `*_at` columns are tz-aware timestamps in `tz`;
-    expires_in_seconds is set while requires_action."""
-    ordered = frame.sort_values(["created", "id"], ascending=False, kind="stable")
+    """Display-ready rows for the Intents page, in the frame's order (the store sorts). Money as
+    `<column>_eur` (exact Decimal EUR, for a number column formatted as euros) and `<column>_cents` (int) for
+    amount, amount_received and amount_capturable; no float money anywhere. `*_at` columns are tz-aware
+    timestamps in `tz`; expires_in_seconds is set while requires_action."""
+    ordered = frame
     waiting = _flag(ordered["status"] == "requires_action")
     table = pd.DataFrame(
         {
@@ -551,11 +556,14 @@ _CSV_TIMES: tuple[str, ...] = (
     "capture_deadline",
     "canceled_at",
 )
+# What moved on the balance for an intent (store.money_of): empty in the export when nothing moved yet.
+MONEY_MOVED_COLUMNS: tuple[str, ...] = ("fee", "net", "refunded")
+METADATA_PREFIX = "metadata."  # one column per metadata key: metadata.order_id
 CSV_COLUMNS: tuple[str, ...] = (
     "id",
     "status",
     "outcome",  # domain.outcome: the status in the words the dashboard shows
-    *(f"{c}_{unit}" for c in MONEY_COLUMNS for unit in ("eur", "cents")),
+    *(f"{c}_{unit}" for c in (*MONEY_COLUMNS, *MONEY_MOVED_COLUMNS) for unit in ("eur", "cents")),
     "currency",
     "capture_method",
     *_CSV_TIMES,
@@ -564,11 +572,12 @@ CSV_COLUMNS: tuple[str, ...] = (
     "error_message",
     "cancellation_reason",
     "installments",
+    "customer_name",
+    "customer_email",
     "alma_transaction_id",
     "latest_charge_id",
     "payment_method_types",
     "description",
-    "metadata",
     "livemode",
 )
 # Free text from Stripe or from whoever created the intent (description, metadata, messages...). Money,
@@ -588,17 +597,39 @@ def defuse_formulas(text: pd.Series) -> pd.Series:
     return text.astype("string").str.replace(_FORMULA_CELL_START, r"\1'", regex=True)
 
 
-def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
-    """UTF-8 CSV of exactly the given rows, in their order, columns CSV_COLUMNS. Amounts appear twice:
-    EUR with 2 decimals (plain "1234.56") and int cents; instants as ISO 8601 with offset in `tz`.
-    Text columns (CSV_TEXT_COLUMNS) pass through defuse_formulas, against formula injection. Lines end
-    in CRLF (RFC 4180): with a bare LF, Python's csv would leave a field holding a lone CR unquoted."""
+def csv_columns(metadata_keys: Sequence[str] = ()) -> list[str]:
+    """The export's header: CSV_COLUMNS, then `metadata.<key>` for each key, in the given order."""
+    return [*CSV_COLUMNS, *(METADATA_PREFIX + key for key in metadata_keys)]
+
+
+def csv_export(
+    frame: pd.DataFrame,
+    tz: str = DEFAULT_TZ,
+    *,
+    money: pd.DataFrame | None = None,
+    metadata: Mapping[str, Mapping[str, str]] | None = None,
+    metadata_keys: Sequence[str] = (),
+    header: bool = True,
+) -> bytes:
+    """UTF-8 CSV of exactly the given rows, in their order, columns csv_columns(metadata_keys). Amounts appear
+    twice: EUR with 2 decimals (plain "1234.56") and int cents; `money` (indexed by intent id, columns
+    MONEY_MOVED_COLUMNS in cents) gives fee, net and refunded, empty where nothing moved. `metadata` gives each
+    intent's pairs, one column per key. Instants are ISO 8601 with offset in `tz`. Text columns pass through
+    defuse_formulas, against formula injection. Lines end in CRLF (RFC 4180): with a bare LF, Python's csv
+    would leave a field holding a lone CR unquoted. `header=False` gives the rows only: a long export is
+    written batch after batch under one header."""
+    moved = (money if money is not None else pd.DataFrame()).reindex(
+        index=frame["id"], columns=list(MONEY_MOVED_COLUMNS)
+    )
+    moved = moved.astype("Int64").set_axis(frame.index)
+    known = metadata or {}
     export = pd.DataFrame(
         {
             "id": frame["id"],
             "status": frame["status"],
             "outcome": outcomes(frame).astype("string"),
             **_money_pairs(frame, cents_to_decimal_text),
+            **_money_pairs(moved, cents_to_decimal_text, MONEY_MOVED_COLUMNS),
             "currency": frame["currency"],
             "capture_method": frame["capture_method"],
             **{column: _iso(frame[column], tz) for column in _CSV_TIMES},
@@ -607,20 +638,28 @@ def csv_export(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> bytes:
             "error_message": frame["error_message"],
             "cancellation_reason": frame["cancellation_reason"],
             "installments": frame["installments"],
+            "customer_name": frame["customer_name"],
+            "customer_email": frame["customer_email"],
             "alma_transaction_id": frame["alma_transaction_id"],
             "latest_charge_id": frame["latest_charge_id"],
             "payment_method_types": frame["payment_method_types"],
             "description": frame["description"],
-            "metadata": frame["metadata_text"],
             "livemode": frame["livemode"],
+            **{
+                METADATA_PREFIX + key: pd.Series(
+                    [known.get(intent_id, {}).get(key) for intent_id in frame["id"]], index=frame.index, dtype="string"
+                )
+                for key in metadata_keys
+            },
         },
-        columns=list(CSV_COLUMNS),
+        columns=csv_columns(metadata_keys),
     )
-    export[list(CSV_TEXT_COLUMNS)] = export[list(CSV_TEXT_COLUMNS)].apply(defuse_formulas)
-    return _csv_bytes(export)
+    text_columns = [*CSV_TEXT_COLUMNS, *(METADATA_PREFIX + key for key in metadata_keys)]
+    export[text_columns] = export[text_columns].apply(defuse_formulas)
+    return _csv_bytes(export, header=header)
 
 
-def _csv_bytes(export: pd.DataFrame) -> bytes:
+def _csv_bytes(export: pd.DataFrame, *, header: bool = True) -> bytes:
     """Every download's CSV dialect: UTF-8, a header row, CRLF line ends (what spreadsheets expect)."""
-    csv_text: str = export.to_csv(index=False, lineterminator="\r\n")
+    csv_text: str = export.to_csv(index=False, header=header, lineterminator="\r\n")
     return csv_text.encode("utf-8")

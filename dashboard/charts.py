@@ -12,7 +12,7 @@ Public API:
 - `status_bar_chart(counts)`: counts = analytics.status_counts(...)
 - `daily_status_chart(daily)`: daily = analytics.daily_by_status(...) (intents per day)
 - `daily_money_chart(money)`: money = analytics.daily_money(...) (EUR received, and apart EUR lost)
-- `time_to_authorise_chart(durations, bucket_seconds=60)`: durations = analytics.time_to_authorise(...)
+- `time_to_authorise_chart(histogram)`: histogram = analytics.time_to_authorise_buckets(...) or the store's
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from dashboard.analytics import time_to_authorise_buckets
 from dashboard.domain import OUTCOMES
 
 
@@ -182,10 +181,10 @@ def daily_money_chart(money: pd.DataFrame) -> alt.Chart:
     ).properties(width="container", height=300, usermeta=_NO_ACTIONS)
 
 
-def time_to_authorise_chart(durations: pd.DataFrame, bucket_seconds: int = 60) -> alt.Chart:
-    """Histogram (minutes from the Alma redirect to authorisation), stacked by status.
-    Binned in pandas first: the browser gets one row per bucket and status, not one per intent."""
-    buckets = _with_outcome_rank(time_to_authorise_buckets(durations, bucket_seconds))
+def time_to_authorise_chart(histogram: pd.DataFrame) -> alt.Chart:
+    """Histogram (minutes from the Alma redirect to authorisation), stacked by status, of a binned frame
+    (analytics.time_to_authorise_buckets, or the store's): one row per bucket and status, not one per intent."""
+    buckets = _with_outcome_rank(histogram)
     chart: alt.Chart = (
         alt.Chart(buckets)
         .mark_bar()

@@ -320,7 +320,7 @@ OUTCOMES: tuple[str, ...] = (
     "Canceled",
     "Other",
 )
-_OUTCOME_OF_STATUS: dict[str, str] = {
+OUTCOME_OF_STATUS: dict[str, str] = {
     "succeeded": "Succeeded",
     "requires_capture": "Awaiting capture",
     "processing": "Processing",
@@ -329,14 +329,14 @@ _OUTCOME_OF_STATUS: dict[str, str] = {
     "requires_payment_method": "Not started",
     "canceled": "Canceled",
 }
-_OUTCOME_OF_FAILURE: dict[str, str] = {"expired": "Expired", "declined": "Declined"}
+OUTCOME_OF_FAILURE: dict[str, str] = {"expired": "Expired", "declined": "Declined"}
 
 
 def outcome(status: str, kind: str | None) -> str:
     """The one label for an API status and its failure kind (failure_kind): "Awaiting customer", "Expired"…"""
-    if status == "requires_payment_method" and kind in _OUTCOME_OF_FAILURE:
-        return _OUTCOME_OF_FAILURE[kind]
-    return _OUTCOME_OF_STATUS.get(status, "Other")
+    if status == "requires_payment_method" and kind in OUTCOME_OF_FAILURE:
+        return OUTCOME_OF_FAILURE[kind]
+    return OUTCOME_OF_STATUS.get(status, "Other")
 
 
 def intent_outcome(intent: AlmaIntent, auth_window_seconds: int) -> str:

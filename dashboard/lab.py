@@ -39,8 +39,8 @@ def recent_test_intents(
     auth_window_seconds: int,
     limit: int = RECENT_LIMIT,
 ) -> pd.DataFrame:
-    """The lab's newest intents, newest first: the stored ones (`stored`, the store's frame) that carry the tag,
-    and, for those the sync has not brought in yet, the gateway's own answers from this session."""
+    """The lab's newest intents, newest first: the stored ones (`stored`, the store's newest tagged rows) and,
+    for those the sync has not brought in yet, the gateway's own answers from this session."""
     tagged_rows = stored[stored["test_lab"]].sort_values("created", ascending=False).head(limit)
     known = set(stored["id"])
     unsynced = [intent for intent in answers if intent.id not in known]

@@ -2,8 +2,9 @@
 
 With ui_access (sign-in, who may see what), ui_chrome (banner, sidebar) and ui_widgets (badges, tables,
 pickers), the only modules under dashboard/ that import streamlit; none holds a business rule. This one keeps
-the services (dashboard.wiring) and one sync loop (dashboard.sync_loop) per process (st.cache_resource), the
-stored frame per store change (st.cache_data), and each form's submission id per session (dashboard.actions).
+the services (dashboard.wiring) and one sync loop (dashboard.sync_loop) per process (st.cache_resource), each
+bounded store query's answer per store change (st.cache_data), and each form's submission id per session
+(dashboard.actions).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, fields
+from typing import Any, Literal, cast
 
 import pandas as pd
 import streamlit as st
 
+from dashboard.analytics import Kpis
 from dashboard.local_sandbox import SandboxStartError
 from dashboard.settings import Settings, load_settings
+from dashboard.store import IntentFilter, IntentPage, IntentTotals, PageKey, SortColumn
 from dashboard.sync import AlmaSync
 from dashboard.sync_loop import SyncLoop, WorkerSyncs
 from dashboard.wiring import Services, build_services
@@ -113,28 +117,70 @@ def now(app: AppServices) -> int:
         st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _stored_frame(db_path: str, generation: int) -> pd.DataFrame:
-    return services().store.intents_frame()
+# --- store reads: each bounded query once per store change --------------------------------------------
 
 
-def intents_frame() -> pd.DataFrame:
-    """Every stored intent (the sync keeps the lookback window); pages narrow it with analytics. Read from
-    the store once per store change, not once per rerun: the key is the sync loop's generation (in worker
-    mode the store's version row, which the worker's writes move)."""
+@st.cache_data(show_spinner=False, max_entries=256)
+def _stored(db: str, generation: int, query: str, args: tuple[Any, ...], options: tuple[tuple[str, Any], ...]) -> Any:
+    """One store query's answer for one store generation. The key is the sync loop's generation (in worker
+    mode the store's version row, which the worker's writes move): a rerun with nothing new reads nothing,
+    and every session of this process shares the answer."""
+    return getattr(services().store, query)(*args, **dict(options))
+
+
+def _read(query: str, *args: Any, **options: Any) -> Any:
     app = services()
-    return _stored_frame(app.settings.db, app.sync_loop.generation)
+    return _stored(app.settings.db, app.sync_loop.generation, query, args, tuple(sorted(options.items())))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _money_moves(db_path: str, generation: int, start: int, end: int, include_test: bool) -> pd.DataFrame:
-    return services().store.money_moves(start, end, include_test=include_test)
+def kpis(where: IntentFilter) -> Kpis:
+    return cast(Kpis, _read("kpis", where))
+
+
+def count_intents(where: IntentFilter) -> int:
+    return cast(int, _read("count_intents", where))
+
+
+def status_counts(where: IntentFilter) -> pd.DataFrame:
+    return cast(pd.DataFrame, _read("status_counts", where))
+
+
+def daily_by_status(where: IntentFilter) -> pd.DataFrame:
+    return cast(pd.DataFrame, _read("daily_by_status", where, services().settings.timezone))
+
+
+def daily_money(where: IntentFilter) -> pd.DataFrame:
+    return cast(pd.DataFrame, _read("daily_money", where, services().settings.timezone))
+
+
+def time_to_authorise_buckets(where: IntentFilter) -> pd.DataFrame:
+    return cast(pd.DataFrame, _read("time_to_authorise_buckets", where))
+
+
+def intents_frame(
+    where: IntentFilter, *, newest: Literal["created", "updated_at"] = "created", limit: int | None = None
+) -> pd.DataFrame:
+    """The rows of a short list or a table page (intent_frame.COLUMNS): bounded by `where` and `limit`."""
+    return cast(pd.DataFrame, _read("intents_frame", where=where, newest=newest, limit=limit))
+
+
+def intents_page(
+    where: IntentFilter, *, sort: SortColumn, descending: bool, after: PageKey | None, limit: int
+) -> IntentPage:
+    """One keyset page of a filter (uncounted: intent_totals counts)."""
+    return cast(
+        IntentPage,
+        _read("intents_page", where, sort=sort, descending=descending, after=after, limit=limit, counted=False),
+    )
+
+
+def intent_totals(where: IntentFilter) -> IntentTotals:
+    return cast(IntentTotals, _read("intent_totals", where))
 
 
 def money_moves(start: int, end: int, *, include_test: bool) -> pd.DataFrame:
-    """The balance transactions of [start, end) (the date money moved), once per store change."""
-    app = services()
-    return _money_moves(app.settings.db, app.sync_loop.generation, start, end, include_test)
+    """The balance transactions of [start, end) (the date money moved)."""
+    return cast(pd.DataFrame, _read("money_moves", start, end, include_test=include_test))
 
 
 def sync_after_write() -> None:

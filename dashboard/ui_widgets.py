@@ -186,9 +186,8 @@ def include_test_toggle() -> bool:
     )
 
 
-def left_out_caption(frame: pd.DataFrame, shown: pd.DataFrame) -> None:
+def left_out_caption(left_out: int) -> None:
     """How many Test lab intents the figures leave out, so the toggle is never a silent filter."""
-    left_out = int(frame["test_lab"].sum()) - int(shown["test_lab"].sum())
     if left_out:
         st.caption(f"{left_out:,} Test lab intent{'s' if left_out != 1 else ''} left out of these figures.")
 

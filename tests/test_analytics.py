@@ -535,7 +535,7 @@ def test_time_to_authorise_and_its_buckets(mixed: pd.DataFrame) -> None:
 
 def test_intents_table_is_display_ready(mixed: pd.DataFrame) -> None:
     table = analytics.intents_table(mixed, NOW)
-    assert table["id"].iloc[0] == "pi_new01"  # newest first
+    assert list(table["id"]) == list(mixed["id"])  # in the store's order
     row = table.set_index("id").loc["pi_ok02"]
     assert (row["amount_eur"], row["amount_cents"], row["installments"]) == (Decimal("4999.99"), 499_999, 2)
     assert str(row["amount_received_eur"]) == "4999.99" and row["amount_capturable_cents"] == 0
@@ -564,7 +564,9 @@ def test_csv_export_round_trips_exact_rows_and_cents(mixed: pd.DataFrame) -> Non
     chosen = analytics.filter_intents(
         pd.concat([mixed, frame_of(awkward)], ignore_index=True), statuses=["succeeded", "canceled", "requires_action"]
     )
-    rows = parse_csv(analytics.csv_export(chosen))
+    money = pd.DataFrame({"fee": [1_075], "net": [23_925], "refunded": [5_000]}, index=["pi_ok03"])
+    metadata = {"pi_quote": {"a": "1", "b": "x;y"}, "pi_ok01": {"order_id": "A-1"}}
+    rows = parse_csv(analytics.csv_export(chosen, money=money, metadata=metadata, metadata_keys=["a", "b", "order_id"]))
     assert [r["id"] for r in rows] == chosen["id"].tolist()
     assert [int(r["amount_cents"]) for r in rows] == chosen["amount"].tolist()
     by_id = {r["id"]: r for r in rows}
@@ -572,7 +574,11 @@ def test_csv_export_round_trips_exact_rows_and_cents(mixed: pd.DataFrame) -> Non
     assert (by_id["pi_ok03"]["amount_eur"], by_id["pi_ok03"]["amount_received_cents"]) == ("300.00", "25000")
     assert by_id["pi_quote"]["amount_eur"] == "1234.56"
     assert by_id["pi_quote"]["description"] == 'Line 1, "quoted"\nline 2'
-    assert by_id["pi_quote"]["metadata"] == "a=1; b=x;y"
+    assert (by_id["pi_quote"]["metadata.a"], by_id["pi_quote"]["metadata.b"]) == ("1", "x;y")
+    assert (by_id["pi_quote"]["metadata.order_id"], by_id["pi_ok01"]["metadata.order_id"]) == ("", "A-1")
+    assert [by_id["pi_ok03"][f"{c}_eur"] for c in ("fee", "net", "refunded")] == ["10.75", "239.25", "50.00"]
+    assert [by_id["pi_ok03"][f"{c}_cents"] for c in ("fee", "net", "refunded")] == ["1075", "23925", "5000"]
+    assert by_id["pi_quote"]["fee_eur"] == by_id["pi_quote"]["fee_cents"] == ""  # no money moved
     assert datetime.fromisoformat(by_id["pi_ok01"]["created"]).timestamp() == NOW - 5_000
     assert by_id["pi_ok01"]["created"].endswith("+01:00")
     assert by_id["pi_wait1"]["expires_at"] == "2026-11-29T12:50:00+01:00"
@@ -609,14 +615,18 @@ def test_csv_export_defuses_formulas_in_text_but_never_in_amounts() -> None:
     )
     # A negative amount would be a bug upstream, but it must still leave as a number, not as text.
     frame.loc[frame["id"] == "pi_minus", "amount_received"] = -1_250
-    rows = {r["id"]: r for r in parse_csv(analytics.csv_export(frame))}
+    metadata = {"pi_evil": {"note": "=1+1"}, "pi_minus": {"=cmd": "|calc"}}
+    rows = {
+        r["id"]: r for r in parse_csv(analytics.csv_export(frame, metadata=metadata, metadata_keys=["=cmd", "note"]))
+    }
 
     assert rows["pi_evil"]["description"] == """'=HYPERLINK("http://evil.example","Refund")"""
     assert rows["pi_plus"]["description"] == "'+33 6 12 34 56 78"
     assert rows["pi_at"]["description"] == "'@SUM(A1:A9)"
     assert rows["pi_tab"]["description"] == "'\t'=1+1"  # the tab is a cell start of its own
     assert rows["pi_cr"]["description"] == "'\r'=1+1"
-    assert rows["pi_minus"]["description"] == "'-2+3" and rows["pi_minus"]["metadata"] == "'=cmd=|calc"
+    assert rows["pi_minus"]["description"] == "'-2+3" and rows["pi_minus"]["metadata.=cmd"] == "|calc"
+    assert rows["pi_evil"]["metadata.note"] == "'=1+1"  # a metadata column is text like the others
     assert rows["pi_fine"]["description"] == "Order 1 = paid"  # only a leading character is a formula
     assert (rows["pi_minus"]["amount_received_eur"], rows["pi_minus"]["amount_received_cents"]) == ("-12.50", "-1250")
     assert rows["pi_evil"]["created"][0].isdigit() and rows["pi_evil"]["cancellation_reason"] == "abandoned"
@@ -644,7 +654,13 @@ def test_csv_defuses_a_formula_after_every_separator_a_spreadsheet_may_split_on(
 
 
 def test_csv_text_columns_are_every_free_text_column() -> None:
-    assert set(analytics.CSV_TEXT_COLUMNS) >= {"description", "metadata", "error_message", "id", "alma_transaction_id"}
+    assert set(analytics.CSV_TEXT_COLUMNS) >= {
+        "description",
+        "customer_name",
+        "error_message",
+        "id",
+        "alma_transaction_id",
+    }
     assert not [c for c in analytics.CSV_TEXT_COLUMNS if c.endswith(("_eur", "_cents"))]
     assert "created" not in analytics.CSV_TEXT_COLUMNS and "installments" not in analytics.CSV_TEXT_COLUMNS
 

@@ -30,7 +30,9 @@ def all_charts(frame: pd.DataFrame) -> dict[str, alt.Chart]:
         "status": charts.status_bar_chart(analytics.status_counts(frame)),
         "daily count": charts.daily_status_chart(analytics.daily_by_status(frame)),
         "daily amount": charts.daily_money_chart(analytics.daily_money(frame)),
-        "time to authorise": charts.time_to_authorise_chart(analytics.time_to_authorise(frame)),
+        "time to authorise": charts.time_to_authorise_chart(
+            analytics.time_to_authorise_buckets(analytics.time_to_authorise(frame))
+        ),
     }
 
 
@@ -156,7 +158,7 @@ def test_daily_charts_keep_a_slot_for_days_without_intents(measure: str) -> None
 
 def test_time_to_authorise_chart_ships_buckets_not_intents(mixed: pd.DataFrame) -> None:
     durations = analytics.time_to_authorise(mixed)
-    spec = charts.time_to_authorise_chart(durations).to_dict()
+    spec = charts.time_to_authorise_chart(analytics.time_to_authorise_buckets(durations)).to_dict()
     assert [(r["bucket_start"], r["bucket_end"], r["outcome"], r["count"]) for r in chart_data(spec)] == [
         (60, 120, "Succeeded", 3),
         (60, 120, "Awaiting capture", 1),

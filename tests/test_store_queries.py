@@ -3,6 +3,8 @@ for a demo account synced from the sandbox (every status, failures, DST changes 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 
 import pandas as pd
@@ -10,7 +12,9 @@ import pytest
 
 from dashboard import analytics
 from dashboard.gateway import StripeGateway
+from dashboard.intent_export import intents_csv
 from dashboard.local_sandbox import LocalSandbox
+from dashboard.money import format_eur
 from dashboard.settings import Settings
 from dashboard.store import IntentFilter, IntentStore, PageKey
 from dashboard.sync import AlmaSync
@@ -33,8 +37,11 @@ def same(left: pd.DataFrame, right: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True))
 
 
-def filters(now: int) -> list[tuple[IntentFilter, dict[str, object]]]:
+def filters(frame: pd.DataFrame, now: int) -> list[tuple[IntentFilter, dict[str, object]]]:
     """Store filters and the analytics.filter_intents arguments that mean the same."""
+    named = frame.dropna(subset=["customer_name", "customer_email"]).iloc[0]
+    customer, email = str(named["customer_name"]).split()[-1].upper(), str(named["customer_email"])[2:]
+    price = format_eur(int(frame["amount"].iloc[0])).removeprefix("€")
     week = analytics.Period(now - 7 * DAY, now + 1)
     return [
         (IntentFilter(), {}),
@@ -44,13 +51,19 @@ def filters(now: int) -> list[tuple[IntentFilter, dict[str, object]]]:
         (IntentFilter(text="ORDER"), {"text": "ORDER"}),
         (IntentFilter(text="%_"), {"text": "%_"}),  # LIKE's wildcards are literal here
         (IntentFilter(include_test=False), {"include_test": False}),
+        (IntentFilter(outcomes=("Expired", "Not started")), {"outcomes_in": ["Expired", "Not started"]}),
+        (IntentFilter(outcomes=("Declined", "Awaiting capture")), {"outcomes_in": ["Declined", "Awaiting capture"]}),
+        (IntentFilter(outcomes=("Other",)), {"outcomes_in": ["Other"]}),
+        (IntentFilter(text=customer), {"text": customer}),
+        (IntentFilter(text=email), {"text": email}),
+        (IntentFilter(text=price), {"text": price}),  # an amount as people type it
     ]
 
 
 def test_filters_count_and_pages_match_analytics(demo: tuple[IntentStore, pd.DataFrame, int]) -> None:
     store, frame, now = demo
     assert len(frame) == 400
-    for where, arguments in filters(now):
+    for where, arguments in filters(frame, now):
         expected = analytics.filter_intents(frame, **arguments)  # type: ignore[arg-type]
         assert store.count_intents(where) == len(expected), where
         same(store.intents_frame(where=where), expected)
@@ -87,9 +100,13 @@ def test_overview_figures_match_analytics(demo: tuple[IntentStore, pd.DataFrame,
         rows = analytics.filter_intents(frame, period=period)
         assert store.kpis(where) == analytics.kpis(rows), days
         same(store.status_counts(where), analytics.status_counts(rows))
-        same(store.time_to_authorise(where), analytics.time_to_authorise(rows))
+        same(
+            store.time_to_authorise_buckets(where),
+            analytics.time_to_authorise_buckets(analytics.time_to_authorise(rows)),
+        )
         for tz in ("Europe/Paris", "America/New_York", "Asia/Kolkata"):
             same(store.daily_by_status(where, tz), analytics.daily_by_status(rows, tz=tz))
+            same(store.daily_money(where, tz), analytics.daily_money(rows, tz=tz))
         failures = store.intents_frame(
             where=IntentFilter(created_gte=period.start, created_lt=period.end, failure_kinds=("expired", "declined")),
             newest="updated_at",
@@ -110,3 +127,51 @@ def test_expiry_watch_lists_match_analytics(demo: tuple[IntentStore, pd.DataFram
         recent = store.intents_frame(where=IntentFilter(failure_kinds=(kind,), updated_gte=now - within))
         assert len(rule(frame, now, within)) > 0, kind
         same(rule(recent, now, within), rule(frame, now, within))
+
+
+def test_metadata_keys_and_values_come_from_the_stored_state(demo: tuple[IntentStore, pd.DataFrame, int]) -> None:
+    store, frame, _ = demo
+    everyone = store.metadata_of(frame["id"])
+    assert everyone and set(everyone) <= set(frame["id"])
+    assert store.metadata_keys() == sorted({key for pairs in everyone.values() for key in pairs})
+    some = frame[frame["status"] == "canceled"]
+    keys_of_some = {key for intent_id in some["id"] for key in everyone.get(intent_id, {})}
+    assert store.metadata_keys(IntentFilter(statuses=("canceled",))) == sorted(keys_of_some)
+    assert store.metadata_keys(IntentFilter(text="no intent has this")) == []
+
+
+def test_totals_and_test_lab_filters_add_up(demo: tuple[IntentStore, pd.DataFrame, int]) -> None:
+    store, frame, _ = demo
+    totals = store.intent_totals(IntentFilter(outcomes=("Succeeded",)))
+    paid = analytics.filter_intents(frame, outcomes_in=["Succeeded"])
+    assert (totals.count, totals.gross, totals.received) == (
+        len(paid),
+        int(paid["amount"].sum()),
+        int(paid["amount_received"].sum()),
+    )
+    assert totals.count > 0
+    tagged, untagged = (
+        store.count_intents(IntentFilter(only_test=True)),
+        store.count_intents(IntentFilter(include_test=False)),
+    )
+    assert (tagged, tagged + untagged) == (int(frame["test_lab"].sum()), len(frame))
+
+
+def test_the_csv_export_streams_every_row_under_one_header(demo: tuple[IntentStore, pd.DataFrame, int]) -> None:
+    store, frame, _ = demo
+    where = IntentFilter(statuses=("succeeded", "canceled"))
+    data = intents_csv(store, where, "Europe/Paris", batch=7)  # many batches: one header all the same
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    expected = analytics.filter_intents(frame, statuses=["succeeded", "canceled"])
+    assert [r["id"] for r in rows] == list(expected.sort_values(["created", "id"], ascending=False)["id"])
+    assert data.count(b"id,status,outcome") == 1
+    keys = store.metadata_keys(where)
+    assert keys and [c for c in rows[0] if c.startswith("metadata.")] == [f"metadata.{k}" for k in keys]
+    money = store.money_of([r["id"] for r in rows])
+    for row in rows:
+        moved = money.get(row["id"])
+        assert row["fee_cents"] == ("" if moved is None else str(moved.fee)), row["id"]
+        assert row["refunded_cents"] == ("" if moved is None else str(moved.refunded)), row["id"]
+    assert any(r["fee_cents"] for r in rows) and any(r["customer_email"] for r in rows)
+    metadata = store.metadata_of([rows[0]["id"]])[rows[0]["id"]]
+    assert all(rows[0][f"metadata.{key}"] == value for key, value in metadata.items())

@@ -69,6 +69,19 @@ def upsert(conn: sa.Connection, table: sa.Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+def metadata_keys(conn: sa.Connection, state_json: sa.Column[str], where: sa.ColumnElement[bool]) -> list[str]:
+    """The distinct metadata keys of the rows matching `where`, read inside their stored state (JSON text
+    whose "metadata" is a list of [key, value] pairs) by the database: each dialect spells JSON its own way."""
+    if conn.dialect.name == "postgresql":
+        pairs = sa.func.jsonb_array_elements(sa.cast(state_json, postgresql.JSONB)["metadata"]).table_valued("value")
+        key: sa.ColumnElement[Any] = pairs.c.value.op("->>")(0)
+    else:
+        pairs = sa.func.json_each(state_json, "$.metadata").table_valued("value")
+        key = sa.func.json_extract(pairs.c.value, "$[0]")
+    query = sa.select(key).select_from(state_json.table).join(pairs, sa.true()).where(where).distinct()
+    return sorted(str(value) for value in conn.execute(query).scalars())
+
+
 def lock_for_migration(conn: sa.Connection) -> None:
     """Two processes starting on a new database create its schema once. SQLite: BEGIN IMMEDIATE already
     serialises; PostgreSQL: a transaction-level advisory lock."""

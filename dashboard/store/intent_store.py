@@ -169,8 +169,17 @@ class WriterStatus:
 @dataclass(frozen=True)
 class IntentPage:
     rows: pd.DataFrame  # intent_frame.COLUMNS, in the page's order
-    total: int  # rows matching the filter, all pages together
+    total: int | None  # rows matching the filter, all pages together (None: not counted)
     next_key: PageKey | None  # None: this was the last page
+
+
+@dataclass(frozen=True)
+class IntentTotals:
+    """A filter's rows counted and added up, in cents: what was asked (gross) and what came in (received)."""
+
+    count: int
+    gross: int
+    received: int
 
 
 @dataclass(frozen=True)
@@ -212,16 +221,14 @@ def _unwritable(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _by_outcome(
-    grouped: Iterable[tuple[int, str, str | None, Any, Any]],
-) -> list[tuple[tuple[int, str], tuple[int, int]]]:
-    """(key, status, failure_kind, count, cents) groups summed per (key, domain.outcome), in key then OUTCOMES
+def _by_outcome(grouped: Iterable[Sequence[Any]]) -> list[tuple[tuple[int, str], tuple[int, ...]]]:
+    """(key, status, failure_kind, *sums) groups added up per (key, domain.outcome), in key then OUTCOMES
     order: the database groups by the raw columns, the domain names them (one rule, as in analytics)."""
-    totals: dict[tuple[int, str], tuple[int, int]] = {}
-    for key, status, kind, n, cents in grouped:
+    totals: dict[tuple[int, str], tuple[int, ...]] = {}
+    for key, status, kind, *sums in grouped:
         label = outcome(status, kind or None)
-        before = totals.get((key, label), (0, 0))
-        totals[(key, label)] = (before[0] + int(n), before[1] + int(cents))
+        before = totals.get((key, label), (0,) * len(sums))
+        totals[(key, label)] = tuple(b + int(v or 0) for b, v in zip(before, sums, strict=True))
     order = {label: position for position, label in enumerate(OUTCOMES)}
     return sorted(totals.items(), key=lambda item: (item[0][0], order[item[0][1]]))
 
@@ -667,6 +674,18 @@ class IntentStore:
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def intent_totals(self, where: IntentFilter | None = None) -> IntentTotals:
+        """The filter's count, gross (amount) and received (amount_received), in one pass of the database."""
+        i = intents.c
+        query = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(i.amount), 0),
+            sa.func.coalesce(sa.func.sum(i.amount_received), 0),
+        ).where((where or IntentFilter()).clause())
+        with self._read() as conn:
+            count, gross, received = conn.execute(query).one()
+        return IntentTotals(int(count), int(gross), int(received))
+
     def intents_page(
         self,
         where: IntentFilter | None = None,
@@ -675,8 +694,10 @@ class IntentStore:
         descending: bool = True,
         after: PageKey | None = None,
         limit: int = 100,
+        counted: bool = True,
     ) -> IntentPage:
-        """One keyset page of the filter in (sort, id) order, its total, and the key of the next page."""
+        """One keyset page of the filter in (sort, id) order, its total (unless not `counted`: a page that
+        shows intent_totals already has it), and the key of the next page."""
         where = where or IntentFilter()
         columns = [intents.c[name] for name in COLUMNS]
         rows = self._frame(keyset_query(columns, where, sort=sort, descending=descending, after=after, limit=limit))
@@ -684,13 +705,29 @@ class IntentStore:
         if len(rows) == limit:
             last = rows.iloc[-1]
             next_key = PageKey(int(last[sort]), str(last["id"]))
-        return IntentPage(rows, self.count_intents(where), next_key)
+        return IntentPage(rows, self.count_intents(where) if counted else None, next_key)
+
+    def metadata_keys(self, where: IntentFilter | None = None) -> list[str]:
+        """Every metadata key among the filter's intents, sorted: a CSV's `metadata.<key>` columns."""
+        with self._read() as conn:
+            return dialects.metadata_keys(conn, intents.c.state_json, (where or IntentFilter()).clause())
+
+    def metadata_of(self, intent_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Each intent's metadata (those with none are left out)."""
+        found: dict[str, dict[str, str]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(intent_ids))):
+                query = sa.select(intents.c.id, intents.c.state_json).where(intents.c.id.in_(chunk))
+                for intent_id, state in conn.execute(query):
+                    if pairs := json.loads(state)["metadata"]:
+                        found[intent_id] = dict(pairs)
+        return found
 
     def intent_batches(self, where: IntentFilter | None = None, *, batch: int = 1_000) -> Iterator[pd.DataFrame]:
         """Every row of the filter, newest first, `batch` rows at a time (a CSV export streams these)."""
         after: PageKey | None = None
         while True:
-            page = self.intents_page(where, after=after, limit=batch)
+            page = self.intents_page(where, after=after, limit=batch, counted=False)
             if not page.rows.empty:
                 yield page.rows
             if page.next_key is None:
@@ -746,58 +783,102 @@ class IntentStore:
             .group_by(i.status, i.failure_kind)
         )
         with self._read() as conn:
-            totals = _by_outcome((0, status, kind, n, cents) for status, kind, n, cents in conn.execute(query))
+            totals = _by_outcome((0, *row) for row in conn.execute(query))
         rows = [(label, n, cents) for (_, label), (n, cents) in totals]
         return pd.DataFrame(rows, columns=["outcome", "count", "amount_cents"]).astype(
             {"outcome": "string", "count": "int64", "amount_cents": "int64"}
         )
 
-    def daily_by_status(self, where: IntentFilter, tz: str) -> pd.DataFrame:
-        """analytics.daily_by_status of the filter's rows (which must bound `created` both ways): [day, outcome,
-        count, amount_cents], grouped by local day in the database, one query per stretch of constant UTC
-        offset (about two a year)."""
+    def _daily_sums(
+        self, where: IntentFilter, tz: str
+    ) -> tuple[list[tuple[tuple[int, str], tuple[int, ...]]], pd.Series]:
+        """(local day number, outcome) -> (count, amount, amount_received) of the filter's rows (which must
+        bound `created` both ways), grouped in the database one query per stretch of constant UTC offset
+        (about two a year); and each group's local midnight, as analytics names days."""
         if where.created_gte is None or where.created_lt is None:
-            raise ValueError("daily_by_status needs a period (created_gte and created_lt)")
+            raise ValueError("daily figures need a period (created_gte and created_lt)")
         i = intents.c
-        grouped: list[tuple[int, str, str | None, int, int]] = []
+        grouped: list[tuple[Any, ...]] = []
         offsets: dict[int, int] = {}
         with self._read() as conn:
             for start, end, offset in constant_offset_spans(where.created_gte, where.created_lt, tz):
                 day = sa.func.floor((i.created + offset) / 86_400.0)
                 query = (
-                    sa.select(day, i.status, i.failure_kind, sa.func.count(), sa.func.sum(i.amount))
+                    sa.select(
+                        day,
+                        i.status,
+                        i.failure_kind,
+                        sa.func.count(),
+                        sa.func.sum(i.amount),
+                        sa.func.sum(i.amount_received),
+                    )
                     .where(where.clause(), i.created >= start, i.created < end)
                     .group_by(day, i.status, i.failure_kind)
                 )
-                for day_number, status, kind, n, cents in conn.execute(query):
-                    grouped.append((int(day_number), status, kind, n, cents))
+                for day_number, *rest in conn.execute(query):
+                    grouped.append((int(day_number), *rest))
                     offsets[int(day_number)] = offset
         totals = _by_outcome(grouped)
         # Noon of each local day as an instant, then analytics' own conversion to that day's local midnight.
         noon = pd.Series([day * 86_400 - offsets[day] + 43_200 for (day, _), _ in totals], dtype="int64")
+        return totals, analytics.to_local(noon, tz).dt.normalize()
+
+    def daily_by_status(self, where: IntentFilter, tz: str) -> pd.DataFrame:
+        """analytics.daily_by_status of the filter's rows: [day, outcome, count, amount_cents]."""
+        totals, days = self._daily_sums(where, tz)
         return pd.DataFrame(
             {
-                "day": analytics.to_local(noon, tz).dt.normalize(),
+                "day": days,
                 "outcome": pd.Series([label for (_, label), _ in totals], dtype="string"),
-                "count": pd.Series([n for _, (n, _) in totals], dtype="int64"),
-                "amount_cents": pd.Series([cents for _, (_, cents) in totals], dtype="int64"),
+                "count": pd.Series([sums[0] for _, sums in totals], dtype="int64"),
+                "amount_cents": pd.Series([sums[1] for _, sums in totals], dtype="int64"),
             }
         )
 
-    def time_to_authorise(self, where: IntentFilter | None = None) -> pd.DataFrame:
-        """analytics.time_to_authorise of the filter's rows: only the rows knowing both times are read, and
-        only the columns it uses; analytics itself computes the result."""
+    def daily_money(self, where: IntentFilter, tz: str) -> pd.DataFrame:
+        """analytics.daily_money of the filter's rows: [day, outcome, amount_cents], what came in per day
+        ("Succeeded": amount_received of every outcome) and what was lost (the amount of Expired, Declined)."""
+        totals, days = self._daily_sums(where, tz)
+        lost = [label in analytics.LOST for (_, label), _ in totals]
+        money = pd.DataFrame(
+            {
+                "day": days,
+                "outcome": [
+                    label if is_lost else analytics.RECEIVED
+                    for ((_, label), _), is_lost in zip(totals, lost, strict=True)
+                ],
+                "amount_cents": [
+                    sums[1] if is_lost else sums[2] for (_, sums), is_lost in zip(totals, lost, strict=True)
+                ],
+            }
+        )
+        money = money[money["amount_cents"] > 0]
+        grouped = money.groupby(["day", "outcome"], sort=False)["amount_cents"].sum().reset_index()
+        order = {label: position for position, label in enumerate(OUTCOMES)}
+        grouped = grouped.sort_values(["day", "outcome"], key=lambda c: c.map(order) if c.name == "outcome" else c)
+        return grouped.reset_index(drop=True).astype({"outcome": "string", "amount_cents": "int64"})
+
+    def time_to_authorise_buckets(self, where: IntentFilter | None = None, bucket_seconds: int = 60) -> pd.DataFrame:
+        """analytics.time_to_authorise_buckets of the filter's rows, binned by the database: [bucket_start,
+        bucket_end, outcome, count], a few dozen rows whatever the period holds."""
         i = intents.c
-        columns = ("id", "status", "failure_kind", "authorized_at", "sent_to_alma_at")
+        waited = i.authorized_at - i.sent_to_alma_at
+        bucket = sa.case((waited < 0, 0), else_=waited) // bucket_seconds * bucket_seconds  # integer floor
         query = (
-            sa.select(*(i[name] for name in columns))
+            sa.select(bucket, i.status, i.failure_kind, sa.func.count())
             .where((where or IntentFilter()).clause(), i.authorized_at.is_not(None), i.sent_to_alma_at.is_not(None))
-            .order_by(i.created.desc(), i.id)
+            .group_by(bucket, i.status, i.failure_kind)
         )
         with self._read() as conn:
-            rows = [dict(row) for row in conn.execute(query).mappings()]
-        frame = pd.DataFrame(rows, columns=list(columns)).astype({name: COLUMNS[name] for name in columns})
-        return analytics.time_to_authorise(frame)
+            totals = _by_outcome((int(start), status, kind, n) for start, status, kind, n in conn.execute(query))
+        return pd.DataFrame(
+            {
+                "bucket_start": pd.Series([start for (start, _), _ in totals], dtype="int64"),
+                "bucket_end": pd.Series([start + bucket_seconds for (start, _), _ in totals], dtype="int64"),
+                "outcome": pd.Series([label for (_, label), _ in totals], dtype="string"),
+                "count": pd.Series([sums[0] for _, sums in totals], dtype="int64"),
+            }
+        )
 
     def get_intent(self, intent_id: str) -> AlmaIntent | None:
         return self.get_intents([intent_id]).get(intent_id)

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from dashboard.analytics import SEARCHED_COLUMNS, search_amount
+from dashboard.domain import OUTCOME_OF_FAILURE, OUTCOME_OF_STATUS
 from dashboard.store.schema import intents
 
 SortColumn = Literal["created", "amount"]
@@ -21,11 +23,13 @@ SORT_COLUMNS: tuple[SortColumn, ...] = ("created", "amount")
 
 @dataclass(frozen=True)
 class IntentFilter:
-    """Every given criterion must hold; empty means "any" (as analytics.filter_intents). Amount bounds are
-    inclusive, on `amount`; the period is created_gte <= created < created_lt. Text is a case-insensitive
-    literal substring of id, description or metadata."""
+    """Every given criterion must hold; empty means "any" (as analytics.filter_intents). `outcomes` are
+    domain.outcome labels ("Expired", "Awaiting capture"…). Amount bounds are inclusive, on `amount`; the
+    period is created_gte <= created < created_lt. Text is a case-insensitive literal substring of
+    analytics.SEARCHED_COLUMNS, or an amount ("120.50") as analytics reads one."""
 
     statuses: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
     created_gte: int | None = None
     created_lt: int | None = None
     min_cents: int | None = None
@@ -34,12 +38,15 @@ class IntentFilter:
     failure_kinds: tuple[str, ...] = ()  # "expired" / "declined"
     updated_gte: int | None = None
     include_test: bool = True  # False leaves Test lab's intents out (the `test_lab` column)
+    only_test: bool = False  # True keeps Test lab's intents only
 
     def clause(self) -> sa.ColumnElement[bool]:
         i = intents.c
         parts: list[sa.ColumnElement[bool]] = []
         if self.statuses:
             parts.append(i.status.in_(self.statuses))
+        if self.outcomes:
+            parts.append(sa.or_(*(outcome_clause(label) for label in self.outcomes)))
         if self.created_gte is not None:
             parts.append(i.created >= self.created_gte)
         if self.created_lt is not None:
@@ -54,16 +61,31 @@ class IntentFilter:
             parts.append(i.updated_at >= self.updated_gte)
         if not self.include_test:
             parts.append(i.test_lab.is_not(True))
-        if needle := self.text.strip().lower():
-            parts.append(
-                sa.or_(
-                    *(
-                        sa.func.lower(column).contains(needle, autoescape=True)
-                        for column in (i.id, i.description, i.metadata_text)
-                    )
-                )
-            )
+        if self.only_test:
+            parts.append(i.test_lab.is_(True))
+        if needle := self.text.strip():
+            found = [sa.func.lower(i[name]).contains(needle.lower(), autoescape=True) for name in SEARCHED_COLUMNS]
+            if (cents := search_amount(needle)) is not None:
+                found.append(i.amount == cents)
+            parts.append(sa.or_(*found))
         return sa.and_(sa.true(), *parts)
+
+
+def outcome_clause(label: str) -> sa.ColumnElement[bool]:
+    """The rows domain.outcome names `label`: the SQL reading of the one rule (an unknown label matches none)."""
+    i = intents.c
+    failed = {text: kind for kind, text in OUTCOME_OF_FAILURE.items()}
+    if label in failed:
+        return sa.and_(i.status == "requires_payment_method", i.failure_kind == failed[label])
+    statuses = [status for status, text in OUTCOME_OF_STATUS.items() if text == label]
+    if label == "Other":
+        return i.status.not_in(list(OUTCOME_OF_STATUS))
+    if "requires_payment_method" in statuses:  # "Not started": no failure that renames it
+        return sa.and_(
+            i.status == "requires_payment_method",
+            sa.or_(i.failure_kind.is_(None), i.failure_kind.not_in(list(OUTCOME_OF_FAILURE))),
+        )
+    return i.status.in_(statuses)
 
 
 @dataclass(frozen=True)

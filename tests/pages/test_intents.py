@@ -33,10 +33,40 @@ def table_ids(at: AppTest) -> list[str]:
     return list(at.dataframe[0].value["id"])
 
 
-def test_unfiltered_table_lists_every_stored_intent_newest_first(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+def summary(at: AppTest) -> str:
+    return next(c.value for c in at.caption if "the filters" in c.value)
+
+
+def test_the_table_pages_through_every_stored_intent_newest_first(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
     at, stored = demo
-    newest_first = sorted(stored, key=lambda i: (i.created, i.id), reverse=True)
-    assert table_ids(at) == [i.id for i in newest_first]
+    newest_first = [i.id for i in sorted(stored, key=lambda i: (i.created, i.id), reverse=True)]
+    assert table_ids(at) == newest_first[:50] and "60 intents match the filters (rows 1–50)" in summary(at)
+    assert at.button(key="intents_previous").disabled
+    at.button(key="intents_next").click().run()
+    assert table_ids(at) == newest_first[50:] and "(rows 51–60)" in summary(at)
+    assert at.button(key="intents_next").disabled
+    at.button(key="intents_previous").click().run()
+    assert table_ids(at) == newest_first[:50]
+    at.button(key="intents_next").click().run()
+    at.multiselect(key="intents_status").set_value(["Succeeded"]).run()  # a new view starts at its first page
+    assert table_ids(at) == [i for i in newest_first if i in {s.id for s in stored if s.status == "succeeded"}][:50]
+
+
+def test_the_database_orders_by_amount_across_pages(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, stored = demo
+    at.selectbox(key="intents_order").set_value("Smallest amount").run()
+    cheapest_first = [i.id for i in sorted(stored, key=lambda i: (i.amount, i.id))]
+    assert table_ids(at) == cheapest_first[:50]
+    at.button(key="intents_next").click().run()
+    assert table_ids(at) == cheapest_first[50:]
+
+
+def test_the_table_shows_six_columns_until_more_are_picked(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
+    at, _ = demo
+    shown = list(at.dataframe[0].proto.column_order)
+    assert shown == ["created_at", "customer_name", "amount_eur", "outcome", "reason", "installments"]
+    at.multiselect(key="intents_columns").select("id").run()
+    assert list(at.dataframe[0].proto.column_order)[-1] == "id"
 
 
 def test_status_filter(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
@@ -63,7 +93,7 @@ def test_a_bad_amount_bound_is_reported_and_ignored(demo: tuple[AppTest, list[Al
     at.text_input(key="intents_min").input("lots").run()
 
     assert [e.value for e in at.error] == ["`lots` is not a number."]
-    assert len(table_ids(at)) == len(stored)
+    assert f"{len(stored)} intents match the filters" in summary(at)
     at.text_input(key="intents_min").input("").run()
     at.text_input(key="intents_max").input("99999999999").run()  # beyond any amount: not Alma's bounds
     assert [e.value for e in at.error] == ["Stripe amounts are €0.01 to €999,999.99; got €99,999,999,999.00."]
@@ -97,6 +127,10 @@ def test_csv_is_exactly_the_filtered_rows(demo: tuple[AppTest, list[AlmaIntent]]
     text = downloads[-1].build().decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["id"] for r in rows] and sorted(r["id"] for r in rows) == sorted(table_ids(at))
+    # Named after what it holds: the statuses and the period's local days (90 d by default here).
+    assert re.fullmatch(
+        r"alma-intents-expired-declined-not-started-\d{4}-\d\d-\d\d-to-\d{4}-\d\d-\d\d\.csv", downloads[-1].file_name
+    )
     by_id = {i.id: i for i in stored}
     for row in rows:
         intent = by_id[row["id"]]
