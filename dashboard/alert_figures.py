@@ -1,7 +1,9 @@
 """The figures the alert rules read, asked of the store with queries bounded by what the rules need (the intents
-sent to Alma within the failure window, the authorisations due within the horizon), never the whole history.
+sent to Alma within the failure window, the authorisations due within the horizon, the refunds that failed
+within theirs), never the whole history.
 
-The queries are the store's (IntentStore.failure_counts, captures_due), the same on SQLite and PostgreSQL.
+The queries are the store's (IntentStore.failure_counts, captures_due, failed_refunds), the same on SQLite
+and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,10 +22,16 @@ def captures_due(store: IntentStore, now: int, settings: AlertSettings) -> tuple
     return tuple(DueCapture(intent_id, amount, deadline) for intent_id, amount, deadline in due)
 
 
+def last_success_at(store: IntentStore) -> int | None:
+    """The last successful sync: the sync record's, or the sync state's when the record predates it."""
+    known = (store.writer_status().last_success_at, store.last_synced_at())
+    return max((t for t in known if t is not None), default=None)
+
+
 def alert_figures(store: IntentStore, now: int, settings: AlertSettings) -> AlertFigures:
     return AlertFigures(
         failures=failure_figures(store, now, settings),
         captures_due=captures_due(store, now, settings),
-        failed_refunds=(),  # refunds are not synced yet (the refunds issue): none can have failed
-        last_sync_success_at=store.last_synced_at(),
+        failed_refunds=tuple(store.failed_refunds(now - settings.refund_failed_seconds)),
+        last_sync_success_at=last_success_at(store),
     )

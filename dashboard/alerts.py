@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from dashboard.money import format_eur
-from dashboard.settings import AlertSettings
+
+if TYPE_CHECKING:  # annotations only: the store reads this module's types, and settings imports the store
+    from dashboard.settings import AlertSettings
 
 Rule = Literal["failure_spike", "captures_due", "refund_failed", "data_stale"]
 RULES: tuple[Rule, ...] = ("failure_spike", "captures_due", "refund_failed", "data_stale")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from dashboard.alerting import DATA_STALE_ONLY, AlertService
 from dashboard.clock import Clock
 from dashboard.domain import (
     EXPIRED_CODE,
@@ -202,6 +203,7 @@ class AlmaSync:
         *,
         lookback_days: int = 90,
         reconcile_every_seconds: int | None = None,
+        alerts: AlertService | None = None,
     ) -> None:
         self.gateway = gateway
         self.store = store
@@ -209,6 +211,7 @@ class AlmaSync:
         self.lookback_days = lookback_days
         self.reconcile_every_seconds = reconcile_every_seconds  # None: only on request (--reconcile)
         self._lock = threading.Lock()  # one sync at a time per process, whoever asks
+        self.alerts = alerts  # evaluated by this writer after each sync (None: no alerting, as in most tests)
 
     @classmethod
     def for_services(cls, services: Services, *, reconcile_every_seconds: int | None = None) -> AlmaSync:
@@ -218,6 +221,7 @@ class AlmaSync:
             services.clock,
             lookback_days=services.settings.lookback_days,
             reconcile_every_seconds=reconcile_every_seconds,
+            alerts=services.alerts,
         )
 
     def sync_once(self, progress: Progress | None = None) -> SyncResult:
@@ -244,9 +248,13 @@ class AlmaSync:
                 self.store.record_attempt(now)
                 result = run(now)
                 self.store.record_attempt(now, success=True)
+                if self.alerts is not None:  # still the writer: one evaluator, whatever the dashboards
+                    self.alerts.evaluate(now)
                 return result
             except Exception as error:
                 self.store.record_attempt(now, error=f"{type(error).__name__}: {error}")
+                if self.alerts is not None:  # the figures are not fresh; only whether they are is known
+                    self.alerts.evaluate(now, DATA_STALE_ONLY)
                 raise
             finally:
                 self.store.release_writer()

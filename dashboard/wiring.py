@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.alerting import AlertService
 from dashboard.clock import Clock, SystemClock
 from dashboard.gateway import StripeGateway
 from dashboard.local_sandbox import LocalSandbox, free_port
@@ -30,8 +31,10 @@ class Services:
     store: IntentStore
     clock: Clock
     sandbox: LocalSandbox | None  # local mode only; its process is ours unless attached by URL
+    alerts: AlertService
 
     def close(self) -> None:
+        self.alerts.close()
         self.store.close()
         if self.sandbox is not None:
             self.sandbox.stop()  # a sandbox attached by URL is left running (LocalSandbox.attach)
@@ -123,4 +126,14 @@ def build_services(settings: Settings, *, may_start_sandbox: bool, writer_role: 
         demo_seed_file(settings).write_text(f"{settings.demo_intents}\n")
     gateway = StripeGateway(settings, api_base=sandbox.base_url if sandbox else settings.api_base)
     clock: Clock = sandbox if sandbox else SystemClock()
-    return Services(settings, gateway, store, clock, sandbox)
+    return Services(settings, gateway, store, clock, sandbox, alert_service(settings, store))
+
+
+def alert_service(settings: Settings, store: IntentStore) -> AlertService:
+    """Notifications go to settings.alerts.urls (checked at start), linking to pages under the public URL."""
+    notifier = None
+    if settings.alerts.urls:
+        from dashboard.notify import Notifier  # apprise loads ~180 plugins: only when alerts are configured
+
+        notifier = Notifier(settings.alerts.urls, settings.public_url)
+    return AlertService(store, settings.alerts, settings.timezone, notifier)

@@ -198,6 +198,47 @@ balance_transactions = sa.Table(
 )
 
 
+# One row per alert rule (dashboard/alerts.py): its state, and the notification it owes. Every change moves
+# `revision`, and a change is made only from the revision its maker read: of two processes evaluating at once,
+# exactly one moves the row, and only that one sends.
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("rule", sa.Text, primary_key=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # ok | firing
+    sa.Column("since", sa.BigInteger),  # when the status began, on the sync's clock
+    sa.Column("last_sent_at", sa.BigInteger),  # the last delivered firing or reminder (the cooldown's start)
+    sa.Column("pending", sa.Text),  # the kind of notification owed: firing | reminder | resolved
+    sa.Column("notification_id", sa.BigInteger),  # its alert_notifications row
+    sa.Column("failed_targets", sa.Text),  # JSON list of target ids where its last attempt failed
+    sa.Column("value", sa.Text),  # the rule's figure at the last evaluation, in words
+    sa.Column("evaluated_at", sa.BigInteger),
+)
+
+# Every notification decided (rule NULL: a test from the Alerts page) and how its delivery went. A retry
+# after a failed delivery updates its row (attempts, outcome).
+alert_notifications = sa.Table(
+    "alert_notifications",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.Text),
+    sa.Column("kind", sa.Text, nullable=False),  # firing | reminder | resolved | test
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),  # on the evaluating clock
+    sa.Column("attempts", sa.BigInteger, nullable=False),
+    sa.Column("last_attempt_at", sa.BigInteger, nullable=False),  # wall time (machine UTC)
+    # sending (claimed; until sending_until) | delivered | failed | interrupted | not_sent
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("sending_until", sa.BigInteger),  # wall time after which a "sending" row is taken as interrupted
+    sa.Column("detail", sa.Text, nullable=False),  # per target, URLs masked (notify.Delivery.detail)
+    sa.Column("failed_targets", sa.Text),  # JSON list of target ids that did not accept it
+    sa.Column("idempotency_key", sa.Text, unique=True),  # a test notification's submission
+    sa.Index("alert_notifications_created", "created_at"),
+)
+
+
 def _v1_to_v2(conn: sa.Connection) -> None:
     """Events get an explicit stream position. Version 1 read same-second events in rowid order, which is no
     contract (VACUUM may renumber rowids), so that order becomes their sequence. (SQLite only.)"""
@@ -226,14 +267,20 @@ def _v4_to_v5(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[refunds, balance_transactions], checkfirst=True)
 
 
+def _v5_to_v6(conn: sa.Connection) -> None:
+    """Alert state per rule and the notifications' history."""
+    metadata.create_all(conn, tables=[alert_state, alert_notifications], checkfirst=True)
+
+
 # Key v migrates a database from version v to v + 1. Append only; never edit a shipped step.
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class SchemaTooNew(RuntimeError):
