@@ -29,6 +29,7 @@ pages = {
     "test_lab": st.Page("app_pages/lab.py", title="Test lab", url_path="test_lab"),
     "expiry_watch": st.Page("app_pages/expiry_watch.py", title="Expiry watch"),
     "reports": st.Page("app_pages/reports.py", title="Reports"),
+    "alerts": st.Page("app_pages/alerts.py", title="Alerts"),
     "audit": st.Page("app_pages/audit.py", title="Audit"),
     # Stripe sends the customer back here (settings.return_url); not a page anyone navigates to.
     "return": st.Page("app_pages/return.py", title="Payment result", url_path="return", visibility="hidden"),

@@ -51,11 +51,14 @@ class Role(enum.Enum):
 
 
 class Permission(enum.Enum):
-    VIEW = "view"  # Overview, Intents (detail included), Expiry watch, Reports, the return page
+    VIEW = "view"  # Overview, Intents (detail included), Expiry watch, Reports, Alerts, the return page
     TEST_LAB = "test_lab"  # create test intents and open their approve/decline page
     ACT_ON_INTENTS = "act_on_intents"  # cancel and capture any intent
     ADVANCE_CLOCK = "advance_clock"  # move the local sandbox's clock
     AUDIT = "audit"  # read and export the audit trail
+    # Send a test notification from the Alerts page. Not a write: it moves no money and touches no Stripe
+    # object, so live mode allows it too (the live deployment's alert delivery is the one worth checking).
+    TEST_ALERTS = "test_alerts"
 
     @property
     def writes(self) -> bool:
@@ -80,6 +83,7 @@ PAGES: dict[str, Permission] = {
     "intents": Permission.VIEW,
     "expiry_watch": Permission.VIEW,
     "reports": Permission.VIEW,  # finance: what money moved, per month or week
+    "alerts": Permission.VIEW,  # the rules, their state and the notifications sent (the test button: admins)
     "return": Permission.VIEW,  # where a tester lands back from the approve/decline page
     "test_lab": Permission.TEST_LAB,
     "audit": Permission.AUDIT,

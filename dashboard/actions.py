@@ -1,5 +1,5 @@
 """Every write the dashboard makes, one function each: create (and confirm) a test intent, cancel, capture,
-refund, and move the local sandbox's clock. Pages call these and only draw the outcome.
+refund, move the local sandbox's clock, and send a test alert notification. Pages call these and only draw the outcome.
 
 Each function takes who acts (access.Principal; anonymous until sign-in is configured) and what they
 submitted, checks the person's permission in this mode, derives the idempotency key from the submission,
@@ -33,12 +33,14 @@ from dashboard.gateway import (
     submission_idempotency_key,
 )
 from dashboard.lab import tagged
+from dashboard.store.alert_log import NotificationRecord
 from dashboard.wiring import Services
 
 # The forms whose submissions key the writes: the create form, and the actions on Test lab's intents.
 CREATE_FORM = "create"
 INTENT_ACTIONS_FORM = "lab_actions"
 REFUND_FORM = "refund"
+TEST_NOTIFICATION_FORM = "test_notification"
 
 
 class ActionRefused(GatewayError):
@@ -70,6 +72,8 @@ class _Attempt:
 
     amount: int | None = None
     intent_id: str | None = None
+    outcome: str = audit.OK  # how it ended when no exception says otherwise
+    detail: str | None = None  # replaces the detail given at the start
 
 
 def _outcome(error: BaseException) -> tuple[str, str]:
@@ -101,6 +105,7 @@ def _audited(
     outcome = audit.OK
     try:
         yield attempt
+        outcome, detail = attempt.outcome, detail if attempt.detail is None else attempt.detail
     except BaseException as error:
         outcome, detail = _outcome(error)
         raise
@@ -215,3 +220,21 @@ def advance_clock(services: Services, who: Principal, seconds: int) -> int:
         if services.sandbox is None:
             raise ActionRefused("Only the local sandbox has a clock to move.", code="not_permitted")
         return services.sandbox.advance(seconds)
+
+
+def send_test_notification(
+    services: Services, who: Principal, submissions: Submissions, now: int
+) -> NotificationRecord:
+    """A test notification to every alert target, dated `now` (the pages' clock, as the rules' notifications
+    are); its history row says how delivery went (a failed one is an audit row with outcome `failed`, not an
+    exception: nothing was wrong with the request). The same submission sent twice sends once; the next
+    submission sends again."""
+    key = submission_idempotency_key("test_notification", submissions.current(TEST_NOTIFICATION_FORM))
+    with _audited(services, who, audit.TEST_NOTIFICATION, idempotency_key=key) as attempt:
+        _check(who, Permission.TEST_ALERTS, services, "send test notifications")
+        record = services.alerts.send_test(now, key)
+        submissions.renew(TEST_NOTIFICATION_FORM)
+        attempt.detail = record.detail
+        if record.outcome != "delivered":
+            attempt.outcome = audit.FAILED if record.outcome == "failed" else record.outcome
+        return record

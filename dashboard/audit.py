@@ -32,7 +32,8 @@ CANCEL = "cancel"
 CAPTURE = "capture"
 ADVANCE_CLOCK = "advance_clock"
 REFUND = "refund"
-ACTIONS = (CREATE_INTENT, CANCEL, CAPTURE, REFUND, ADVANCE_CLOCK)
+TEST_NOTIFICATION = "test_notification"  # from the Alerts page: not a Stripe write, audited all the same
+ACTIONS = (CREATE_INTENT, CANCEL, CAPTURE, REFUND, ADVANCE_CLOCK, TEST_NOTIFICATION)
 
 OK = "ok"
 REFUSED = "refused"

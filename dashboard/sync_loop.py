@@ -12,6 +12,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from dashboard.alerting import AlertService
+from dashboard.clock import Clock
 from dashboard.gateway import GatewayError
 from dashboard.store import IntentStore
 from dashboard.sync import AlmaSync, SyncResult
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # How long a page waits for a sync it asked for (after a write, or "Sync now") before drawing anyway.
 SYNC_WAIT_SECONDS = 15.0
+# How often a worker-mode dashboard looks whether the worker's data went stale (one row read).
+STALE_CHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,9 @@ class SyncLoop:
         with self._changed:
             return self._changed.wait_for(lambda: self._finished >= 1, timeout)
 
+    def check_data_stale(self) -> None:
+        """Nothing to do: this process's sync judges it after every attempt, failed ones included."""
+
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
@@ -127,8 +134,12 @@ class WorkerSyncs:
     only reads. Stands where the SyncLoop would, so pages ask the same questions; nothing here calls the
     gateway or writes the store. A change is noticed from the store's version row, whichever process made it."""
 
-    def __init__(self, store: IntentStore) -> None:
+    def __init__(self, store: IntentStore, alerts: AlertService | None = None, clock: Clock | None = None) -> None:
         self._store = store
+        self._alerts = alerts
+        self._clock = clock
+        self._stale_checked_at: float | None = None
+        self._stale_lock = threading.Lock()
 
     @property
     def generation(self) -> int:
@@ -151,3 +162,20 @@ class WorkerSyncs:
 
     def stop(self) -> None:
         """No thread to stop."""
+
+    def check_data_stale(self) -> None:
+        """When the worker stops syncing, nobody is left to say so but the dashboards: at most once a minute per
+        process, raise "data stale" from the store's last success (the rule's row makes it one notification,
+        whichever dashboard sees it first). Drawing never waits on it failing."""
+        if self._alerts is None or self._clock is None:
+            return
+        with self._stale_lock:
+            checked = self._stale_checked_at
+            if checked is not None and time.monotonic() - checked < STALE_CHECK_SECONDS:
+                return
+            self._stale_checked_at = time.monotonic()
+        try:
+            now = self._clock.now()
+        except OSError:  # the worker's sandbox is down: its clock says nothing, the next check tries again
+            return
+        self._alerts.check_data_stale(now)

@@ -142,17 +142,18 @@ def test_anonymous_principal() -> None:
 
 
 def test_each_role_s_pages_in_local_mode() -> None:
-    assert pages_for(Role.VIEWER, Mode.LOCAL) == ("overview", "intents", "expiry_watch", "reports", "return")
+    assert pages_for(Role.VIEWER, Mode.LOCAL) == ("overview", "intents", "expiry_watch", "reports", "alerts", "return")
     assert pages_for(Role.OPERATOR, Mode.LOCAL) == (
         "overview",
         "intents",
         "expiry_watch",
         "reports",
+        "alerts",
         "return",
         "test_lab",
     )
     assert pages_for(Role.ADMIN, Mode.LOCAL) == (
-        *("overview", "intents", "expiry_watch", "reports", "return", "test_lab", "audit"),
+        *("overview", "intents", "expiry_watch", "reports", "alerts", "return", "test_lab", "audit"),
     )
     assert pages_for(None, Mode.LOCAL) == ()
 
@@ -165,7 +166,18 @@ def test_each_role_s_writes() -> None:
         Permission.ACT_ON_INTENTS,
         Permission.ADVANCE_CLOCK,
     }
-    assert permissions(Role.ADMIN, Mode.LOCAL) == permissions(Role.OPERATOR, Mode.LOCAL) | {Permission.AUDIT}
+    assert permissions(Role.ADMIN, Mode.LOCAL) == permissions(Role.OPERATOR, Mode.LOCAL) | {
+        Permission.AUDIT,
+        Permission.TEST_ALERTS,
+    }
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_only_admins_send_a_test_notification_in_every_mode(mode: Mode) -> None:
+    # Not a Stripe write: live mode keeps it, so the live deployment's delivery can be checked.
+    assert not Permission.TEST_ALERTS.writes
+    assert [role for role in Role if Permission.TEST_ALERTS in permissions(role, mode)] == [Role.ADMIN]
+    assert all("alerts" in pages_for(role, mode) for role in Role)
 
 
 def test_only_the_local_sandbox_has_a_clock_to_move() -> None:
@@ -182,7 +194,9 @@ def test_live_mode_is_read_only_for_every_role(role: Role) -> None:
 
 
 def test_the_admin_still_reads_the_audit_trail_in_live_mode() -> None:
-    assert pages_for(Role.ADMIN, Mode.LIVE) == ("overview", "intents", "expiry_watch", "reports", "return", "audit")
+    assert pages_for(Role.ADMIN, Mode.LIVE) == (
+        *("overview", "intents", "expiry_watch", "reports", "alerts", "return", "audit"),
+    )
 
 
 def test_principal_may() -> None:

@@ -25,6 +25,7 @@ from dashboard.settings import AlertSettings
 from dashboard.store import SCHEMA_VERSION, IntentStore, SyncState, parse_location
 from dashboard.store.alert_log import StoredRuleState
 from dashboard.store.dialects import create_engine
+from dashboard.sync_loop import WorkerSyncs
 from tests.json_receiver import JsonReceiver
 
 NOW = 1_800_000_000
@@ -348,3 +349,21 @@ def test_a_store_from_before_alerts_gains_their_tables(database: str) -> None:
         assert store.alert_states() == {} and store.alert_history(5) == []
     finally:
         store.close()
+
+
+def test_a_worker_mode_dashboard_raises_data_stale_at_most_once_a_minute(
+    stores: Callable[[], IntentStore], services: Callable[..., AlertService], json_receiver: JsonReceiver
+) -> None:
+    store = stores()
+    synced(store, NOW)
+    clock = WallClock(NOW + 5 * 60)
+    dashboard = WorkerSyncs(store, services(store), clock)
+    dashboard.check_data_stale()
+    assert json_receiver.received == []  # 5 min: fresh enough
+
+    clock.at = NOW + 11 * 60
+    dashboard.check_data_stale()  # within a minute of the last look: not yet
+    assert json_receiver.received == []
+    WorkerSyncs(store, services(store), clock).check_data_stale()  # another dashboard's first look
+    WorkerSyncs(store, services(store), clock).check_data_stale()  # and a third's
+    assert titles(json_receiver) == ["Alma Ops — Data stale: last successful sync 11 min ago (2027-01-15 09:00 CET)"]
