@@ -37,7 +37,7 @@ def outcome_text(record: NotificationRecord) -> str:
 
 now = ui.now(app)
 results = app.alerts.current(now)
-stored = app.store.alert_states()
+stored = app.alerts.log.states()
 
 
 def state_text(rule: str, firing_now: bool) -> str:
@@ -91,7 +91,7 @@ if ui_access.may(Permission.TEST_ALERTS) and st.button("Send a test notification
             st.error(f"Test notification {outcome_text(record)}: {literal(record.detail)}")
 
 st.subheader("Notifications")
-history = app.store.alert_history(HISTORY_ROWS)
+history = app.alerts.log.history(HISTORY_ROWS)
 if not history:
     st.caption("No notification yet.")
 else:

@@ -2,8 +2,8 @@
 sent to Alma within the failure window, the authorisations due within the horizon, the refunds that failed
 within theirs), never the whole history.
 
-The queries are the store's (IntentStore.failure_counts, captures_due, failed_refunds), the same on SQLite
-and PostgreSQL.
+The queries are the store's (IntentStore.failure_counts, captures_due; AlertLog.failed_refunds), the same on
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dashboard.alerts import AlertFigures, DueCapture, FailureFigures
 from dashboard.settings import AlertSettings
 from dashboard.store import IntentStore
+from dashboard.store.alert_log import AlertLog
 
 
 def failure_figures(store: IntentStore, now: int, settings: AlertSettings) -> FailureFigures:
@@ -28,10 +29,10 @@ def last_success_at(store: IntentStore) -> int | None:
     return max((t for t in known if t is not None), default=None)
 
 
-def alert_figures(store: IntentStore, now: int, settings: AlertSettings) -> AlertFigures:
+def alert_figures(store: IntentStore, log: AlertLog, now: int, settings: AlertSettings) -> AlertFigures:
     return AlertFigures(
         failures=failure_figures(store, now, settings),
         captures_due=captures_due(store, now, settings),
-        failed_refunds=tuple(store.failed_refunds(now - settings.refund_failed_seconds)),
+        failed_refunds=tuple(log.failed_refunds(now - settings.refund_failed_seconds)),
         last_sync_success_at=last_success_at(store),
     )

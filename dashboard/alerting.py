@@ -35,7 +35,7 @@ from dashboard.alerts import (
 )
 from dashboard.settings import URLS_ENV, AlertSettings
 from dashboard.store import IntentStore
-from dashboard.store.alert_log import DeliveryOutcome, NotificationRecord, StoredRuleState
+from dashboard.store.alert_log import AlertLog, DeliveryOutcome, NotificationRecord, StoredRuleState
 
 if TYPE_CHECKING:  # apprise loads ~180 plugins: imported (by wiring) only when alert URLs are configured
     from dashboard.notify import Notifier
@@ -61,8 +61,11 @@ class Sent:
 
 
 class AlertService:
-    def __init__(self, store: IntentStore, settings: AlertSettings, tz: str, notifier: Notifier | None) -> None:
+    def __init__(
+        self, store: IntentStore, log: AlertLog, settings: AlertSettings, tz: str, notifier: Notifier | None
+    ) -> None:
         self._store = store
+        self._log = log
         self._settings = settings
         self._tz = tz
         self._notifier = notifier if notifier is not None and notifier.configured else None
@@ -76,9 +79,15 @@ class AlertService:
         """(target id, masked URL) of each configured target."""
         return self._notifier.targets if self._notifier is not None else ()
 
+    @property
+    def log(self) -> AlertLog:
+        """Each rule's stored state and the notifications' history (the Alerts page reads them)."""
+        return self._log
+
     def close(self) -> None:
         if self._notifier is not None:
             self._notifier.close()
+        self._log.close()
 
     # -- evaluation ---------------------------------------------------------------------------------------
 
@@ -98,11 +107,11 @@ class AlertService:
     def _figures(self, now: int, rules: Collection[Rule]) -> AlertFigures:
         if set(rules) == {"data_stale"}:  # a dashboard's check: one row to read, not the rules' queries
             return AlertFigures(FailureFigures(0, 0, 0), (), (), last_success_at(self._store))
-        return alert_figures(self._store, now, self._settings)
+        return alert_figures(self._store, self._log, now, self._settings)
 
     def _evaluate(self, now: int, rules: Collection[Rule]) -> list[Sent]:
         figures = self._figures(now, rules)
-        stored = self._store.alert_states()
+        stored = self._log.states()
         sent: list[Sent] = []
         for result in evaluate(figures, now, self._settings, self._tz):
             if result.rule not in rules:
@@ -118,16 +127,16 @@ class AlertService:
     def _evaluate_rule(self, seen: StoredRuleState, result: RuleResult, now: int) -> Sent | None:
         previous, interrupted = seen.state, None
         if seen.notification_id is not None and previous.pending is not None:
-            record = self._store.alert_notification(seen.notification_id)
+            record = self._log.notification(seen.notification_id)
             if record is not None and record.outcome == "sending":
-                if not record.interrupted_at(self._store.wall_now()):
+                if not record.interrupted_at(self._log.wall_now()):
                     return None  # another process is delivering it right now
                 interrupted = record.id
                 previous = record_delivery(previous, previous.pending, True, now)  # at most once: not again
         state, note = step(previous, result, now, self._settings.cooldown_seconds, self._tz)
         if note is None and interrupted is None and state == seen.state and result.value == seen.value:
             return None  # nothing changed: no write
-        held = self._store.claim_alert(
+        held = self._log.claim(
             seen,
             state,
             result.value,
@@ -141,7 +150,7 @@ class AlertService:
         outcome, detail, failed = self._deliver(note, held.failed_targets)
         # With nowhere to send, the notification is recorded (the Alerts page lists it) and not owed.
         after = record_delivery(state, note.kind, outcome != "failed", now)
-        self._store.finish_alert(held, after, outcome, detail, failed)
+        self._log.finish(held, after, outcome, detail, failed)
         return Sent(note.rule, note.kind, outcome, detail)
 
     def _deliver(
@@ -157,15 +166,15 @@ class AlertService:
 
     def current(self, now: int) -> tuple[RuleResult, ...]:
         """Every rule's result right now, for the Alerts page (nothing is written or sent)."""
-        return evaluate(alert_figures(self._store, now, self._settings), now, self._settings, self._tz)
+        return evaluate(alert_figures(self._store, self._log, now, self._settings), now, self._settings, self._tz)
 
     def send_test(self, now: int, key: str) -> NotificationRecord:
         """A test notification to every target, once per submission `key` (a double click sends once).
         Returns its history row, with the delivery's outcome."""
         note = check_notification(now, self._tz)
-        notification_id = self._store.add_test_notification(note, now, key, lease_seconds=DELIVERY_LEASE_SECONDS)
+        notification_id = self._log.add_test(note, now, key, lease_seconds=DELIVERY_LEASE_SECONDS)
         if notification_id is not None:
-            self._store.finish_test_notification(notification_id, *self._deliver(note, ()))
-        record = self._store.test_notification(key)
+            self._log.finish_test(notification_id, *self._deliver(note, ()))
+        record = self._log.test_notification(key)
         assert record is not None  # made above, or by this submission before
         return record

@@ -120,7 +120,7 @@ class SyncLoop:
         with self._changed:
             return self._changed.wait_for(lambda: self._finished >= 1, timeout)
 
-    def check_data_stale(self) -> None:
+    def check_data_stale(self, alerts: AlertService, clock: Clock) -> None:
         """Nothing to do: this process's sync judges it after every attempt, failed ones included."""
 
     def stop(self) -> None:
@@ -134,10 +134,8 @@ class WorkerSyncs:
     only reads. Stands where the SyncLoop would, so pages ask the same questions; nothing here calls the
     gateway or writes the store. A change is noticed from the store's version row, whichever process made it."""
 
-    def __init__(self, store: IntentStore, alerts: AlertService | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, store: IntentStore) -> None:
         self._store = store
-        self._alerts = alerts
-        self._clock = clock
         self._stale_checked_at: float | None = None
         self._stale_lock = threading.Lock()
 
@@ -163,19 +161,17 @@ class WorkerSyncs:
     def stop(self) -> None:
         """No thread to stop."""
 
-    def check_data_stale(self) -> None:
+    def check_data_stale(self, alerts: AlertService, clock: Clock) -> None:
         """When the worker stops syncing, nobody is left to say so but the dashboards: at most once a minute per
         process, raise "data stale" from the store's last success (the rule's row makes it one notification,
         whichever dashboard sees it first). Drawing never waits on it failing."""
-        if self._alerts is None or self._clock is None:
-            return
         with self._stale_lock:
             checked = self._stale_checked_at
             if checked is not None and time.monotonic() - checked < STALE_CHECK_SECONDS:
                 return
             self._stale_checked_at = time.monotonic()
         try:
-            now = self._clock.now()
+            now = clock.now()
         except OSError:  # the worker's sandbox is down: its clock says nothing, the next check tries again
             return
-        self._alerts.check_data_stale(now)
+        alerts.check_data_stale(now)

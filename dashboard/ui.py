@@ -79,7 +79,7 @@ def services() -> AppServices:
     core = build_services(settings, may_start_sandbox=not worker)
     parts = {field.name: getattr(core, field.name) for field in fields(core)}
     if worker:
-        return AppServices(**parts, sync_loop=WorkerSyncs(core.store, core.alerts, core.clock))
+        return AppServices(**parts, sync_loop=WorkerSyncs(core.store))
     return AppServices(**parts, sync_loop=SyncLoop(AlmaSync.for_services(core), core.settings.refresh_seconds))
 
 

@@ -50,7 +50,9 @@ def sync_status(app: AppServices) -> None:
     """Redrawn on its own: the pages' self-refreshing blocks and the background loop sync without a full
     rerun, and the sidebar must not lag behind the "as of" time they show."""
     writer = app.store.writer_status()  # from the store: true whichever process synced
-    app.sync_loop.check_data_stale()  # worker mode: a dead worker's silence is raised by a dashboard
+    app.sync_loop.check_data_stale(
+        app.alerts, app.clock
+    )  # worker mode: a dead worker's silence is raised by a dashboard
     synced_at = writer.last_success_at or app.store.last_synced_at()
     st.caption(f"Last sync: {local_datetime(synced_at, app.settings) if synced_at else 'never'}")
     if error := app.sync_loop.status().last_error:

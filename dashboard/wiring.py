@@ -17,6 +17,7 @@ from dashboard.gateway import StripeGateway
 from dashboard.local_sandbox import LocalSandbox, free_port
 from dashboard.settings import SANDBOX_PORT, Mode, Settings, SettingsError
 from dashboard.store import DEFAULT_LOCATION, IntentStore
+from dashboard.store.alert_log import AlertLog
 
 # What building the services can meet: the sandbox would not start (SandboxStartError is a RuntimeError), the
 # store's schema is newer than this code (RuntimeError), the store file is locked or not a database or its
@@ -136,4 +137,4 @@ def alert_service(settings: Settings, store: IntentStore) -> AlertService:
         from dashboard.notify import Notifier  # apprise loads ~180 plugins: only when alerts are configured
 
         notifier = Notifier(settings.alerts.urls, settings.public_url)
-    return AlertService(store, settings.alerts, settings.timezone, notifier)
+    return AlertService(store, AlertLog(store.location), settings.alerts, settings.timezone, notifier)

@@ -1,4 +1,4 @@
-"""The alert figures asked of a real store (SQLite file), filled with intents as the sync would save them."""
+"""The alert figures asked of a real store (SQLite and PostgreSQL), filled with intents as the sync would save them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dashboard.alerts import DueCapture, FailureFigures, evaluate
 from dashboard.domain import CAPTURE_WINDOW_SECONDS, EXPIRED_CODE, FAILED_CODE, AlmaIntent, LastPaymentError
 from dashboard.settings import AlertSettings
 from dashboard.store import IntentStore, SyncState
+from dashboard.store.alert_log import AlertLog
 
 NOW = 1_800_000_000
 WINDOW = 3600
@@ -49,7 +50,14 @@ def store(database: str) -> Iterator[IntentStore]:
     opened.close()
 
 
-def test_failures_count_intents_sent_within_the_window(store: IntentStore) -> None:
+@pytest.fixture
+def log(store: IntentStore) -> Iterator[AlertLog]:
+    opened = AlertLog(store.location)
+    yield opened
+    opened.close()
+
+
+def test_failures_count_intents_sent_within_the_window(store: IntentStore, log: AlertLog) -> None:
     store.upsert_intents(
         [
             failed(1, NOW - 10 * 60),
@@ -63,12 +71,12 @@ def test_failures_count_intents_sent_within_the_window(store: IntentStore) -> No
             alma(8, "requires_payment_method"),  # never sent to Alma
         ]
     )
-    assert alert_figures(store, NOW, SETTINGS).failures == FailureFigures(sent=6, declined=2, expired=2)
+    assert alert_figures(store, log, NOW, SETTINGS).failures == FailureFigures(sent=6, declined=2, expired=2)
     narrow = replace(SETTINGS, failure_window_seconds=15 * 60)
-    assert alert_figures(store, NOW, narrow).failures == FailureFigures(sent=2, declined=1, expired=0)
+    assert alert_figures(store, log, NOW, narrow).failures == FailureFigures(sent=2, declined=1, expired=0)
 
 
-def test_captures_due_within_the_horizon_soonest_first(store: IntentStore) -> None:
+def test_captures_due_within_the_horizon_soonest_first(store: IntentStore, log: AlertLog) -> None:
     store.upsert_intents(
         [
             authorised(1, NOW + 20 * HOUR, capturable=10_001),
@@ -77,15 +85,15 @@ def test_captures_due_within_the_horizon_soonest_first(store: IntentStore) -> No
             alma(4, "succeeded", capture_method="manual", authorized_at=NOW - 6 * 86_400),
         ]
     )
-    assert alert_figures(store, NOW, SETTINGS).captures_due == (
+    assert alert_figures(store, log, NOW, SETTINGS).captures_due == (
         DueCapture("pi_002", 10_002, NOW + 2 * HOUR),
         DueCapture("pi_001", 10_001, NOW + 20 * HOUR),
     )
 
 
-def test_a_quiet_store_fires_nothing_but_knows_its_last_sync(store: IntentStore) -> None:
+def test_a_quiet_store_fires_nothing_but_knows_its_last_sync(store: IntentStore, log: AlertLog) -> None:
     store.upsert_intents([alma(1, "succeeded", sent_to_alma_at=NOW - 600), authorised(2, NOW + 3 * 86_400)])
     store.save(state=SyncState(None, NOW - 120, NOW - 120, NOW - 90 * 86_400))
-    figures = alert_figures(store, NOW, SETTINGS)
+    figures = alert_figures(store, log, NOW, SETTINGS)
     assert figures.last_sync_success_at == NOW - 120
     assert not any(result.firing for result in evaluate(figures, NOW, SETTINGS, "UTC"))

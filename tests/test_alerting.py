@@ -23,7 +23,7 @@ from dashboard.domain import (
 from dashboard.notify import Notifier, target_id
 from dashboard.settings import AlertSettings
 from dashboard.store import SCHEMA_VERSION, IntentStore, SyncState, parse_location
-from dashboard.store.alert_log import StoredRuleState
+from dashboard.store.alert_log import AlertLog, StoredRuleState
 from dashboard.store.dialects import create_engine
 from dashboard.sync_loop import WorkerSyncs
 from tests.json_receiver import JsonReceiver
@@ -88,13 +88,14 @@ def stores(database: str, wall: WallClock) -> Iterator[Callable[[], IntentStore]
 
 
 @pytest.fixture
-def services(json_receiver: JsonReceiver) -> Iterator[Callable[..., AlertService]]:
+def services(json_receiver: JsonReceiver, wall: WallClock) -> Iterator[Callable[..., AlertService]]:
     made: list[AlertService] = []
 
     def make(store: IntentStore, urls: tuple[str, ...] | None = None, **knobs: int) -> AlertService:
         settings = AlertSettings(**knobs)
         chosen = (json_receiver.url(),) if urls is None else urls
-        service = AlertService(store, settings, TZ, Notifier(chosen, PUBLIC) if chosen else None)
+        notifier = Notifier(chosen, PUBLIC) if chosen else None
+        service = AlertService(store, AlertLog(store.location, wall), settings, TZ, notifier)
         made.append(service)
         return service
 
@@ -131,12 +132,12 @@ def test_a_failure_spike_fires_once_stays_quiet_and_resolves(
 
     assert [(s.rule, s.kind) for s in resolved] == [("failure_spike", "resolved")]
     assert titles(json_receiver)[1] == "Alma Ops — Resolved: Failure spike: 0 of 0 failed (0%) in the last 60 min"
-    history = store.alert_history(10)
+    history = alerts.log.history(10)
     assert [(h.rule, h.kind, h.outcome, h.attempts) for h in history] == [
         ("failure_spike", "resolved", "delivered", 1),
         ("failure_spike", "firing", "delivered", 1),
     ]
-    assert store.alert_states()["failure_spike"].state == RuleState("ok", NOW + 2 * HOUR, NOW, None)
+    assert alerts.log.states()["failure_spike"].state == RuleState("ok", NOW + 2 * HOUR, NOW, None)
 
 
 def test_a_reminder_after_the_cooldown(
@@ -192,11 +193,12 @@ def test_a_failed_refund_fires(
     store.save(refund_states=[refund], transactions=[giveback])
     synced(store, NOW)
 
-    sent = services(store).evaluate(NOW)
+    alerts = services(store)
+    sent = alerts.evaluate(NOW)
 
     assert [(s.rule, s.kind) for s in sent] == [("refund_failed", "firing")]
     assert "re_1 of pi_001 · €40.00 · failed" in json_receiver.received[0].message
-    assert store.failed_refunds(NOW - 20 * 60) == []  # it failed 30 min ago, by its giveback
+    assert alerts.log.failed_refunds(NOW - 20 * 60) == []  # it failed 30 min ago, by its giveback
 
 
 def test_a_quiet_store_sends_nothing(
@@ -207,8 +209,8 @@ def test_a_quiet_store_sends_nothing(
     synced(store, NOW)
     alerts = services(store)
     assert alerts.evaluate(NOW) == []
-    assert json_receiver.received == [] and store.alert_history(10) == []
-    assert {rule: s.state.status for rule, s in store.alert_states().items()} == {
+    assert json_receiver.received == [] and alerts.log.history(10) == []
+    assert {rule: s.state.status for rule, s in alerts.log.states().items()} == {
         "failure_spike": "ok",
         "captures_due": "ok",
         "refund_failed": "ok",
@@ -229,14 +231,14 @@ def test_a_failed_delivery_is_sent_again_only_where_it_failed(
         [first] = alerts.evaluate(NOW)
         assert first.outcome == "failed" and "1 of 2 accepted" in first.detail
         assert len(json_receiver.received) == 1 and other.received == []
-        assert store.alert_states()["failure_spike"].failed_targets == (target_id(other.url()),)
+        assert alerts.log.states()["failure_spike"].failed_targets == (target_id(other.url()),)
 
         other.status = 200
         [again] = alerts.evaluate(NOW + 15)
 
         assert (again.kind, again.outcome) == ("firing", "delivered")
         assert len(json_receiver.received) == 1 and len(other.received) == 1  # only where it had failed
-        [record] = store.alert_history(10)
+        [record] = alerts.log.history(10)
         assert (record.outcome, record.attempts) == ("delivered", 2)
         assert alerts.evaluate(NOW + 30) == []
     finally:
@@ -250,15 +252,12 @@ def test_a_restart_and_a_second_evaluator_never_repeat(
     first_store.upsert_intents([declined(n, NOW - 600 - n) for n in range(5)])
     synced(first_store, NOW)
     first, second = services(first_store), services(stores())
-    seen_by_second = second._store.alert_states()  # read before the first evaluator moves the rows
+    seen_by_second = second.log.states()  # read before the first evaluator moves the rows
 
     assert len(first.evaluate(NOW)) == 1
     # The second read the rows before the first moved them: its change is refused, so it sends nothing.
     stale = seen_by_second.get("failure_spike") or StoredRuleState("failure_spike", RuleState())
-    assert (
-        second._store.claim_alert(stale, RuleState("firing", NOW, None, "firing"), "x", NOW, None, lease_seconds=60)
-        is None
-    )
+    assert second.log.claim(stale, RuleState("firing", NOW, None, "firing"), "x", NOW, None, lease_seconds=60) is None
     assert second.evaluate(NOW + 5) == []
     restarted = services(stores())
     assert restarted.evaluate(NOW + 10) == []
@@ -277,9 +276,9 @@ def test_a_delivery_cut_short_is_not_sent_again(
     alerts = services(store)
     # What a process that died mid-delivery leaves: the claim, and no outcome.
     result = alerts.current(NOW)[0]
-    seen = store.alert_states().get("failure_spike")
+    seen = alerts.log.states().get("failure_spike")
     state, note = step(RuleState(), result, NOW, HOUR, TZ)
-    held = store.claim_alert(
+    held = alerts.log.claim(
         seen or StoredRuleState("failure_spike", RuleState()), state, result.value, NOW, note, lease_seconds=300
     )
     assert held is not None
@@ -289,9 +288,9 @@ def test_a_delivery_cut_short_is_not_sent_again(
     assert alerts.evaluate(NOW + 30) == []  # its lease ran out: interrupted, not sent again
 
     assert json_receiver.received == []
-    [record] = store.alert_history(10)
+    [record] = alerts.log.history(10)
     assert record.outcome == "interrupted"
-    assert store.alert_states()["failure_spike"].state.pending is None
+    assert alerts.log.states()["failure_spike"].state.pending is None
 
 
 def test_data_stale_raised_by_two_dashboards_is_sent_once(
@@ -319,7 +318,7 @@ def test_without_urls_notifications_are_recorded_not_owed(
     alerts = services(store, ())
     [sent] = alerts.evaluate(NOW)
     assert (sent.outcome, sent.detail) == ("not_sent", NOT_CONFIGURED)
-    assert store.alert_states()["failure_spike"].state.pending is None
+    assert alerts.log.states()["failure_spike"].state.pending is None
     assert alerts.evaluate(NOW + 15) == []
 
 
@@ -344,10 +343,12 @@ def test_a_store_from_before_alerts_gains_their_tables(database: str) -> None:
         conn.execute(sa.text("UPDATE schema_version SET version = 5"))
     engine.dispose()
     store = IntentStore(database, WINDOW)
+    log = AlertLog(store.location)
     try:
         assert store.schema_version() == SCHEMA_VERSION == 6
-        assert store.alert_states() == {} and store.alert_history(5) == []
+        assert log.states() == {} and log.history(5) == []
     finally:
+        log.close()
         store.close()
 
 
@@ -357,13 +358,13 @@ def test_a_worker_mode_dashboard_raises_data_stale_at_most_once_a_minute(
     store = stores()
     synced(store, NOW)
     clock = WallClock(NOW + 5 * 60)
-    dashboard = WorkerSyncs(store, services(store), clock)
-    dashboard.check_data_stale()
+    dashboard, alerts = WorkerSyncs(store), services(store)
+    dashboard.check_data_stale(alerts, clock)
     assert json_receiver.received == []  # 5 min: fresh enough
 
     clock.at = NOW + 11 * 60
-    dashboard.check_data_stale()  # within a minute of the last look: not yet
+    dashboard.check_data_stale(alerts, clock)  # within a minute of the last look: not yet
     assert json_receiver.received == []
-    WorkerSyncs(store, services(store), clock).check_data_stale()  # another dashboard's first look
-    WorkerSyncs(store, services(store), clock).check_data_stale()  # and a third's
+    WorkerSyncs(store).check_data_stale(services(store), clock)  # another dashboard's first look
+    WorkerSyncs(store).check_data_stale(services(store), clock)  # and a third's
     assert titles(json_receiver) == ["Alma Ops — Data stale: last successful sync 11 min ago (2027-01-15 09:00 CET)"]

@@ -21,6 +21,7 @@ from dashboard.local_sandbox import LocalSandbox
 from dashboard.notify import Notifier
 from dashboard.settings import AUTH_WINDOW_SECONDS, AlertSettings, Settings
 from dashboard.store import IntentStore
+from dashboard.store.alert_log import AlertLog
 from dashboard.sync import AlmaSync
 from tests.conftest import answer_alma_page
 from tests.json_receiver import JsonReceiver
@@ -44,7 +45,8 @@ def gateway(sandbox: LocalSandbox) -> StripeGateway:
 def syncer(
     gateway: StripeGateway, store: IntentStore, sandbox: LocalSandbox, json_receiver: JsonReceiver
 ) -> Iterator[AlmaSync]:
-    alerts = AlertService(store, AlertSettings(), "Europe/Paris", Notifier((json_receiver.url(),), PUBLIC))
+    notifier = Notifier((json_receiver.url(),), PUBLIC)
+    alerts = AlertService(store, AlertLog(store.location), AlertSettings(), "Europe/Paris", notifier)
     yield AlmaSync(gateway, store, sandbox, alerts=alerts)
     alerts.close()
 
@@ -105,7 +107,7 @@ def test_a_quiet_account_sends_nothing(
     syncer.sync_once()
     syncer.sync_once()
     assert json_receiver.received == []
-    assert store.alert_history(10) == []
+    assert syncer.alerts.log.history(10) == []
 
 
 def test_a_failed_delivery_is_retried_at_the_next_sync_and_never_raised(
@@ -116,7 +118,7 @@ def test_a_failed_delivery_is_retried_at_the_next_sync_and_never_raised(
     json_receiver.status = 500
     result = syncer.sync_once()  # the sync itself succeeds
     assert result.kind == "full" and json_receiver.received == []
-    [record] = store.alert_history(5)
+    [record] = syncer.alerts.log.history(5)
     assert record.outcome == "failed"
 
     json_receiver.status = 200
@@ -124,5 +126,5 @@ def test_a_failed_delivery_is_retried_at_the_next_sync_and_never_raised(
     assert titles(json_receiver) == ["Alma Ops — Failure spike: 5 of 5 failed (100%) in the last 60 min"]
     syncer.sync_once()
     assert len(json_receiver.received) == 1
-    [record] = store.alert_history(5)
+    [record] = syncer.alerts.log.history(5)
     assert (record.outcome, record.attempts) == ("delivered", 2)

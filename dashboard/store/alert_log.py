@@ -1,5 +1,10 @@
-"""The alert tables' statements: each rule's state (changed only from the revision its changer read, so of two
-processes evaluating at once exactly one moves a row and sends), and the notifications' history."""
+"""The store's alert tables (schema.alert_state, alert_notifications): each rule's state, changed only from the
+revision its changer read (so of two processes evaluating at once exactly one moves a row and sends), and the
+notifications' history; plus the failed refunds the refund rule reads.
+
+AlertLog opens its own engine on the store's location: the dashboards write here too (a test notification,
+data stale), and none of it is the sync's work, so it stays apart from IntentStore's writer-lock machinery.
+The IntentStore opened first has created or migrated the schema."""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from dashboard.alerts import Notification, RuleState
+from dashboard.alerts import FailedRefund, Notification, RuleState
+from dashboard.clock import Clock, SystemClock
 from dashboard.store import dialects
-from dashboard.store.schema import alert_notifications, alert_state
+from dashboard.store.location import StoreLocation
+from dashboard.store.schema import alert_notifications, alert_state, balance_transactions, refunds
 
 DeliveryOutcome = Literal["sending", "delivered", "failed", "interrupted", "not_sent"]
 
@@ -75,17 +82,17 @@ def _record(row: Mapping[Any, Any]) -> NotificationRecord:
     return NotificationRecord(**values)
 
 
-def rule_states(conn: sa.Connection) -> dict[str, StoredRuleState]:
+def _rule_states(conn: sa.Connection) -> dict[str, StoredRuleState]:
     return {row["rule"]: _rule_state(row) for row in conn.execute(sa.select(alert_state)).mappings()}
 
 
-def notification(conn: sa.Connection, notification_id: int) -> NotificationRecord | None:
+def _notification(conn: sa.Connection, notification_id: int) -> NotificationRecord | None:
     row = conn.execute(sa.select(alert_notifications).where(alert_notifications.c.id == notification_id)).mappings()
     found = row.first()
     return _record(found) if found is not None else None
 
 
-def history(conn: sa.Connection, limit: int) -> list[NotificationRecord]:
+def _history(conn: sa.Connection, limit: int) -> list[NotificationRecord]:
     query = sa.select(alert_notifications).order_by(alert_notifications.c.id.desc()).limit(limit)
     return [_record(row) for row in conn.execute(query).mappings()]
 
@@ -94,7 +101,7 @@ def _state_values(state: RuleState) -> dict[str, Any]:
     return {"status": state.status, "since": state.since, "last_sent_at": state.last_sent_at, "pending": state.pending}
 
 
-def move_state(conn: sa.Connection, seen: StoredRuleState, values: dict[str, Any]) -> bool:
+def _move_state(conn: sa.Connection, seen: StoredRuleState, values: dict[str, Any]) -> bool:
     """Write the rule's row from the revision `seen` read; False when another process moved it first."""
     values = {**values, "revision": seen.revision + 1}
     if seen.revision == 0:
@@ -110,7 +117,7 @@ def move_state(conn: sa.Connection, seen: StoredRuleState, values: dict[str, Any
     return bool(moved.rowcount)
 
 
-def claim(
+def _claim(
     conn: sa.Connection,
     seen: StoredRuleState,
     state: RuleState,
@@ -125,7 +132,7 @@ def claim(
     retry of the same notification reuses its row, a new one gets a row. StateMoved when another process moved
     the row first (it evaluated, it sends). The returned state is what the caller now holds."""
     if interrupted is not None:
-        mark_interrupted(conn, interrupted, wall_now)
+        _mark_interrupted(conn, interrupted, wall_now)
     notification_id = None
     targets = seen.failed_targets
     if note is not None:
@@ -153,12 +160,12 @@ def claim(
         "value": value,
         "evaluated_at": evaluated_at,
     }
-    if not move_state(conn, seen, values):
+    if not _move_state(conn, seen, values):
         raise StateMoved(seen.rule)  # rolls the notification row back too: the other process owns it
     return StoredRuleState(seen.rule, state, seen.revision + 1, values["notification_id"], targets, value, evaluated_at)
 
 
-def finish(
+def _finish(
     conn: sa.Connection,
     held: StoredRuleState,
     after: RuleState,
@@ -185,10 +192,10 @@ def finish(
         "notification_id": held.notification_id if after.pending else None,
         "failed_targets": json.dumps(list(failed_targets)) if after.pending and failed_targets else None,
     }
-    move_state(conn, held, values)
+    _move_state(conn, held, values)
 
 
-def mark_interrupted(conn: sa.Connection, notification_id: int, wall_now: int) -> None:
+def _mark_interrupted(conn: sa.Connection, notification_id: int, wall_now: int) -> None:
     conn.execute(
         alert_notifications.update()
         .where(alert_notifications.c.id == notification_id, alert_notifications.c.outcome == "sending")
@@ -201,7 +208,7 @@ def mark_interrupted(conn: sa.Connection, notification_id: int, wall_now: int) -
     )
 
 
-def add_test(
+def _add_test(
     conn: sa.Connection, note: Notification, created_at: int, wall_now: int, sending_until: int, key: str
 ) -> int | None:
     """A test notification's row, claimed for sending; None when this submission already made one."""
@@ -225,7 +232,7 @@ def add_test(
     return None if made is None else int(made)
 
 
-def finish_test(
+def _finish_test(
     conn: sa.Connection,
     notification_id: int,
     outcome: DeliveryOutcome,
@@ -246,7 +253,104 @@ def finish_test(
     )
 
 
-def by_key(conn: sa.Connection, key: str) -> NotificationRecord | None:
+def _by_key(conn: sa.Connection, key: str) -> NotificationRecord | None:
     row = conn.execute(sa.select(alert_notifications).where(alert_notifications.c.idempotency_key == key))
     found = row.mappings().first()
     return _record(found) if found is not None else None
+
+
+class AlertLog:
+    """Delivery leases are on `clock` (wall time by default): they are about processes, not about Stripe."""
+
+    def __init__(self, location: StoreLocation, clock: Clock | None = None) -> None:
+        self._engine = dialects.create_engine(location)
+        self._clock: Clock = clock or SystemClock()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def wall_now(self) -> int:
+        return self._clock.now()
+
+    def states(self) -> dict[str, StoredRuleState]:
+        with self._engine.connect() as conn:
+            return _rule_states(conn)
+
+    def notification(self, notification_id: int) -> NotificationRecord | None:
+        with self._engine.connect() as conn:
+            return _notification(conn, notification_id)
+
+    def history(self, limit: int) -> list[NotificationRecord]:
+        """The newest notifications first."""
+        with self._engine.connect() as conn:
+            return _history(conn, limit)
+
+    def claim(
+        self,
+        seen: StoredRuleState,
+        state: RuleState,
+        value: str,
+        evaluated_at: int,
+        note: Notification | None,
+        *,
+        lease_seconds: int,
+        interrupted: int | None = None,
+    ) -> StoredRuleState | None:
+        """Move the rule from `seen` to `state`; with `note`, its notification is recorded as sending (the
+        commit point: whoever moved the row sends it). None when another process moved the row first.
+        `interrupted`: a notification whose sender died mid-way, marked so in the same transaction."""
+        wall_now = self._clock.now()
+        try:
+            with dialects.write_transaction(self._engine) as conn:
+                return _claim(
+                    conn, seen, state, value, evaluated_at, note, wall_now, wall_now + lease_seconds, interrupted
+                )
+        except StateMoved:
+            return None
+
+    def finish(
+        self,
+        held: StoredRuleState,
+        after: RuleState,
+        outcome: DeliveryOutcome,
+        detail: str,
+        failed_targets: Sequence[str] = (),
+    ) -> None:
+        with dialects.write_transaction(self._engine) as conn:
+            _finish(conn, held, after, outcome, detail, failed_targets, self._clock.now())
+
+    def add_test(self, note: Notification, created_at: int, key: str, *, lease_seconds: int) -> int | None:
+        """The test notification of one submission, claimed for sending; None when that submission already
+        made one (a double click sends once)."""
+        wall_now = self._clock.now()
+        with dialects.write_transaction(self._engine) as conn:
+            return _add_test(conn, note, created_at, wall_now, wall_now + lease_seconds, key)
+
+    def finish_test(
+        self, notification_id: int, outcome: DeliveryOutcome, detail: str, failed_targets: Sequence[str] = ()
+    ) -> None:
+        with dialects.write_transaction(self._engine) as conn:
+            _finish_test(conn, notification_id, outcome, detail, failed_targets, self._clock.now())
+
+    def test_notification(self, key: str) -> NotificationRecord | None:
+        with self._engine.connect() as conn:
+            return _by_key(conn, key)
+
+    def failed_refunds(self, failed_after: int) -> list[FailedRefund]:
+        """Refunds that turned failed after `failed_after`, oldest first. When it failed is its giveback's
+        balance transaction (refund_failure); until that is synced, the refund's creation."""
+        r, b = refunds.c, balance_transactions.c
+        failed_at = sa.func.coalesce(sa.func.max(b.created), r.created)
+        query = (
+            sa.select(r.id, r.intent_id, r.amount, failed_at, r.failure_reason)
+            .join_from(
+                refunds, balance_transactions, sa.and_(b.source_id == r.id, b.type == "refund_failure"), isouter=True
+            )
+            .where(r.status == "failed")
+            .group_by(r.id, r.intent_id, r.amount, r.created, r.failure_reason)
+            .having(failed_at > failed_after)
+            .order_by(failed_at, r.id)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [FailedRefund(str(i), intent, int(amount), int(at), reason) for i, intent, amount, at, reason in rows]

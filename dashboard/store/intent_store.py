@@ -28,7 +28,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashboard import analytics
-from dashboard.alerts import FailedRefund, Notification, RuleState
 from dashboard.audit import AuditEntry, AuditFilter
 from dashboard.clock import Clock, SystemClock
 from dashboard.domain import (
@@ -42,8 +41,7 @@ from dashboard.domain import (
     outcome,
 )
 from dashboard.intent_frame import COLUMNS, intent_row, typed_frame
-from dashboard.store import alert_log, audit_trail, dialects
-from dashboard.store.alert_log import DeliveryOutcome, NotificationRecord, StoredRuleState
+from dashboard.store import audit_trail, dialects
 from dashboard.store.location import ENV_NAME, StoreLocation, parse_location
 from dashboard.store.queries import IntentFilter, PageKey, SortColumn, constant_offset_spans, keyset_query
 from dashboard.store.schema import (
@@ -1049,101 +1047,6 @@ class IntentStore:
         """Everyone who appears in the trail, for the Audit page's "who" filter."""
         with self._read() as conn:
             return list(conn.execute(sa.select(audit.c.who).distinct().order_by(audit.c.who)).scalars())
-
-    # -- alerts: each rule's state and the notifications' history (dashboard/alerting.py) -----------------
-    # Not _write(): a dashboard may raise "data stale" too; the rows' revisions decide who sends, not the lock.
-    # Delivery leases are on this store's clock (wall time): they are about processes, not about Stripe.
-
-    def wall_now(self) -> int:
-        return self._clock.now()
-
-    def alert_states(self) -> dict[str, StoredRuleState]:
-        with self._read() as conn:
-            return alert_log.rule_states(conn)
-
-    def alert_notification(self, notification_id: int) -> NotificationRecord | None:
-        with self._read() as conn:
-            return alert_log.notification(conn, notification_id)
-
-    def alert_history(self, limit: int) -> list[NotificationRecord]:
-        """The newest notifications first."""
-        with self._read() as conn:
-            return alert_log.history(conn, limit)
-
-    def claim_alert(
-        self,
-        seen: StoredRuleState,
-        state: RuleState,
-        value: str,
-        evaluated_at: int,
-        note: Notification | None,
-        *,
-        lease_seconds: int,
-        interrupted: int | None = None,
-    ) -> StoredRuleState | None:
-        """Move the rule from `seen` to `state`; with `note`, its notification is recorded as sending (the
-        commit point: whoever moved the row sends it). None when another process moved the row first.
-        `interrupted`: a notification whose sender died mid-way, marked so in the same transaction."""
-        wall_now = self._clock.now()
-        try:
-            with dialects.write_transaction(self._engine) as conn:
-                return alert_log.claim(
-                    conn, seen, state, value, evaluated_at, note, wall_now, wall_now + lease_seconds, interrupted
-                )
-        except alert_log.StateMoved:
-            return None
-
-    def finish_alert(
-        self,
-        held: StoredRuleState,
-        after: RuleState,
-        outcome: DeliveryOutcome,
-        detail: str,
-        failed_targets: Sequence[str] = (),
-    ) -> None:
-        with dialects.write_transaction(self._engine) as conn:
-            alert_log.finish(conn, held, after, outcome, detail, failed_targets, self._clock.now())
-
-    def add_test_notification(self, note: Notification, created_at: int, key: str, *, lease_seconds: int) -> int | None:
-        """The test notification of one submission, claimed for sending; None when that submission already
-        made one (a double click sends once)."""
-        wall_now = self._clock.now()
-        with dialects.write_transaction(self._engine) as conn:
-            return alert_log.add_test(conn, note, created_at, wall_now, wall_now + lease_seconds, key)
-
-    def finish_test_notification(
-        self, notification_id: int, outcome: DeliveryOutcome, detail: str, failed_targets: Sequence[str] = ()
-    ) -> None:
-        with dialects.write_transaction(self._engine) as conn:
-            alert_log.finish_test(conn, notification_id, outcome, detail, failed_targets, self._clock.now())
-
-    def test_notification(self, key: str) -> NotificationRecord | None:
-        with self._read() as conn:
-            return alert_log.by_key(conn, key)
-
-    def failed_refunds(self, failed_after: int) -> list[FailedRefund]:
-        """Refunds that turned failed after `failed_after`, oldest first. When it failed is its giveback's
-        balance transaction (refund_failure); before that is synced, the refund's creation."""
-        r, b = refunds.c, balance_transactions.c
-        failed_at = sa.func.coalesce(sa.func.max(b.created), r.created)
-        query = (
-            sa.select(r.id, r.intent_id, r.amount, failed_at, r.failure_reason)
-            .join_from(
-                refunds,
-                balance_transactions,
-                sa.and_(b.source_id == r.id, b.type == "refund_failure"),
-                isouter=True,
-            )
-            .where(r.status == "failed")
-            .group_by(r.id, r.intent_id, r.amount, r.created, r.failure_reason)
-            .having(failed_at > failed_after)
-            .order_by(failed_at, r.id)
-        )
-        with self._read() as conn:
-            return [
-                FailedRefund(str(i), intent, int(amount), int(at), reason)
-                for i, intent, amount, at, reason in conn.execute(query)
-            ]
 
     # -- money (refunds, fees, net) -----------------------------------------------------------------------
 
