@@ -151,6 +151,7 @@ class AlertService:
         # With nowhere to send, the notification is recorded (the Alerts page lists it) and not owed.
         after = record_delivery(state, note.kind, outcome != "failed", now)
         self._log.finish(held, after, outcome, detail, failed)
+        log.info("alert %s %s: %s (%s)", note.rule, note.kind, outcome, detail)  # detail names targets masked
         return Sent(note.rule, note.kind, outcome, detail)
 
     def _deliver(

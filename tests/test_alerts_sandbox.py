@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import stripe
 
 from dashboard.alerting import AlertService
 from dashboard.domain import CAPTURE_WINDOW_SECONDS
@@ -14,6 +15,7 @@ from dashboard.gateway import (
     CaptureMethod,
     CreatedIntent,
     CreateIntentRequest,
+    GatewayError,
     StripeGateway,
     submission_idempotency_key,
 )
@@ -23,7 +25,7 @@ from dashboard.settings import AUTH_WINDOW_SECONDS, AlertSettings, Settings
 from dashboard.store import IntentStore
 from dashboard.store.alert_log import AlertLog
 from dashboard.sync import AlmaSync
-from tests.conftest import answer_alma_page
+from tests.conftest import TEST_KEY, answer_alma_page
 from tests.json_receiver import JsonReceiver
 
 PUBLIC = "http://localhost:8501"
@@ -128,3 +130,41 @@ def test_a_failed_delivery_is_retried_at_the_next_sync_and_never_raised(
     assert len(json_receiver.received) == 1
     [record] = syncer.alerts.log.history(5)
     assert (record.outcome, record.attempts) == ("delivered", 2)
+
+
+def test_a_refund_that_fails_at_alma_is_told_once(
+    syncer: AlmaSync, gateway: StripeGateway, sandbox: LocalSandbox, json_receiver: JsonReceiver
+) -> None:
+    paid = create(gateway, 9_000)
+    answer_alma_page(paid.redirect_url or "", "authorize")
+    client = stripe.StripeClient(TEST_KEY, base_addresses={"api": sandbox.base_url})
+    refund = client.v1.refunds.create({"payment_intent": paid.intent.id, "metadata": {"sandbox_refund": "fail"}})
+    syncer.sync_once()
+    assert json_receiver.received == []  # pending: Alma has not answered yet
+
+    sandbox.advance(10 * 60)  # Alma answers: the refund failed
+    syncer.sync_once()
+    syncer.sync_once()
+
+    [got] = json_receiver.received
+    assert got.title == "Alma Ops — Refund failed: 1 refund failed in the last 24 h"
+    assert f"{refund.id} of {paid.intent.id} · €90.00 · failed" in got.message
+    assert got.message.endswith(f"Open: {PUBLIC}/intents")
+
+
+def test_syncs_that_keep_failing_raise_data_stale_once(
+    syncer: AlmaSync, sandbox: LocalSandbox, json_receiver: JsonReceiver
+) -> None:
+    syncer.sync_once()
+    sandbox.advance(11 * 60)
+    sandbox.faults(rate=1.0, kinds="500")
+    try:
+        for _ in range(2):
+            with pytest.raises(GatewayError):
+                syncer.sync_once()
+    finally:
+        sandbox.faults(rate=0.0)
+    assert [got.title.split(":")[0] for got in json_receiver.received] == ["Alma Ops — Data stale"]
+
+    syncer.sync_once()
+    assert json_receiver.received[-1].title.startswith("Alma Ops — Resolved: Data stale: last successful sync 0 min")
