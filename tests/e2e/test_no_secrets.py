@@ -23,6 +23,7 @@ PAGES = {
     "test_lab": "Test lab",
     "expiry_watch": "Expiry watch",
     "reports": "Reports",
+    "alerts": "Alerts",
     "return": "Payment result",
 }
 

@@ -19,7 +19,7 @@ from tests.e2e.test_flows import screenshot
 from tests.pages.conftest import create_intent
 
 pytestmark = pytest.mark.e2e
-NAVIGATION = ("Overview", "Intents", "Test lab", "Expiry watch", "Reports", "Audit")
+NAVIGATION = ("Overview", "Intents", "Test lab", "Expiry watch", "Reports", "Alerts", "Audit")
 
 
 def expect_navigation(page: Page, names: list[str]) -> None:
@@ -72,7 +72,7 @@ def test_viewer_sees_three_pages_and_is_refused_test_lab_and_audit_by_url(
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_text(f"{PEOPLE['viewer']['name']} · viewer")).to_be_visible()
     expect(sidebar.get_by_role("button", name="Log out")).to_be_visible()
-    expect_navigation(page, ["Overview", "Intents", "Expiry watch", "Reports"])
+    expect_navigation(page, ["Overview", "Intents", "Expiry watch", "Reports", "Alerts"])
     page.screenshot(path=tmp_path / "viewer.png")
 
     for path in ("test_lab", "audit"):
@@ -87,7 +87,7 @@ def test_operator_has_the_test_lab(page: Page, signed_in_app_server: AppServer) 
     sign_in(page, signed_in_app_server, "operator")
 
     expect(page.get_by_test_id("stSidebar").get_by_text("Olga Ops · operator")).to_be_visible()
-    expect_navigation(page, ["Overview", "Intents", "Test lab", "Expiry watch", "Reports"])
+    expect_navigation(page, ["Overview", "Intents", "Test lab", "Expiry watch", "Reports", "Alerts"])
     page.goto(f"{signed_in_app_server.url}/test_lab")
     heading(page, "Test lab")
     expect(page.get_by_role("button", name="Create test intent")).to_be_visible()
