@@ -85,7 +85,8 @@ def watch() -> None:
         if failures.empty:
             st.caption(f"{nothing} in the last {lookback}.")
         else:
-            ui_widgets.failures_table(failures, ("updated_at", "id", "outcome", "amount", "waited", "reason"), settings)
+            columns = ("updated_at", "id", "outcome", "amount", "waited", "reason")
+            ui_widgets.failures_table(failures, columns, settings, key=f"{kind}_table")
 
 
 watch()

@@ -126,7 +126,7 @@ def data_block() -> None:
         st.caption("No expired or declined intents in this period.")
         return
     columns = ("updated_at", "id", "amount", "outcome", "reason")
-    ui_widgets.failures_table(analytics.recent_failures(failed, RECENT_FAILURES), columns, settings)
+    ui_widgets.failures_table(analytics.recent_failures(failed, RECENT_FAILURES), columns, settings, "failures_table")
 
 
 data_block()

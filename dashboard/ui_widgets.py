@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import analytics
@@ -77,6 +78,7 @@ def time_column(label: str, settings: Settings, *, seconds: bool = False) -> Any
 
 # A relative link resolves next to whichever page shows it, so it survives a server.baseUrlPath.
 INTENT_DETAIL_LINK = "intents?intent="
+INTENTS_PAGE = "app_pages/intents.py"
 INTENT_LINK_COLUMN = st.column_config.LinkColumn(
     "Intent",
     display_text=rf"{re.escape(INTENT_DETAIL_LINK)}(.+)",
@@ -96,7 +98,7 @@ _FAILURE_COLUMNS: dict[str, Any] = {  # st.column_config objects, or a plain lab
 }
 
 
-def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Settings) -> None:
+def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Settings, key: str) -> None:
     """Expired or declined intents (analytics.recent_failures / recently_expired / recent_declines rows):
     EUR amounts, local times, how long the customer waited when known, and each id linking to its detail.
     The frame keeps the plain `id`; the link column is drawn in its place."""
@@ -109,7 +111,18 @@ def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Set
         shown = shown.assign(waited=failures["waited_seconds"].map(duration_text))
     drawn = {"detail" if column == "id" else column: _FAILURE_COLUMNS[column] for column in columns}
     drawn["updated_at"] = time_column("When", settings, seconds=True)
-    st.dataframe(shown, hide_index=True, placeholder="—", column_order=list(drawn), column_config=drawn)
+    intent_rows(shown, key, column_order=list(drawn), column_config=drawn)
+
+
+def intent_rows(shown: pd.DataFrame | Styler, key: str, **table: Any) -> None:
+    """A table of intents (an `id` column) whose selected row opens that intent's detail in this tab: one
+    click on the row's box. The Intent column's link opens it in a new tab instead."""
+    event = st.dataframe(
+        shown, key=key, hide_index=True, placeholder="—", on_select="rerun", selection_mode="single-row", **table
+    )
+    if rows := event.selection.rows:
+        ids = (shown.data if isinstance(shown, Styler) else shown)["id"]
+        st.switch_page(INTENTS_PAGE, query_params={"intent": str(ids.iloc[rows[0]])})
 
 
 _CAPTURE_COLUMNS = {
@@ -146,7 +159,7 @@ def capture_table(held: pd.DataFrame, settings: Settings) -> None:
     tinted = shown.style.apply(
         lambda row: [f"background-color: {DUE_SOON_TINT}" if row["due_soon"] else ""] * len(row), axis=1
     )
-    st.dataframe(tinted, hide_index=True, placeholder="—", column_order=list(drawn), column_config=drawn)
+    intent_rows(tinted, "capture_table", column_order=list(drawn), column_config=drawn)
 
 
 def countdown_styles() -> None:

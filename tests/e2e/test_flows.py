@@ -28,6 +28,7 @@ SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
 SANDBOX_TIME = "%Y-%m-%d %H:%M:%S"
 # After a clock button, the caption shows the new time plus however long the rerun took: this much at most.
 RERUN_SECONDS = 120
+ROW_PX = 35  # st.dataframe's row height
 
 
 def metric(page: Page, label: str) -> Locator:
@@ -62,6 +63,15 @@ def advance_sandbox_clock(page: Page, label: str, seconds: int) -> None:
     expected = (moved + timedelta(seconds=extra) for extra in range(RERUN_SECONDS))
     page.get_by_role("button", name=label).click()
     expect(caption).to_have_text(re.compile("|".join(re.escape(t.strftime(SANDBOX_TIME)) for t in expected)))
+
+
+def click_row_box(grid: Locator, row: Locator) -> None:
+    """Click the selection box at the left of a table row: glide draws rows on a canvas, so by pixel (rows are
+    ROW_PX tall under a header as tall; the DOM mirror's aria-rowindex counts the header as row 1)."""
+    index = int(row.get_attribute("aria-rowindex") or 0)
+    box = grid.bounding_box()
+    assert index > 1 and box is not None
+    grid.page.mouse.click(box["x"] + 14, box["y"] + ROW_PX * (index - 1) + ROW_PX / 2)
 
 
 def assert_secret_gone_from_history(landing: Page) -> None:
@@ -150,6 +160,12 @@ def test_3_expiry_moves_to_recently_expired_without_a_reload(page: Page, app_ser
     for minutes_left in ("(29|30)", "(44|45)", "(59|60)"):
         expect(watch.get_by_text(re.compile(rf"^{minutes_left} min \d+ s left"))).to_be_visible()
     screenshot(watch, "expiry_watch.png")
+
+    # One click on the expired row's box opens its detail here, in this tab.
+    grid = watch.get_by_test_id("stDataFrame").filter(has=watch.locator("[role=row]").filter(has_text=intent_id))
+    click_row_box(grid, grid.locator("[role=row]").filter(has_text=intent_id))
+    expect(watch.get_by_role("heading", name=f"Intent {intent_id}")).to_be_visible()
+    assert watch.url.endswith(f"/intents?intent={intent_id}") and len(watch.context.pages) == 2
 
 
 def test_4_manual_capture(page: Page, app_server: AppServer) -> None:
