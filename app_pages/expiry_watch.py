@@ -4,6 +4,8 @@ declines. Refreshes itself every few seconds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -18,6 +20,7 @@ app = ui.services()
 settings = app.settings
 REFRESH_SECONDS = 3
 SHOWN_WAITING = 25  # progress bars beyond this many would bury the expiries below
+SHOWN_HELD = 200  # the nearest capture deadlines; a longer table helps nobody act today
 LOOKBACK = {"1 h": 3_600, "24 h": 86_400, "7 d": 7 * 86_400}
 
 
@@ -31,12 +34,17 @@ def watch() -> None:
         f"{ui_widgets.local_datetime(now, settings)}"
     )
 
-    waiting = analytics.awaiting_customer(ui.intents_frame(IntentFilter(statuses=("requires_action",))), now)
-    st.subheader(f"Awaiting customer ({len(waiting)})")
+    # Soonest first, as many as are drawn; the headings count them all.
+    on_alma_page = IntentFilter(statuses=("requires_action",))
+    waiting = analytics.awaiting_customer(
+        ui.intents_frame(on_alma_page, soonest="expires_at", limit=SHOWN_WAITING), now
+    )
+    waiting_count = ui.count_intents(on_alma_page)
+    st.subheader(f"Awaiting customer ({waiting_count:,})")
     if waiting.empty:
         st.caption("Nobody is on Alma's page right now.")
     ui_widgets.countdown_styles()
-    for row in waiting.head(SHOWN_WAITING).itertuples(index=False):
+    for row in waiting.itertuples(index=False):
         with ui_widgets.countdown_card(None if pd.isna(row.urgency) else row.urgency, row.id):
             st.markdown(
                 f"{literal(row.id)} · {format_eur(row.amount)}"
@@ -50,23 +58,28 @@ def watch() -> None:
                     text=f"{ui_widgets.duration_text(row.seconds_left)} left · "
                     f"expires {ui_widgets.local_datetime(row.expires_at, settings)}",
                 )
-    if len(waiting) > SHOWN_WAITING:
-        st.caption(f"…and {len(waiting) - SHOWN_WAITING} more; the Intents page lists them all.")
+    if waiting_count > len(waiting):
+        st.caption(f"…and {waiting_count - len(waiting):,} more; the Intents page lists them all.")
 
+    authorised = IntentFilter(statuses=("requires_capture",))
+    due_within = settings.alerts.captures_due_seconds
     held = analytics.awaiting_capture(
-        ui.intents_frame(IntentFilter(statuses=("requires_capture",))), now, settings.alerts.captures_due_seconds
+        ui.intents_frame(authorised, soonest="capture_deadline", limit=SHOWN_HELD), now, due_within
     )
-    st.subheader(f"Awaiting capture ({len(held)})")
+    held_count = ui.count_intents(authorised)
+    st.subheader(f"Awaiting capture ({held_count:,})")
     if held.empty:
         st.caption("No authorised payment is waiting to be captured.")
     else:
-        if due := int(held["due_soon"].sum()):
-            hours = settings.alerts.captures_due_seconds // 3600
+        # A minute's granularity keeps one cached count a minute.
+        if due := ui.count_intents(replace(authorised, capture_deadline_lte=(now + due_within) // 60 * 60 + 59)):
             st.warning(
-                f"{due} authorised payment{'s' if due > 1 else ''} must be captured within {hours} h,"
+                f"{due:,} authorised payment{'s' if due > 1 else ''} must be captured within {due_within // 3600} h,"
                 " or the authorisation is released and the money is lost."
             )
         ui_widgets.capture_table(held, settings)
+        if held_count > len(held):
+            st.caption(f"The {len(held):,} nearest deadlines of {held_count:,}; the Intents page lists them all.")
 
     st.divider()
     # Here rather than at the top: it narrows only the lists below, not who is waiting now.

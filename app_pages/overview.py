@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import analytics, charts, ui, ui_access, ui_widgets
@@ -60,7 +61,8 @@ def money_tiles(period: analytics.Period) -> None:
 def data_block() -> None:
     period = period_of(ui.now(app))
     where = IntentFilter(created_gte=period.start, created_lt=period.end, include_test=include_test)
-    kpis = ui.kpis(where)
+    figures = ui.overview_figures(where)
+    kpis = figures.kpis
     if not include_test:
         ui_widgets.left_out_caption(ui.count_intents(replace(where, include_test=True)) - kpis.intents)
     tiles = [*st.columns(3), *st.columns(3)]  # six in one row would cut the EUR figures
@@ -95,7 +97,7 @@ def data_block() -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.subheader("Intents by status")
-        st.altair_chart(charts.status_bar_chart(ui.status_counts(where)), width="stretch")
+        st.altair_chart(charts.status_bar_chart(figures.status_counts), width="stretch")
     with right:
         st.subheader("Per day")
         # Left-aligned under the heading: Streamlit's chart toolbar sits on the chart's right edge.
@@ -109,19 +111,25 @@ def data_block() -> None:
             label_visibility="collapsed",
         )
         if measure == "amount":
-            st.altair_chart(charts.daily_money_chart(ui.daily_money(where)), width="stretch")
+            st.altair_chart(charts.daily_money_chart(figures.daily_money), width="stretch")
             st.caption("Money received on intents created that day; below the line, what expired or was declined.")
         else:
-            st.altair_chart(charts.daily_status_chart(ui.daily_by_status(where)), width="stretch")
+            st.altair_chart(charts.daily_status_chart(figures.daily_by_status), width="stretch")
 
-    buckets = ui.time_to_authorise_buckets(where)
+    buckets = figures.time_to_authorise
     if not buckets.empty:
         st.subheader("Time to authorise")
         st.caption("From the redirect to Alma until Alma authorised the payment.")
         st.altair_chart(charts.time_to_authorise_chart(buckets), width="stretch")
 
     st.subheader("Recent failures")
-    failed = ui.intents_frame(replace(where, failure_kinds=FAILURE_KINDS), newest="updated_at", limit=RECENT_FAILURES)
+    # One list per kind, each the newest few along its (failure_kind, updated_at) index, merged by analytics.
+    failed = pd.concat(
+        [
+            ui.intents_frame(replace(where, failure_kinds=(kind,)), newest="updated_at", limit=RECENT_FAILURES)
+            for kind in FAILURE_KINDS
+        ]
+    )
     if failed.empty:
         st.caption("No expired or declined intents in this period.")
         return

@@ -18,10 +18,9 @@ from typing import Any, Literal, cast
 import pandas as pd
 import streamlit as st
 
-from dashboard.analytics import Kpis
 from dashboard.local_sandbox import SandboxStartError
 from dashboard.settings import Settings, load_settings
-from dashboard.store import IntentFilter, IntentPage, IntentTotals, PageKey, SortColumn
+from dashboard.store import IntentFilter, IntentPage, IntentTotals, OverviewFigures, PageKey, SortColumn
 from dashboard.sync import AlmaSync
 from dashboard.sync_loop import SyncLoop, WorkerSyncs
 from dashboard.wiring import Services, build_services
@@ -133,35 +132,23 @@ def _read(query: str, *args: Any, **options: Any) -> Any:
     return _stored(app.settings.db, app.sync_loop.generation, query, args, tuple(sorted(options.items())))
 
 
-def kpis(where: IntentFilter) -> Kpis:
-    return cast(Kpis, _read("kpis", where))
+def overview_figures(where: IntentFilter) -> OverviewFigures:
+    return cast(OverviewFigures, _read("overview_figures", where, services().settings.timezone))
 
 
 def count_intents(where: IntentFilter) -> int:
     return cast(int, _read("count_intents", where))
 
 
-def status_counts(where: IntentFilter) -> pd.DataFrame:
-    return cast(pd.DataFrame, _read("status_counts", where))
-
-
-def daily_by_status(where: IntentFilter) -> pd.DataFrame:
-    return cast(pd.DataFrame, _read("daily_by_status", where, services().settings.timezone))
-
-
-def daily_money(where: IntentFilter) -> pd.DataFrame:
-    return cast(pd.DataFrame, _read("daily_money", where, services().settings.timezone))
-
-
-def time_to_authorise_buckets(where: IntentFilter) -> pd.DataFrame:
-    return cast(pd.DataFrame, _read("time_to_authorise_buckets", where))
-
-
 def intents_frame(
-    where: IntentFilter, *, newest: Literal["created", "updated_at"] = "created", limit: int | None = None
+    where: IntentFilter,
+    *,
+    newest: Literal["created", "updated_at"] = "created",
+    soonest: Literal["expires_at", "capture_deadline"] | None = None,
+    limit: int | None = None,
 ) -> pd.DataFrame:
-    """The rows of a short list or a table page (intent_frame.COLUMNS): bounded by `where` and `limit`."""
-    return cast(pd.DataFrame, _read("intents_frame", where=where, newest=newest, limit=limit))
+    """The rows of a short list (intent_frame.COLUMNS): bounded by `where` and `limit`."""
+    return cast(pd.DataFrame, _read("intents_frame", where=where, newest=newest, soonest=soonest, limit=limit))
 
 
 def intents_page(

@@ -242,6 +242,8 @@ def test_a_version_1_database_is_migrated_keeping_its_data(tmp_path: Path) -> No
         conn.execute("INSERT INTO sync_state VALUES (1, 'evt_x', ?, ?, ?)", (T0 + 30, T0 + 31, T0 - 90 * 86_400))
     migrated = IntentStore(path, WINDOW)
     assert migrated.schema_version() == SCHEMA_VERSION == 6
+    with sqlite3.connect(path) as conn:  # the pages' indexes, on typed columns added after the steps
+        assert {"intents_period", "intents_failures"} <= {row[1] for row in conn.execute("PRAGMA index_list(intents)")}
     assert migrated.sync_state() == SyncState("evt_x", T0 + 30, T0 + 31, T0 - 90 * 86_400)
     migrated.save([make_intent(1)], events=[StoredEvent("evt_a", "charge.succeeded", T0, "pi_00001")])
     events = migrated.intent_events("pi_00001")

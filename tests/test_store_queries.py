@@ -98,22 +98,23 @@ def test_overview_figures_match_analytics(demo: tuple[IntentStore, pd.DataFrame,
         period = analytics.Period(now - days * DAY, now + 1)
         where = IntentFilter(created_gte=period.start, created_lt=period.end)
         rows = analytics.filter_intents(frame, period=period)
-        assert store.kpis(where) == analytics.kpis(rows), days
-        same(store.status_counts(where), analytics.status_counts(rows))
-        same(
-            store.time_to_authorise_buckets(where),
-            analytics.time_to_authorise_buckets(analytics.time_to_authorise(rows)),
-        )
         for tz in ("Europe/Paris", "America/New_York", "Asia/Kolkata"):
-            same(store.daily_by_status(where, tz), analytics.daily_by_status(rows, tz=tz))
-            same(store.daily_money(where, tz), analytics.daily_money(rows, tz=tz))
+            figures = store.overview_figures(where, tz)
+            assert figures.kpis == analytics.kpis(rows), days
+            same(figures.status_counts, analytics.status_counts(rows))
+            same(figures.time_to_authorise, analytics.time_to_authorise_buckets(analytics.time_to_authorise(rows)))
+            same(figures.daily_by_status, analytics.daily_by_status(rows, tz=tz))
+            same(figures.daily_money, analytics.daily_money(rows, tz=tz))
         failures = store.intents_frame(
             where=IntentFilter(created_gte=period.start, created_lt=period.end, failure_kinds=("expired", "declined")),
             newest="updated_at",
             limit=10,
         )
         same(analytics.recent_failures(failures), analytics.recent_failures(rows))
-    assert store.kpis(IntentFilter(created_gte=now + DAY, created_lt=now + 2 * DAY)) == analytics.kpis(frame.head(0))
+    nothing = store.overview_figures(IntentFilter(created_gte=now + DAY, created_lt=now + 2 * DAY), "Europe/Paris")
+    assert nothing.kpis == analytics.kpis(frame.head(0))
+    for part in ("status_counts", "daily_by_status", "daily_money", "time_to_authorise"):
+        assert getattr(nothing, part).empty, part
 
 
 def test_expiry_watch_lists_match_analytics(demo: tuple[IntentStore, pd.DataFrame, int]) -> None:
@@ -122,6 +123,16 @@ def test_expiry_watch_lists_match_analytics(demo: tuple[IntentStore, pd.DataFram
     same(analytics.awaiting_customer(waiting, now), analytics.awaiting_customer(frame, now))
     held = store.intents_frame(where=IntentFilter(statuses=("requires_capture",)))
     same(analytics.awaiting_capture(held, now, DAY), analytics.awaiting_capture(frame, now, DAY))
+    # What the page draws: the soonest few, and the counts of all.
+    soonest = store.intents_frame(where=IntentFilter(statuses=("requires_action",)), soonest="expires_at", limit=3)
+    same(analytics.awaiting_customer(soonest, now), analytics.awaiting_customer(frame, now).head(3))
+    nearest = store.intents_frame(
+        where=IntentFilter(statuses=("requires_capture",)), soonest="capture_deadline", limit=3
+    )
+    same(analytics.awaiting_capture(nearest, now, DAY), analytics.awaiting_capture(frame, now, DAY).head(3))
+    for horizon in (DAY, 3 * DAY, 6 * DAY):
+        due = IntentFilter(statuses=("requires_capture",), capture_deadline_lte=now + horizon)
+        assert store.count_intents(due) == int(analytics.awaiting_capture(frame, now, horizon)["due_soon"].sum())
     within = 7 * DAY
     for kind, rule in (("expired", analytics.recently_expired), ("declined", analytics.recent_declines)):
         recent = store.intents_frame(where=IntentFilter(failure_kinds=(kind,), updated_gte=now - within))

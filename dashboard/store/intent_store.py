@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,6 +233,105 @@ def _by_outcome(grouped: Iterable[Sequence[Any]]) -> list[tuple[tuple[int, str],
     return sorted(totals.items(), key=lambda item: (item[0][0], order[item[0][1]]))
 
 
+@dataclass(frozen=True)
+class OverviewFigures:
+    """A period's Overview, each part exactly what the analytics function of that name gives on its rows."""
+
+    kpis: analytics.Kpis
+    status_counts: pd.DataFrame  # [outcome, count, amount_cents]
+    daily_by_status: pd.DataFrame  # [day, outcome, count, amount_cents]
+    daily_money: pd.DataFrame  # [day, outcome, amount_cents]
+    time_to_authorise: pd.DataFrame  # [bucket_start, bucket_end, outcome, count]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Intents of one local day (number, and that day's UTC offset), status, failure kind, sent or not, and
+    authorisation wait bucket (None: not authorised after a redirect): how many, and their sums in cents."""
+
+    day: int
+    offset: int
+    status: str
+    kind: str | None
+    sent: bool
+    wait: int | None
+    count: int
+    amount: int
+    received: int
+
+
+def _local_midnights(days: Sequence[int], offsets: Mapping[int, int], tz: str) -> pd.Series:
+    """Each local day number as analytics names days: noon of that day as an instant, then its local midnight."""
+    noon = pd.Series([day * 86_400 - offsets[day] + 43_200 for day in days], dtype="int64")
+    return analytics.to_local(noon, tz).dt.normalize()
+
+
+def _overview_of(groups: Sequence[_Group], tz: str, bucket_seconds: int) -> OverviewFigures:
+    def total(keep: Callable[[_Group], bool], value: Callable[[_Group], int] = lambda g: g.count) -> int:
+        return sum(value(g) for g in groups if keep(g))
+
+    paid, sent = total(lambda g: g.status == "succeeded"), total(lambda g: g.sent)
+    kpis = analytics.Kpis(
+        intents=total(lambda g: True),
+        succeeded=paid,
+        succeeded_cents=total(lambda g: g.status == "succeeded", lambda g: g.received),
+        sent_to_alma=sent,
+        conversion=paid / sent if sent else None,
+        awaiting_customer=total(lambda g: g.status == "requires_action"),
+        expired=total(lambda g: g.kind == "expired"),
+        declined=total(lambda g: g.kind == "declined"),
+    )
+    counts = _by_outcome((0, g.status, g.kind, g.count, g.amount) for g in groups)
+    status_counts = pd.DataFrame(
+        [(label, n, cents) for (_, label), (n, cents) in counts], columns=["outcome", "count", "amount_cents"]
+    ).astype({"outcome": "string", "count": "int64", "amount_cents": "int64"})
+
+    offsets = {g.day: g.offset for g in groups}
+    daily = _by_outcome((g.day, g.status, g.kind, g.count, g.amount, g.received) for g in groups)
+    days = _local_midnights([day for (day, _), _ in daily], offsets, tz)
+    labels = pd.Series([label for (_, label), _ in daily], dtype="string")
+    daily_by_status = pd.DataFrame(
+        {
+            "day": days,
+            "outcome": labels,
+            "count": pd.Series([sums[0] for _, sums in daily], dtype="int64"),
+            "amount_cents": pd.Series([sums[1] for _, sums in daily], dtype="int64"),
+        }
+    )
+    # Money in is amount_received of every outcome; money lost, the amount of the Expired and Declined.
+    lost = labels.isin(list(analytics.LOST))
+    money = pd.DataFrame(
+        {
+            "day": days,
+            "outcome": labels.where(lost, analytics.RECEIVED),
+            "rank": labels.where(lost, analytics.RECEIVED).map({label: n for n, label in enumerate(OUTCOMES)}),
+            "amount_cents": pd.Series(
+                [sums[1] if is_lost else sums[2] for (_, sums), is_lost in zip(daily, lost, strict=True)], dtype="int64"
+            ),
+        }
+    )
+    money = money[money["amount_cents"] > 0]
+    daily_money = (
+        money.groupby(["day", "rank", "outcome"], sort=True)["amount_cents"]
+        .sum()
+        .reset_index()
+        .drop(columns="rank")
+        .astype({"outcome": "string", "amount_cents": "int64"})
+    )
+
+    waits = _by_outcome((g.wait, g.status, g.kind, g.count) for g in groups if g.wait is not None)
+    starts = pd.Series([int(start) for (start, _), _ in waits], dtype="int64")
+    time_to_authorise = pd.DataFrame(
+        {
+            "bucket_start": starts,
+            "bucket_end": starts + bucket_seconds,
+            "outcome": pd.Series([label for (_, label), _ in waits], dtype="string"),
+            "count": pd.Series([sums[0] for _, sums in waits], dtype="int64"),
+        }
+    )
+    return OverviewFigures(kpis, status_counts, daily_by_status, daily_money, time_to_authorise)
+
+
 def _version(updated_at: int | None, event_sequence: int | None) -> tuple[int, int]:
     return (updated_at if updated_at is not None else -1, event_sequence if event_sequence is not None else -1)
 
@@ -326,6 +425,8 @@ class IntentStore:
                 conn.execute(intents.update().where(intents.c.id == intent_id).values(typed))
         statement = dialects.upsert(conn, meta).values(key=_DERIVED_WITH_KEY, value=str(self.auth_window_seconds))
         conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_={"value": statement.excluded.value}))
+        for index in intents.indexes:  # on typed columns, so made once those exist (schema.PAGE_INDEXES)
+            index.create(conn, checkfirst=True)
 
     # -- the one writer -----------------------------------------------------------------------------------
 
@@ -646,20 +747,24 @@ class IntentStore:
         *,
         where: IntentFilter | None = None,
         newest: Literal["created", "updated_at"] = "created",
+        soonest: Literal["expires_at", "capture_deadline"] | None = None,
         limit: int | None = None,
     ) -> pd.DataFrame:
         """Exactly intent_frame.COLUMNS for the rows matching `where` (and the created bounds), newest first by
-        `newest` (unknown times last), at most `limit`: what a short list or a chart needs, never more."""
+        `newest`, or soonest first by `soonest` (unknown times last), at most `limit`: what a short list or a
+        chart needs, never more."""
         where = where or IntentFilter()
         if created_gte is not None or created_lt is not None:
             where = dataclasses.replace(where, created_gte=created_gte, created_lt=created_lt)
-        order = intents.c[newest]
-        query = (
-            sa.select(*(intents.c[name] for name in COLUMNS))
-            .where(where.clause())
-            .order_by(order.desc().nulls_last(), intents.c.id.desc() if newest != "created" else intents.c.id)
-            .limit(limit)
-        )
+        order: tuple[sa.ColumnElement[Any], ...]
+        if soonest is not None:
+            order = (intents.c[soonest].asc().nulls_last(), intents.c.id)
+        else:
+            order = (
+                intents.c[newest].desc().nulls_last(),
+                intents.c.id.desc() if newest != "created" else intents.c.id,
+            )
+        query = sa.select(*(intents.c[name] for name in COLUMNS)).where(where.clause()).order_by(*order).limit(limit)
         return self._frame(query)
 
     def _frame(self, query: sa.Select[Any]) -> pd.DataFrame:
@@ -734,151 +839,52 @@ class IntentStore:
                 return
             after = page.next_key
 
-    # -- aggregates for a period (the Overview), equal to analytics on the same rows ----------------------
+    # -- a period's figures (the Overview), equal to analytics on the same rows -----------------------------
 
-    def kpis(self, where: IntentFilter | None = None) -> analytics.Kpis:
-        """analytics.kpis of the filter's rows, counted by the database."""
+    def overview_figures(self, where: IntentFilter, tz: str, bucket_seconds: int = 60) -> OverviewFigures:
+        """analytics.kpis, status_counts, daily_by_status, daily_money and time_to_authorise_buckets of the
+        filter's rows (which must bound `created` both ways), from one pass of the database: its rows grouped by
+        local day, status, failure kind, whether sent to Alma and the minute Alma took to authorise (a few
+        thousand groups however many intents), one query per stretch of constant UTC offset (about two a
+        year). The period index answers it without reading the rows themselves."""
+        if where.created_gte is None or where.created_lt is None:
+            raise ValueError("a period's figures need created_gte and created_lt")
         i = intents.c
-
-        def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
-            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-        succeeded = i.status == "succeeded"
         sent = sa.or_(
             i.sent_to_alma_at.is_not(None),
             i.status.in_(analytics.PAST_ALMA_STATUSES),
             i.failure_kind.is_not(None),
         )
-        query = sa.select(
-            sa.func.count(),
-            count(succeeded),
-            sa.func.coalesce(sa.func.sum(sa.case((succeeded, i.amount_received), else_=0)), 0),
-            count(sent),
-            count(i.status == "requires_action"),
-            count(i.failure_kind == "expired"),
-            count(i.failure_kind == "declined"),
-        ).where((where or IntentFilter()).clause())
-        with self._read() as conn:
-            total, paid, paid_cents, sent_count, waiting, expired, declined = (
-                int(v) for v in conn.execute(query).one()
-            )
-        return analytics.Kpis(
-            intents=total,
-            succeeded=paid,
-            succeeded_cents=paid_cents,
-            sent_to_alma=sent_count,
-            conversion=paid / sent_count if sent_count else None,
-            awaiting_customer=waiting,
-            expired=expired,
-            declined=declined,
-        )
-
-    def status_counts(self, where: IntentFilter | None = None) -> pd.DataFrame:
-        """analytics.status_counts of the filter's rows: [outcome, count, amount_cents], OUTCOMES order. The
-        database groups by (status, failure_kind); domain.outcome names each pair, as analytics does."""
-        i = intents.c
-        query = (
-            sa.select(i.status, i.failure_kind, sa.func.count(), sa.func.sum(i.amount))
-            .where((where or IntentFilter()).clause())
-            .group_by(i.status, i.failure_kind)
-        )
-        with self._read() as conn:
-            totals = _by_outcome((0, *row) for row in conn.execute(query))
-        rows = [(label, n, cents) for (_, label), (n, cents) in totals]
-        return pd.DataFrame(rows, columns=["outcome", "count", "amount_cents"]).astype(
-            {"outcome": "string", "count": "int64", "amount_cents": "int64"}
-        )
-
-    def _daily_sums(
-        self, where: IntentFilter, tz: str
-    ) -> tuple[list[tuple[tuple[int, str], tuple[int, ...]]], pd.Series]:
-        """(local day number, outcome) -> (count, amount, amount_received) of the filter's rows (which must
-        bound `created` both ways), grouped in the database one query per stretch of constant UTC offset
-        (about two a year); and each group's local midnight, as analytics names days."""
-        if where.created_gte is None or where.created_lt is None:
-            raise ValueError("daily figures need a period (created_gte and created_lt)")
-        i = intents.c
-        grouped: list[tuple[Any, ...]] = []
-        offsets: dict[int, int] = {}
+        waited = i.authorized_at - i.sent_to_alma_at
+        groups: list[_Group] = []
         with self._read() as conn:
             for start, end, offset in constant_offset_spans(where.created_gte, where.created_lt, tz):
-                day = sa.func.floor((i.created + offset) / 86_400.0)
-                query = (
+                rows = (
                     sa.select(
-                        day,
+                        sa.func.floor((i.created + offset) / 86_400.0).label("day"),
                         i.status,
                         i.failure_kind,
-                        sa.func.count(),
-                        sa.func.sum(i.amount),
-                        sa.func.sum(i.amount_received),
+                        sa.case((sent, 1), else_=0).label("sent"),
+                        sa.case(  # integer floor to the bucket; None when either time is unknown
+                            (i.authorized_at.is_(None) | i.sent_to_alma_at.is_(None), None),
+                            (waited < 0, 0),
+                            else_=waited // bucket_seconds * bucket_seconds,
+                        ).label("wait"),
+                        i.amount,
+                        i.amount_received,
                     )
                     .where(where.clause(), i.created >= start, i.created < end)
-                    .group_by(day, i.status, i.failure_kind)
+                    .subquery()
                 )
-                for day_number, *rest in conn.execute(query):
-                    grouped.append((int(day_number), *rest))
-                    offsets[int(day_number)] = offset
-        totals = _by_outcome(grouped)
-        # Noon of each local day as an instant, then analytics' own conversion to that day's local midnight.
-        noon = pd.Series([day * 86_400 - offsets[day] + 43_200 for (day, _), _ in totals], dtype="int64")
-        return totals, analytics.to_local(noon, tz).dt.normalize()
-
-    def daily_by_status(self, where: IntentFilter, tz: str) -> pd.DataFrame:
-        """analytics.daily_by_status of the filter's rows: [day, outcome, count, amount_cents]."""
-        totals, days = self._daily_sums(where, tz)
-        return pd.DataFrame(
-            {
-                "day": days,
-                "outcome": pd.Series([label for (_, label), _ in totals], dtype="string"),
-                "count": pd.Series([sums[0] for _, sums in totals], dtype="int64"),
-                "amount_cents": pd.Series([sums[1] for _, sums in totals], dtype="int64"),
-            }
-        )
-
-    def daily_money(self, where: IntentFilter, tz: str) -> pd.DataFrame:
-        """analytics.daily_money of the filter's rows: [day, outcome, amount_cents], what came in per day
-        ("Succeeded": amount_received of every outcome) and what was lost (the amount of Expired, Declined)."""
-        totals, days = self._daily_sums(where, tz)
-        lost = [label in analytics.LOST for (_, label), _ in totals]
-        money = pd.DataFrame(
-            {
-                "day": days,
-                "outcome": [
-                    label if is_lost else analytics.RECEIVED
-                    for ((_, label), _), is_lost in zip(totals, lost, strict=True)
-                ],
-                "amount_cents": [
-                    sums[1] if is_lost else sums[2] for (_, sums), is_lost in zip(totals, lost, strict=True)
-                ],
-            }
-        )
-        money = money[money["amount_cents"] > 0]
-        grouped = money.groupby(["day", "outcome"], sort=False)["amount_cents"].sum().reset_index()
-        order = {label: position for position, label in enumerate(OUTCOMES)}
-        grouped = grouped.sort_values(["day", "outcome"], key=lambda c: c.map(order) if c.name == "outcome" else c)
-        return grouped.reset_index(drop=True).astype({"outcome": "string", "amount_cents": "int64"})
-
-    def time_to_authorise_buckets(self, where: IntentFilter | None = None, bucket_seconds: int = 60) -> pd.DataFrame:
-        """analytics.time_to_authorise_buckets of the filter's rows, binned by the database: [bucket_start,
-        bucket_end, outcome, count], a few dozen rows whatever the period holds."""
-        i = intents.c
-        waited = i.authorized_at - i.sent_to_alma_at
-        bucket = sa.case((waited < 0, 0), else_=waited) // bucket_seconds * bucket_seconds  # integer floor
-        query = (
-            sa.select(bucket, i.status, i.failure_kind, sa.func.count())
-            .where((where or IntentFilter()).clause(), i.authorized_at.is_not(None), i.sent_to_alma_at.is_not(None))
-            .group_by(bucket, i.status, i.failure_kind)
-        )
-        with self._read() as conn:
-            totals = _by_outcome((int(start), status, kind, n) for start, status, kind, n in conn.execute(query))
-        return pd.DataFrame(
-            {
-                "bucket_start": pd.Series([start for (start, _), _ in totals], dtype="int64"),
-                "bucket_end": pd.Series([start + bucket_seconds for (start, _), _ in totals], dtype="int64"),
-                "outcome": pd.Series([label for (_, label), _ in totals], dtype="string"),
-                "count": pd.Series([sums[0] for _, sums in totals], dtype="int64"),
-            }
-        )
+                keys = (rows.c.day, rows.c.status, rows.c.failure_kind, rows.c.sent, rows.c.wait)
+                query = sa.select(
+                    *keys, sa.func.count(), sa.func.sum(rows.c.amount), sa.func.sum(rows.c.amount_received)
+                ).group_by(*keys)
+                for day, status, kind, was_sent, wait, n, cents, received in conn.execute(query):
+                    groups.append(
+                        _Group(int(day), offset, status, kind, bool(was_sent), wait, int(n), int(cents), int(received))
+                    )
+        return _overview_of(groups, tz, bucket_seconds)
 
     def get_intent(self, intent_id: str) -> AlmaIntent | None:
         return self.get_intents([intent_id]).get(intent_id)

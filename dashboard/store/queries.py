@@ -37,6 +37,7 @@ class IntentFilter:
     text: str = ""
     failure_kinds: tuple[str, ...] = ()  # "expired" / "declined"
     updated_gte: int | None = None
+    capture_deadline_lte: int | None = None
     include_test: bool = True  # False leaves Test lab's intents out (the `test_lab` column)
     only_test: bool = False  # True keeps Test lab's intents only
 
@@ -59,6 +60,8 @@ class IntentFilter:
             parts.append(i.failure_kind.in_(self.failure_kinds))
         if self.updated_gte is not None:
             parts.append(i.updated_at >= self.updated_gte)
+        if self.capture_deadline_lte is not None:
+            parts.append(i.capture_deadline <= self.capture_deadline_lte)
         if not self.include_test:
             parts.append(i.test_lab.is_not(True))
         if self.only_test:

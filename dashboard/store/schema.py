@@ -26,6 +26,22 @@ _TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
 
 metadata = sa.MetaData()
 
+# The pages' queries (store.queries): a period's figures read from the index alone, never the wide rows with
+# their JSON; the newest failures of a kind walk their index backwards.
+PAGE_INDEXES: dict[str, tuple[str, ...]] = {
+    "intents_period": (
+        "created",
+        "status",
+        "failure_kind",
+        "test_lab",
+        "amount",
+        "amount_received",
+        "sent_to_alma_at",
+        "authorized_at",
+    ),
+    "intents_failures": ("failure_kind", "updated_at"),
+}
+
 
 def typed_column(name: str) -> sa.Column[Any]:
     return sa.Column(name, _TYPES[COLUMNS[name]](), primary_key=name == "id")
@@ -44,6 +60,7 @@ intents = sa.Table(
     sa.Column("listed_run", sa.Text),
     sa.Index("intents_created", "created"),
     sa.Index("intents_status", "status"),
+    *(sa.Index(name, *columns) for name, columns in PAGE_INDEXES.items()),
 )
 
 events = sa.Table(
