@@ -87,7 +87,6 @@ class AlertService:
     def close(self) -> None:
         if self._notifier is not None:
             self._notifier.close()
-        self._log.close()
 
     # -- evaluation ---------------------------------------------------------------------------------------
 

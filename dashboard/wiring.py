@@ -137,4 +137,4 @@ def alert_service(settings: Settings, store: IntentStore) -> AlertService:
         from dashboard.notify import Notifier  # apprise loads ~180 plugins: only when alerts are configured
 
         notifier = Notifier(settings.alerts.urls, settings.public_url)
-    return AlertService(store, AlertLog(store.location), settings.alerts, settings.timezone, notifier)
+    return AlertService(store, AlertLog(store.engine), settings.alerts, settings.timezone, notifier)

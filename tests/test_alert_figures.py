@@ -51,10 +51,8 @@ def store(database: str) -> Iterator[IntentStore]:
 
 
 @pytest.fixture
-def log(store: IntentStore) -> Iterator[AlertLog]:
-    opened = AlertLog(store.location)
-    yield opened
-    opened.close()
+def log(store: IntentStore) -> AlertLog:
+    return AlertLog(store.engine)
 
 
 def test_failures_count_intents_sent_within_the_window(store: IntentStore, log: AlertLog) -> None:

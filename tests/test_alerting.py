@@ -95,7 +95,7 @@ def services(json_receiver: JsonReceiver, wall: WallClock) -> Iterator[Callable[
         settings = AlertSettings(**knobs)
         chosen = (json_receiver.url(),) if urls is None else urls
         notifier = Notifier(chosen, PUBLIC) if chosen else None
-        service = AlertService(store, AlertLog(store.location, wall), settings, TZ, notifier)
+        service = AlertService(store, AlertLog(store.engine, wall), settings, TZ, notifier)
         made.append(service)
         return service
 
@@ -343,12 +343,11 @@ def test_a_store_from_before_alerts_gains_their_tables(database: str) -> None:
         conn.execute(sa.text("UPDATE schema_version SET version = 5"))
     engine.dispose()
     store = IntentStore(database, WINDOW)
-    log = AlertLog(store.location)
+    log = AlertLog(store.engine)
     try:
         assert store.schema_version() == SCHEMA_VERSION == 6
         assert log.states() == {} and log.history(5) == []
     finally:
-        log.close()
         store.close()
 
 

@@ -48,7 +48,7 @@ def syncer(
     gateway: StripeGateway, store: IntentStore, sandbox: LocalSandbox, json_receiver: JsonReceiver
 ) -> Iterator[AlmaSync]:
     notifier = Notifier((json_receiver.url(),), PUBLIC)
-    alerts = AlertService(store, AlertLog(store.location), AlertSettings(), "Europe/Paris", notifier)
+    alerts = AlertService(store, AlertLog(store.engine), AlertSettings(), "Europe/Paris", notifier)
     yield AlmaSync(gateway, store, sandbox, alerts=alerts)
     alerts.close()
 

@@ -2,9 +2,8 @@
 revision its changer read (so of two processes evaluating at once exactly one moves a row and sends), and the
 notifications' history; plus the failed refunds the refund rule reads.
 
-AlertLog opens its own engine on the store's location: the dashboards write here too (a test notification,
-data stale), and none of it is the sync's work, so it stays apart from IntentStore's writer-lock machinery.
-The IntentStore opened first has created or migrated the schema."""
+AlertLog shares the IntentStore's engine (whose opening created or migrated the schema) but not its writer-lock
+machinery: the dashboards write here too (a test notification, data stale), and none of it is the sync's work."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import sqlalchemy as sa
 from dashboard.alerts import FailedRefund, Notification, RuleState
 from dashboard.clock import Clock, SystemClock
 from dashboard.store import dialects
-from dashboard.store.location import StoreLocation
 from dashboard.store.schema import alert_notifications, alert_state, balance_transactions, refunds
 
 DeliveryOutcome = Literal["sending", "delivered", "failed", "interrupted", "not_sent"]
@@ -262,12 +260,9 @@ def _by_key(conn: sa.Connection, key: str) -> NotificationRecord | None:
 class AlertLog:
     """Delivery leases are on `clock` (wall time by default): they are about processes, not about Stripe."""
 
-    def __init__(self, location: StoreLocation, clock: Clock | None = None) -> None:
-        self._engine = dialects.create_engine(location)
+    def __init__(self, engine: sa.Engine, clock: Clock | None = None) -> None:
+        self._engine = engine  # the IntentStore's: one pool of connections per process
         self._clock: Clock = clock or SystemClock()
-
-    def close(self) -> None:
-        self._engine.dispose()
 
     def wall_now(self) -> int:
         return self._clock.now()

@@ -392,6 +392,11 @@ class IntentStore:
             self._writer.renew(conn, self._clock.now())
             yield conn
 
+    @property
+    def engine(self) -> sa.Engine:
+        """For the store's other tables' keepers (store.alert_log): one pool of connections per process."""
+        return self._engine
+
     def close(self) -> None:
         self._writer.release()
         self._engine.dispose()
