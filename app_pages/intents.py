@@ -131,7 +131,9 @@ shown_columns = columns_column.multiselect(
 )
 sort, descending = ORDERS[order or "Newest first"]
 totals = ui.intent_totals(where)
-after = page_start(repr((where, sort, descending)))
+# The view is what the widgets say: a rolling period's bounds move with the clock, the pages stay.
+view = (replace(where, created_gte=None, created_lt=None), st.session_state.get("period"), sort, descending)
+after = page_start(repr((*view, st.session_state.get("intents_custom"))))
 page = ui.intents_page(where, sort=sort, descending=descending, after=after, limit=PAGE_ROWS)
 table = ui_widgets.plain_cells(
     analytics.intents_table(page.rows, now, tz=settings.timezone),

@@ -40,6 +40,9 @@ PAGE_INDEXES: dict[str, tuple[str, ...]] = {
         "authorized_at",
     ),
     "intents_failures": ("failure_kind", "updated_at"),
+    # Expiry watch: the soonest to expire on Alma's page, the nearest capture deadlines.
+    "intents_waiting": ("status", "expires_at"),
+    "intents_held": ("status", "capture_deadline"),
 }
 
 
@@ -59,7 +62,6 @@ intents = sa.Table(
     # The listing run that last saw this intent: a relist removes what Stripe no longer lists.
     sa.Column("listed_run", sa.Text),
     sa.Index("intents_created", "created"),
-    sa.Index("intents_status", "status"),
     *(sa.Index(name, *columns) for name, columns in PAGE_INDEXES.items()),
 )
 

@@ -52,6 +52,19 @@ def test_the_table_pages_through_every_stored_intent_newest_first(demo: tuple[Ap
     assert table_ids(at) == [i for i in newest_first if i in {s.id for s in stored if s.status == "succeeded"}][:50]
 
 
+def test_the_shown_page_stays_while_the_clock_moves(
+    demo: tuple[AppTest, list[AlmaIntent]], app_env: SandboxServer
+) -> None:
+    """Was: the rolling period's bounds, which move every second, were part of the view, so a rerun a second
+    later went back to the first page."""
+    at, _ = demo
+    at.button(key="intents_next").click().run()
+    second_page = table_ids(at)
+    app_env.advance(125)  # the clock moves on by two minutes and more
+    at.run()
+    assert table_ids(at) == second_page and "(rows 51–60)" in summary(at)
+
+
 def test_the_database_orders_by_amount_across_pages(demo: tuple[AppTest, list[AlmaIntent]]) -> None:
     at, stored = demo
     at.selectbox(key="intents_order").set_value("Smallest amount").run()
