@@ -11,7 +11,10 @@ from typing import Literal
 
 import pytest
 
+from dashboard.gateway import StripeGateway
 from dashboard.local_sandbox import LocalSandbox, free_port
+from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
+from dashboard.store import IntentStore
 from tests.json_receiver import JsonReceiver
 from tests.postgres_server import PostgresServer
 
@@ -113,3 +116,17 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "alma.sqlite3")
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[IntentStore]:
+    """Every test that takes `store` runs on SQLite and on PostgreSQL."""
+    opened = IntentStore(database, AUTH_WINDOW_SECONDS)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def gateway(sandbox: LocalSandbox) -> StripeGateway:
+    """A test-mode gateway on the emptied sandbox."""
+    return StripeGateway(Settings(), api_base=sandbox.base_url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -40,14 +39,6 @@ def authorised(n: int, deadline: int, capturable: int = 0) -> AlmaIntent:
     return alma(
         n, "requires_capture", capture_method="manual", authorized_at=at, updated_at=at, amount_capturable=capturable
     )
-
-
-@pytest.fixture
-def store(database: str) -> Iterator[IntentStore]:
-    """On SQLite and on PostgreSQL."""
-    opened = IntentStore(database, WINDOW)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from dashboard.gateway import (
 )
 from dashboard.local_sandbox import LocalSandbox
 from dashboard.notify import Notifier
-from dashboard.settings import AUTH_WINDOW_SECONDS, AlertSettings, Settings
+from dashboard.settings import AlertSettings
 from dashboard.store import IntentStore
 from dashboard.store.alert_log import AlertLog
 from dashboard.sync import AlmaSync
@@ -29,18 +29,6 @@ from tests.conftest import TEST_KEY, answer_alma_page
 from tests.json_receiver import JsonReceiver
 
 PUBLIC = "http://localhost:8501"
-
-
-@pytest.fixture
-def store(database: str) -> Iterator[IntentStore]:
-    opened = IntentStore(database, AUTH_WINDOW_SECONDS)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def gateway(sandbox: LocalSandbox) -> StripeGateway:
-    return StripeGateway(Settings(), api_base=sandbox.base_url)
 
 
 @pytest.fixture

@@ -40,11 +40,6 @@ def new_request(amount: int = 12_000, capture_method: str = "automatic", **field
     return CreateIntentRequest(**{**values, **fields})  # type: ignore[arg-type]  # each test's overrides, as given
 
 
-@pytest.fixture
-def gateway(sandbox: LocalSandbox) -> StripeGateway:
-    return StripeGateway(Settings(), api_base=sandbox.base_url)
-
-
 def create(gateway: StripeGateway, key: str = "k1", **fields: object) -> AlmaIntent:
     created = gateway.create_alma_intent(new_request(**fields), submission_idempotency_key("create", key))
     assert created.redirect_url == created.intent.redirect_url

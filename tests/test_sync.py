@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,19 +37,6 @@ from tests.conftest import ROOT, TEST_KEY, answer_alma_page
 
 WINDOW = AUTH_WINDOW_SECONDS
 DAY = 86_400
-
-
-@pytest.fixture
-def gateway(sandbox: LocalSandbox) -> StripeGateway:
-    return StripeGateway(Settings(), api_base=sandbox.base_url)
-
-
-@pytest.fixture
-def store(database: str) -> Iterator[IntentStore]:
-    """Every test that takes `store` runs on SQLite and on PostgreSQL."""
-    opened = IntentStore(database, WINDOW)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

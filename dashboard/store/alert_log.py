@@ -174,17 +174,8 @@ def _finish(
 ) -> None:
     """How the claimed notification's delivery went, and the rule's state after it (still owing it when it
     failed). The state row is written only if nobody moved it since the claim."""
-    conn.execute(
-        alert_notifications.update()
-        .where(alert_notifications.c.id == held.notification_id)
-        .values(
-            outcome=outcome,
-            detail=detail,
-            failed_targets=json.dumps(list(failed_targets)) if failed_targets else None,
-            sending_until=None,
-            last_attempt_at=wall_now,
-        )
-    )
+    assert held.notification_id is not None  # a claim made the row
+    _record_outcome(conn, held.notification_id, outcome, detail, failed_targets, wall_now)
     values = {
         **_state_values(after),
         "notification_id": held.notification_id if after.pending else None,
@@ -230,7 +221,7 @@ def _add_test(
     return None if made is None else int(made)
 
 
-def _finish_test(
+def _record_outcome(
     conn: sa.Connection,
     notification_id: int,
     outcome: DeliveryOutcome,
@@ -238,6 +229,7 @@ def _finish_test(
     failed_targets: Sequence[str],
     wall_now: int,
 ) -> None:
+    """How a notification's delivery went (a rule's or a test's)."""
     conn.execute(
         alert_notifications.update()
         .where(alert_notifications.c.id == notification_id)
@@ -325,7 +317,7 @@ class AlertLog:
         self, notification_id: int, outcome: DeliveryOutcome, detail: str, failed_targets: Sequence[str] = ()
     ) -> None:
         with dialects.write_transaction(self._engine) as conn:
-            _finish_test(conn, notification_id, outcome, detail, failed_targets, self._clock.now())
+            _record_outcome(conn, notification_id, outcome, detail, failed_targets, self._clock.now())
 
     def test_notification(self, key: str) -> NotificationRecord | None:
         with self._engine.connect() as conn:
