@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+import sqlalchemy as sa
 
 from dashboard.gateway import StripeGateway
 from dashboard.local_sandbox import LocalSandbox, free_port
 from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
-from dashboard.store import IntentStore
+from dashboard.store import IntentStore, parse_location
 from tests.json_receiver import JsonReceiver
 from tests.postgres_server import PostgresServer
 
@@ -116,6 +117,17 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "alma.sqlite3")
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()
+
+
+def execute(database: str, *statements: str) -> None:
+    """Raw SQL on a store's database, behind the store's back (a downgrade, damage, an old file)."""
+    engine = sa.create_engine(parse_location(database).url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

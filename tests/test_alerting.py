@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import pytest
-import sqlalchemy as sa
 
 from dashboard.alerting import NOT_CONFIGURED, AlertService
 from dashboard.alerts import RuleState, step
@@ -22,10 +21,10 @@ from dashboard.domain import (
 )
 from dashboard.notify import Notifier, target_id
 from dashboard.settings import AlertSettings
-from dashboard.store import SCHEMA_VERSION, IntentStore, SyncState, parse_location
+from dashboard.store import SCHEMA_VERSION, IntentStore, SyncState
 from dashboard.store.alert_log import AlertLog, StoredRuleState
-from dashboard.store.dialects import create_engine
 from dashboard.sync_loop import WorkerSyncs
+from tests.conftest import execute
 from tests.json_receiver import JsonReceiver
 
 NOW = 1_800_000_000
@@ -336,12 +335,10 @@ def test_a_test_notification_is_sent_once_per_submission(
 
 def test_a_store_from_before_alerts_gains_their_tables(database: str) -> None:
     IntentStore(database, WINDOW).close()
-    engine = create_engine(parse_location(database))
-    with engine.begin() as conn:  # what version 5 left: no alert tables
-        conn.execute(sa.text("DROP TABLE alert_state"))
-        conn.execute(sa.text("DROP TABLE alert_notifications"))
-        conn.execute(sa.text("UPDATE schema_version SET version = 5"))
-    engine.dispose()
+    # What version 5 left: no alert tables.
+    execute(
+        database, "DROP TABLE alert_state", "DROP TABLE alert_notifications", "UPDATE schema_version SET version = 5"
+    )
     store = IntentStore(database, WINDOW)
     log = AlertLog(store.engine)
     try:

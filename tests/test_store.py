@@ -24,6 +24,7 @@ from dashboard.store import (
     SyncState,
     parse_location,
 )
+from tests.conftest import execute
 
 WINDOW = AUTH_WINDOW_SECONDS
 T0 = 1_790_000_000
@@ -51,17 +52,6 @@ def make_intent(n: int, **fields: object) -> AlmaIntent:
         }
     )
     return replace(base, **fields)
-
-
-def execute(database: str, *statements: str) -> None:
-    """Raw SQL on a store's database, behind the store's back (a downgrade, damage, an old file)."""
-    engine = sa.create_engine(parse_location(database).url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
 
 
 def test_round_trip_is_exact(store: IntentStore) -> None:

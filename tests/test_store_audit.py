@@ -3,13 +3,10 @@ a store from before the audit trail gains the table on open."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from dashboard.audit import CANCEL, CAPTURE, CREATE_INTENT, FAILED, OK, REFUSED, AuditEntry, AuditFilter
 from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import SCHEMA_VERSION, IntentStore
-from dashboard.store.dialects import create_engine
-from dashboard.store.location import parse_location
+from tests.conftest import execute
 
 T0 = 1_790_000_000
 ENTRIES = [
@@ -55,11 +52,7 @@ def test_filters(database: str) -> None:
 
 def test_a_store_from_before_the_audit_trail_gains_it(database: str) -> None:
     IntentStore(database, AUTH_WINDOW_SECONDS).close()
-    engine = create_engine(parse_location(database))
-    with engine.begin() as conn:  # what version 3 left: no audit table
-        conn.execute(sa.text("DROP TABLE audit"))
-        conn.execute(sa.text("UPDATE schema_version SET version = 3"))
-    engine.dispose()
+    execute(database, "DROP TABLE audit", "UPDATE schema_version SET version = 3")  # what version 3 left
 
     store = written(database)
     assert store.schema_version() == SCHEMA_VERSION  # the audit step, then every later one
