@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from dashboard.local_sandbox import LocalSandbox, free_port, stop_process
@@ -228,3 +229,20 @@ def open_alma_page(page: Page) -> Page:
     alma = popup.value
     expect(alma.get_by_role("button", name="Authorize test payment")).to_be_visible()
     return alma
+
+
+def downloaded_text(page: Page, button: str) -> str:
+    """Click a download button and read the file. A rerun that redraws the button while the file is being
+    built cancels that download (the browser's doing, not the app's): then a second click, as a person would."""
+    try:
+        return _download(page, button)
+    except PlaywrightError as error:
+        if "canceled" not in str(error):
+            raise
+        return _download(page, button)
+
+
+def _download(page: Page, button: str) -> str:
+    with page.expect_download() as download:
+        page.get_by_role("button", name=button).click()
+    return Path(download.value.path()).read_text()

@@ -63,6 +63,6 @@ def test_test_lab_card_follows_an_approval_without_a_reload(page: Page, app_serv
 def test_a_filtered_intents_view_opens_from_its_link(page: Page, app_server: AppServer) -> None:
     visit(page, app_server, "intents?intents_status=Succeeded&include_test=true", "Intents")
     expect(page.get_by_text(re.compile(r"intents? match(es)? the filters"))).to_be_visible()
-    chosen = page.get_by_test_id("stMultiSelect").filter(has_text="Status")
+    chosen = page.get_by_test_id("stMultiSelect").filter(has=page.get_by_test_id("stWidgetLabel").get_by_text("Status"))
     expect(chosen).to_contain_text("Succeeded")
     expect(page.get_by_role("switch", name="Include Test lab intents")).to_be_checked()

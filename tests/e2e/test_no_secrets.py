@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard.settings import LOCAL_SANDBOX_KEY
-from tests.e2e.conftest import CLIENT_SECRET, AppServer, create_test_intent, open_alma_page, visit
+from tests.e2e.conftest import CLIENT_SECRET, AppServer, create_test_intent, downloaded_text, open_alma_page, visit
 
 pytestmark = pytest.mark.e2e
 # Any unmasked Stripe secret or restricted key; the masked form ("sk_test_…4242") does not match.
@@ -49,9 +48,7 @@ def test_no_page_log_or_csv_carries_a_secret(page: Page, app_server: AppServer) 
     expect(page.get_by_test_id("stJson")).to_be_visible()
     assert not leaks(page.content())
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download CSV").click()
-    export = Path(download.value.path()).read_text()
+    export = downloaded_text(page, "Download CSV")
     rows = list(csv.DictReader(io.StringIO(export)))
     matching = re.search(r"([\d,]+) intents match", page.get_by_text("match the filters").inner_text())
     assert matching and len(rows) == int(matching.group(1).replace(",", ""))
