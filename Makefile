@@ -63,7 +63,8 @@ test-fast: lint postgresql
 
 # The README's pictures: the browser flows again, saving each page they end on into docs/.
 screenshots: $(VENV)/.installed chromium
-	E2E_SCREENSHOTS=docs $(PY) -m pytest -q tests/e2e/test_flows.py tests/e2e/test_newcomer_browser.py tests/e2e/test_sign_in_browser.py
+	E2E_SCREENSHOTS=docs $(PY) -m pytest -q tests/e2e/test_flows.py tests/e2e/test_newcomer_browser.py tests/e2e/test_sign_in_browser.py \
+		tests/e2e/test_screen_sizes_browser.py
 
 bench: $(VENV)/.installed postgresql
 	$(PY) benchmarks/bench_sandbox.py
