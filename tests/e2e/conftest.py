@@ -27,7 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 DEMO_INTENTS = 60
 # The app's own background sync interval here: short, so pages catch up quickly between steps.
 REFRESH_SECONDS = 5
-VIEWPORT = {"width": 1400, "height": 2200}  # tall, so one screenshot holds a whole page
+VIEWPORT = {"width": 1400, "height": 2400}  # tall, so one screenshot holds a whole page
 DOCS = ROOT / "docs"
 TIMEOUT_MS = 30_000
 CLIENT_SECRET = re.compile(r"pi_[A-Za-z0-9]+_secret_[A-Za-z0-9]+")
