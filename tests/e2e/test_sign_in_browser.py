@@ -19,7 +19,7 @@ from dashboard.gateway import CaptureMethod, StripeGateway
 from dashboard.sandbox.model import AlmaRules
 from dashboard.settings import Settings
 from tests.conftest import answer_alma_page
-from tests.e2e.conftest import PEOPLE, AppServer, sign_in
+from tests.e2e.conftest import PEOPLE, AppServer, downloaded_text, sign_in
 from tests.e2e.test_flows import screenshot
 from tests.pages.conftest import create_intent
 
@@ -115,9 +115,7 @@ def approved_intent(app: AppServer, amount: int, capture_method: CaptureMethod) 
 
 def audit_csv_rows(admin: Page) -> list[tuple[str, ...]]:
     """The Audit page's CSV (who, role, action, intent, amount in cents, outcome per row), downloaded."""
-    with admin.expect_download() as download:
-        admin.get_by_role("button", name="Download CSV").click()
-    rows = csv.DictReader(io.StringIO(Path(download.value.path()).read_text()))
+    rows = csv.DictReader(io.StringIO(downloaded_text(admin, "Download CSV")))
     return [(r["who"], r["role"], r["action"], r["intent_id"], r["amount_cents"], r["outcome"]) for r in rows]
 
 
