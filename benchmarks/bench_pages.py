@@ -93,7 +93,7 @@ def child_pages(db: str, now: int) -> dict[str, Any]:
     from streamlit.testing.v1 import AppTest
 
     writer = IntentStore(db, AUTH_WINDOW_SECONDS)  # plays the worker's part: one new intent per change
-    template = writer.get_intents([writer.intents_frame(created_gte=now - 3 * DAY_SECONDS)["id"].iloc[0]])
+    template = writer.get_intents([writer.intents_frame(created_gte=now - 3 * DAY_SECONDS, limit=1)["id"].iloc[0]])
     results: dict[str, Any] = {}
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=APP_TIMEOUT).run()
     for n, (name, page) in enumerate(PAGES.items()):

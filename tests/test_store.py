@@ -16,6 +16,7 @@ from dashboard.settings import AUTH_WINDOW_SECONDS
 from dashboard.store import (
     SCHEMA_VERSION,
     SEQUENCE_STEP,
+    IntentFilter,
     IntentStore,
     StoreConfigError,
     StoredEvent,
@@ -458,3 +459,15 @@ def test_writer_status_for_the_sidebar(store: IntentStore) -> None:
     store.record_attempt(T0 + 60, success=True)
     status = store.writer_status()
     assert (status.last_success_at, status.last_error, status.last_attempt_at) == (T0 + 60, None, T0 + 60)
+
+
+def test_soonest_first_puts_unknown_times_last_and_keeps_the_limit(store: IntentStore) -> None:
+    waiting = [make_intent(n, status="requires_action", sent_to_alma_at=T0 + 100 - n) for n in range(4)]
+    unknown = [make_intent(n, status="requires_action") for n in (7, 5)]  # redirect not seen yet: no expiry
+    store.upsert_intents([*unknown, *waiting])
+    on_page = IntentFilter(statuses=("requires_action",))
+    order = ["pi_00003", "pi_00002", "pi_00001", "pi_00000", "pi_00005", "pi_00007"]
+    assert list(store.intents_frame(where=on_page, soonest="expires_at")["id"]) == order
+    for limit in (2, 4, 5):
+        assert list(store.intents_frame(where=on_page, soonest="expires_at", limit=limit)["id"]) == order[:limit]
+    assert list(store.intents_frame(where=IntentFilter(statuses=("canceled",)), soonest="expires_at")["id"]) == []

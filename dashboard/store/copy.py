@@ -89,6 +89,7 @@ def copy_store(source: str, target: str) -> CopyReport:
                     writer.execute(table.insert(), [dict(row) for row in batch])
                 dialects.continue_numbering(writer, table)
                 rows[table.name] = _count(writer, table)
+        dialects.refresh_statistics(engines[1])
         return CopyReport(rows)
     finally:
         for engine in engines:

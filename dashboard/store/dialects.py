@@ -82,6 +82,17 @@ def metadata_keys(conn: sa.Connection, state_json: sa.Column[str], where: sa.Col
     return sorted(str(value) for value in conn.execute(query).scalars())
 
 
+def refresh_statistics(engine: sa.Engine) -> None:
+    """After a bulk load: the planner's statistics, and on PostgreSQL the visibility map that lets the pages'
+    covering indexes answer without visiting the rows (autovacuum would get there, a while later)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
 def lock_for_migration(conn: sa.Connection) -> None:
     """Two processes starting on a new database create its schema once. SQLite: BEGIN IMMEDIATE already
     serialises; PostgreSQL: a transaction-level advisory lock."""

@@ -761,16 +761,23 @@ class IntentStore:
         where = where or IntentFilter()
         if created_gte is not None or created_lt is not None:
             where = dataclasses.replace(where, created_gte=created_gte, created_lt=created_lt)
-        order: tuple[sa.ColumnElement[Any], ...]
+        columns = [intents.c[name] for name in COLUMNS]
         if soonest is not None:
-            order = (intents.c[soonest].asc().nulls_last(), intents.c.id)
-        else:
-            order = (
-                intents.c[newest].desc().nulls_last(),
-                intents.c.id.desc() if newest != "created" else intents.c.id,
+            # Known times first along the (status, time) index, then the unknown ones: one ORDER BY … NULLS
+            # LAST would sort every matching row in SQLite (its index keeps NULLs first).
+            time = intents.c[soonest]
+            known = self._frame(
+                sa.select(*columns).where(where.clause(), time.is_not(None)).order_by(time, intents.c.id).limit(limit)
             )
-        query = sa.select(*(intents.c[name] for name in COLUMNS)).where(where.clause()).order_by(*order).limit(limit)
-        return self._frame(query)
+            left = None if limit is None else limit - len(known)
+            if left == 0:
+                return known
+            unknown = sa.select(*columns).where(where.clause(), time.is_(None)).order_by(intents.c.id).limit(left)
+            return (
+                pd.concat([known, self._frame(unknown)], ignore_index=True) if not known.empty else self._frame(unknown)
+            )
+        order = (intents.c[newest].desc().nulls_last(), intents.c.id.desc() if newest != "created" else intents.c.id)
+        return self._frame(sa.select(*columns).where(where.clause()).order_by(*order).limit(limit))
 
     def _frame(self, query: sa.Select[Any]) -> pd.DataFrame:
         with self._read() as conn:

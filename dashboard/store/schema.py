@@ -43,6 +43,7 @@ PAGE_INDEXES: dict[str, tuple[str, ...]] = {
     # Expiry watch: the soonest to expire on Alma's page, the nearest capture deadlines.
     "intents_waiting": ("status", "expires_at"),
     "intents_held": ("status", "capture_deadline"),
+    "intents_test_lab": ("test_lab", "created"),  # Test lab's newest
 }
 
 
