@@ -75,5 +75,6 @@ st.download_button(
     data=lambda: audit.csv_export(app.store.audit_entries(wanted)),  # built on click, every matching entry
     file_name="alma_ops_audit.csv",
     mime="text/csv",
+    on_click="ignore",  # no rerun: one redrawing the button while the file is built loses the download
     disabled=not entries,
 )
