@@ -44,6 +44,13 @@ def test_test_lab_card_follows_an_approval_without_a_reload(page: Page, app_serv
     intent_id = create_test_intent(page, app_server, "123.45")
     card = page.get_by_test_id("stAlert").filter(has_text=f"Created {intent_id}")
     expect(card).to_contain_text("Awaiting customer")
+    recent = (  # its card in the recent list: the innermost block with its id and its Details link
+        page.get_by_test_id("stVerticalBlock")
+        .filter(has_text=intent_id)
+        .filter(has=page.get_by_role("link", name="Details"))
+        .last
+    )
+    expect(recent.get_by_role("button", name="Cancel")).to_be_visible()
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
 
@@ -53,6 +60,9 @@ def test_test_lab_card_follows_an_approval_without_a_reload(page: Page, app_serv
     alma.close()
 
     expect(card).to_contain_text("Succeeded")  # within the refresh interval, no click, no reload
+    # Its card in the recent list follows too: a paid intent offers a refund, no longer a cancel.
+    expect(recent.get_by_text("Refund (up to €123.45)")).to_be_visible()
+    expect(recent.get_by_role("button", name="Cancel")).to_have_count(0)
     assert [url for url in navigations if "test_lab" in url and "created=" not in url] == []
     screenshot(page, "test_lab_following.png")
 
