@@ -74,7 +74,7 @@ def fill(template: list[AlmaIntent], size: int, path: Path, now: int) -> None:
     for n in range(size):
         original = template[n % len(template)]
         created = now - 60 - (n * 7_777) % (LOOKBACK_DAYS * DAY_SECONDS)
-        batch.append(replace(original, id=f"{original.id}_{n}", created=created))
+        batch.append(moved(original, f"{original.id}_{n}", created - original.created))
         if len(batch) == BATCH:
             store.upsert_intents(batch)
             batch = []
@@ -82,8 +82,16 @@ def fill(template: list[AlmaIntent], size: int, path: Path, now: int) -> None:
     store.close()
 
 
+def moved(intent: AlmaIntent, new_id: str, by: int) -> AlmaIntent:
+    """The intent under a new id, with every instant of its life moved by `by` seconds: a copy made 80 days
+    ago also failed, was authorised or was canceled 80 days ago (so "expired in the last 24 h" stays small)."""
+    instants = ("created", "authorized_at", "canceled_at", "sent_to_alma_at", "updated_at")
+    shifted = {name: value + by for name in instants if (value := getattr(intent, name)) is not None}
+    return replace(intent, id=new_id, **shifted)
+
+
 def one_change(store: IntentStore, template: AlmaIntent, n: int, now: int) -> None:
-    store.upsert_intents([replace(template, id=f"{template.id}_new{n}", created=now - 30)])
+    store.upsert_intents([moved(template, f"{template.id}_new{n}", now - 30 - template.created)])
 
 
 # -- the child: one approach on one store ---------------------------------------------------------------
