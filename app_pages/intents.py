@@ -24,6 +24,7 @@ settings = app.settings
 # as tall as its rows, so a tall screen shows them all. The CSV export always holds every matching row.
 PAGE_ROWS = 50
 ROW_PX, HEADER_PX = 35, 38  # st.dataframe's default row and header heights
+DETAIL_OPEN_ROWS = 10  # with a detail open the table scrolls within 10 rows, so the detail is in sight
 # Auto-sizing measures the first rows only: a later "€1,442.00" or "declined" came out cut. Fits "€10,000.00".
 NARROW_COLUMN_PX = 96
 ORDERS: dict[str, tuple[SortColumn, bool]] = {  # label -> (sort column, descending)
@@ -144,6 +145,7 @@ links = table["id"].map(settings.mode.dashboard_url)
 if links.notna().any():
     table["stripe"] = links
 st.session_state["intents_table_ids"] = list(table["id"])
+detail_open = bool(st.session_state.get("intent") or st.query_params.get("intent"))
 
 st.dataframe(
     table,
@@ -152,7 +154,7 @@ st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     placeholder="—",
-    height=HEADER_PX + ROW_PX * max(len(table), 1) + 2,
+    height=HEADER_PX + ROW_PX * max(min(len(table), DETAIL_OPEN_ROWS if detail_open else PAGE_ROWS), 1) + 2,
     column_order=[c for c in shown_columns or DEFAULT_COLUMNS if c in table],
     column_config={
         "id": st.column_config.TextColumn(COLUMNS["id"]),

@@ -45,7 +45,9 @@ def money_tiles(period: analytics.Period) -> None:
     before = analytics.previous_period(period)
     now_totals = analytics.money_totals(ui.money_moves(period.start, period.end, include_test=include_test))
     then_totals = analytics.money_totals(ui.money_moves(before.start, before.end, include_test=include_test))
-    for tile, (label, field, help_text, rise_is_bad) in zip(st.columns(4), MONEY_TILES, strict=True):
+    # Two by two: four in a row cut "€24,083.50" short on a 1280 px screen.
+    tiles = [*st.columns(2), *st.columns(2)]
+    for tile, (label, field, help_text, rise_is_bad) in zip(tiles, MONEY_TILES, strict=True):
         value, change = getattr(now_totals, field), getattr(now_totals, field) - getattr(then_totals, field)
         tile.metric(
             label,
