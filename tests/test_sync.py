@@ -33,7 +33,7 @@ from dashboard.local_sandbox import LocalSandbox
 from dashboard.settings import AUTH_WINDOW_SECONDS, Settings
 from dashboard.store import IntentMoney, IntentStore
 from dashboard.sync import AlmaSync, SyncResult, listed_state
-from tests.conftest import ROOT, TEST_KEY, answer_alma_page
+from tests.conftest import ROOT, TEST_KEY, answer_alma_page, execute
 
 WINDOW = AUTH_WINDOW_SECONDS
 DAY = 86_400
@@ -535,6 +535,20 @@ def sync_env(sandbox: LocalSandbox, database: str) -> dict[str, str]:
     return env
 
 
+def run_sync(
+    sandbox: LocalSandbox, database: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m dashboard.sync ARGS` against the sandbox, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard.sync", *args],
+        cwd=ROOT,
+        env=sync_env(sandbox, database),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_sync_command(sandbox: LocalSandbox, database: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "dashboard.sync", *args],
@@ -556,7 +570,7 @@ RESULT_PREFIXES = ("full:", "refresh:", "relist:", "reconcile:", "skipped:")
 
 class TestOneWriter:
     def test_a_second_writer_skips_while_the_first_syncs(
-        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, database: str
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway, database: str
     ) -> None:
         sandbox.reset(seed_demo=250)
         other_store = IntentStore(database, WINDOW, role="worker")
@@ -616,14 +630,7 @@ class TestResumableListing:
         assert 0 < saved.covered_fraction < 1
         killed_after = listing_requests(sandbox) - before
 
-        done = subprocess.run(
-            [sys.executable, "-m", "dashboard.sync", "--once"],
-            cwd=ROOT,
-            env=sync_env(sandbox, database),
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        done = run_sync(sandbox, database, "--once", timeout=180)
         assert done.returncode == 0, done.stderr
         assert f"resuming the full listing after {saved.pages} pages" in done.stdout
         assert result_line(done.stdout).startswith(f"full: {3_000 - saved.listed} intents written")
@@ -730,7 +737,7 @@ class TestForwardOnly:
 
 class TestReconcile:
     def test_a_reconcile_heals_planted_differences(
-        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway
+        self, sandbox: LocalSandbox, syncer: AlmaSync, store: IntentStore, gateway: StripeGateway, database: str
     ) -> None:
         sandbox.reset(seed_demo=120)
         syncer.sync_once()
@@ -738,7 +745,7 @@ class TestReconcile:
         store.upsert_intents([replace(changed, status="canceled", amount=1)])  # drift
         stranger = replace(changed, id="pi_not_at_stripe", raw={})
         store.upsert_intents([stranger])  # a row Stripe does not have
-        execute_sql(store, f"DELETE FROM intents WHERE id = '{dropped.id}'")  # a row lost
+        execute(database, f"DELETE FROM intents WHERE id = '{dropped.id}'")  # a row lost
         result, requests = requests_during(sandbox, syncer.reconcile)
         assert (result.kind, result.intents_written, result.removed) == ("reconcile", 2, 1)
         assert "3 rows healed (1 removed)" in result.summary()
@@ -761,42 +768,20 @@ class TestReconcile:
 
     def test_command_line_reconcile(self, sandbox: LocalSandbox, database: str) -> None:
         sandbox.reset(seed_demo=30)
-        first = subprocess.run(
-            [sys.executable, "-m", "dashboard.sync", "--reconcile"],
-            cwd=ROOT,
-            env=sync_env(sandbox, database),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        first = run_sync(sandbox, database, "--reconcile")
         assert first.returncode == 0, first.stderr
         assert result_line(first.stdout).startswith("full: 30 intents written")  # an empty store: a first sync
         store = IntentStore(database, WINDOW)
-        execute_sql(
-            store,
+        execute(
+            database,
             "UPDATE intents SET status = 'canceled', state_json = replace(state_json, "
             '\'"status":"succeeded"\', \'"status":"canceled"\')',
         )
-        again = subprocess.run(
-            [sys.executable, "-m", "dashboard.sync", "--reconcile"],
-            cwd=ROOT,
-            env=sync_env(sandbox, database),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        again = run_sync(sandbox, database, "--reconcile")
         healed = sum(1 for intent in store.all_intents() if intent.status == "succeeded")
         assert result_line(again.stdout).startswith(f"reconcile: {healed} intents written"), again.stdout
         assert f"{healed} rows healed (0 removed)" in again.stdout and healed > 0
         store.close()
-
-
-def execute_sql(store: IntentStore, statement: str) -> None:
-    """Damage behind the store's back."""
-    engine = sa.create_engine(store.location.url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(statement)
-    engine.dispose()
 
 
 class TestQuarantine:
