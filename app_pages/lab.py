@@ -251,7 +251,7 @@ def recent_list() -> None:
 
 
 def recent_card(row: Any, created: CreatedIntent | None) -> None:
-    with st.container(border=True):
+    with st.container(border=True, key=f"recent-{row.id}"):  # the key names the card in the page (st-key-…)
         info, controls = st.columns([5, 4])
         info.markdown(
             f"{literal(row.id)} · {ui_widgets.status_badge(row.status, row.failure_kind)} · {format_eur(row.amount)}"

@@ -44,12 +44,7 @@ def test_test_lab_card_follows_an_approval_without_a_reload(page: Page, app_serv
     intent_id = create_test_intent(page, app_server, "123.45")
     card = page.get_by_test_id("stAlert").filter(has_text=f"Created {intent_id}")
     expect(card).to_contain_text("Awaiting customer")
-    recent = (  # its card in the recent list: the innermost block with its id and its Details link
-        page.get_by_test_id("stVerticalBlock")
-        .filter(has_text=intent_id)
-        .filter(has=page.get_by_role("link", name="Details"))
-        .last
-    )
+    recent = page.locator(f".st-key-recent-{intent_id}")  # its card in the recent list, by the card's key
     expect(recent.get_by_role("button", name="Cancel")).to_be_visible()
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
