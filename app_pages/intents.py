@@ -133,8 +133,8 @@ shown_columns = columns_column.multiselect(
 sort, descending = ORDERS[order or "Newest first"]
 totals = ui.intent_totals(where)
 # The view is what the widgets say: a rolling period's bounds move with the clock, the pages stay.
-view = (replace(where, created_gte=None, created_lt=None), st.session_state.get("period"), sort, descending)
-after = page_start(repr((*view, st.session_state.get("intents_custom"))))
+period_widgets = (st.session_state.get("period"), st.session_state.get("intents_custom"))
+after = page_start(repr((replace(where, created_gte=None, created_lt=None), period_widgets, sort, descending)))
 page = ui.intents_page(where, sort=sort, descending=descending, after=after, limit=PAGE_ROWS)
 table = ui_widgets.plain_cells(
     analytics.intents_table(page.rows, now, tz=settings.timezone),

@@ -17,7 +17,8 @@ tz-aware local timestamps):
 - `outcomes(frame) -> Series` (domain.outcome per row: "Succeeded", "Expired"…; what every chart, table and
   CSV shows for a status), `status_counts(frame) -> [outcome, count, amount_cents]`
 - `daily_by_status(frame, tz=DEFAULT_TZ) -> [day, outcome, count, amount_cents]`,
-  `daily_money(frame, tz=DEFAULT_TZ) -> [day, outcome, amount_cents]` (received; lost to expiry, declines)
+  `daily_money(frame, tz=DEFAULT_TZ) -> [day, outcome, amount_cents]` (received; lost to expiry, declines),
+  `money_by_day(days, labels, amount, received)` (the same of rows that may be groups)
 - `recent_failures(frame, limit=10)`, `recently_expired(frame, now, within_seconds)`,
   `recent_declines(frame, now, within_seconds)`
 - `awaiting_customer(frame, now)` (with `countdown_urgency`), `awaiting_capture(frame, now, due_within_seconds)`
@@ -327,14 +328,16 @@ def daily_money(frame: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """[day, outcome, amount_cents] per local day of `created`: outcome "Succeeded" sums amount_received of
     every intent (money in, partial captures included); "Expired" and "Declined" sum the `amount` those
     intents asked for. Days and outcomes in order; rows with no money are left out."""
-    label = outcomes(frame)
+    return money_by_day(_local_days(frame, tz), outcomes(frame), frame["amount"], frame["amount_received"])
+
+
+def money_by_day(days: pd.Series, labels: pd.Series, amount: pd.Series, received: pd.Series) -> pd.DataFrame:
+    """daily_money of rows given as their local day, outcome label and cents (aligned Series). A row may be one
+    intent or the sums of a group of them: the sums add up the same."""
+    label = labels.astype(_OUTCOME_DTYPE)
     lost = label.isin(list(LOST))
     money = pd.DataFrame(
-        {
-            "day": _local_days(frame, tz),
-            "outcome": label.where(lost, RECEIVED),
-            "amount_cents": frame["amount"].where(lost, frame["amount_received"]),
-        }
+        {"day": days, "outcome": label.where(lost, RECEIVED), "amount_cents": amount.where(lost, received)}
     )
     money = money[money["amount_cents"] > 0]
     grouped = money.groupby(["day", "outcome"], observed=True)["amount_cents"].sum().reset_index()

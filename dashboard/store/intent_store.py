@@ -290,34 +290,9 @@ def _overview_of(groups: Sequence[_Group], tz: str, bucket_seconds: int) -> Over
     daily = _by_outcome((g.day, g.status, g.kind, g.count, g.amount, g.received) for g in groups)
     days = _local_midnights([day for (day, _), _ in daily], offsets, tz)
     labels = pd.Series([label for (_, label), _ in daily], dtype="string")
-    daily_by_status = pd.DataFrame(
-        {
-            "day": days,
-            "outcome": labels,
-            "count": pd.Series([sums[0] for _, sums in daily], dtype="int64"),
-            "amount_cents": pd.Series([sums[1] for _, sums in daily], dtype="int64"),
-        }
-    )
-    # Money in is amount_received of every outcome; money lost, the amount of the Expired and Declined.
-    lost = labels.isin(list(analytics.LOST))
-    money = pd.DataFrame(
-        {
-            "day": days,
-            "outcome": labels.where(lost, analytics.RECEIVED),
-            "rank": labels.where(lost, analytics.RECEIVED).map({label: n for n, label in enumerate(OUTCOMES)}),
-            "amount_cents": pd.Series(
-                [sums[1] if is_lost else sums[2] for (_, sums), is_lost in zip(daily, lost, strict=True)], dtype="int64"
-            ),
-        }
-    )
-    money = money[money["amount_cents"] > 0]
-    daily_money = (
-        money.groupby(["day", "rank", "outcome"], sort=True)["amount_cents"]
-        .sum()
-        .reset_index()
-        .drop(columns="rank")
-        .astype({"outcome": "string", "amount_cents": "int64"})
-    )
+    counts, amounts, received = (pd.Series([sums[n] for _, sums in daily], dtype="int64") for n in range(3))
+    daily_by_status = pd.DataFrame({"day": days, "outcome": labels, "count": counts, "amount_cents": amounts})
+    daily_money = analytics.money_by_day(days, labels, amounts, received)
 
     waits = _by_outcome((g.wait, g.status, g.kind, g.count) for g in groups if g.wait is not None)
     starts = pd.Series([int(start) for (start, _), _ in waits], dtype="int64")
