@@ -111,17 +111,16 @@ def failures_table(failures: pd.DataFrame, columns: Sequence[str], settings: Set
         shown = shown.assign(waited=failures["waited_seconds"].map(duration_text))
     drawn = {"detail" if column == "id" else column: _FAILURE_COLUMNS[column] for column in columns}
     drawn["updated_at"] = time_column("When", settings, seconds=True)
-    intent_rows(shown, key, column_order=list(drawn), column_config=drawn)
+    intent_rows(shown, failures["id"], key, column_order=list(drawn), column_config=drawn)
 
 
-def intent_rows(shown: pd.DataFrame | Styler, key: str, **table: Any) -> None:
-    """A table of intents (an `id` column) whose selected row opens that intent's detail in this tab: one
+def intent_rows(shown: pd.DataFrame | Styler, ids: pd.Series, key: str, **table: Any) -> None:
+    """A table of intents (`ids`, one a row) whose selected row opens that intent's detail in this tab: one
     click on the row's box. The Intent column's link opens it in a new tab instead."""
     event = st.dataframe(
         shown, key=key, hide_index=True, placeholder="—", on_select="rerun", selection_mode="single-row", **table
     )
     if rows := event.selection.rows:
-        ids = (shown.data if isinstance(shown, Styler) else shown)["id"]
         st.switch_page(INTENTS_PAGE, query_params={"intent": str(ids.iloc[rows[0]])})
 
 
@@ -159,7 +158,7 @@ def capture_table(held: pd.DataFrame, settings: Settings) -> None:
     tinted = shown.style.apply(
         lambda row: [f"background-color: {DUE_SOON_TINT}" if row["due_soon"] else ""] * len(row), axis=1
     )
-    intent_rows(tinted, "capture_table", column_order=list(drawn), column_config=drawn)
+    intent_rows(tinted, held["id"], "capture_table", column_order=list(drawn), column_config=drawn)
 
 
 def countdown_styles() -> None:
